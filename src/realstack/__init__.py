@@ -1,0 +1,82 @@
+"""realstack: a real multi-service stack for development and end-to-end tests.
+
+Python API (usable from a conftest)::
+
+    import realstack
+    report = realstack.start(env="test", only=["postgres"], timeout=30)
+    ...
+    realstack.stop(env="test")
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from realstack import orchestrator
+from realstack.envfile import contract
+from realstack.errors import (
+    ConfigError,
+    CycleError,
+    LockTimeout,
+    PortInUse,
+    ProbeTimeout,
+    ProviderError,
+    RealstackError,
+    ServiceError,
+    ServiceExited,
+)
+from realstack.manifest import load_stack
+from realstack.model import Service, Stack
+from realstack.orchestrator import Report, ServiceResult, ServiceStatus
+
+__all__ = [
+    "ConfigError",
+    "CycleError",
+    "LockTimeout",
+    "PortInUse",
+    "ProbeTimeout",
+    "ProviderError",
+    "RealstackError",
+    "Report",
+    "Service",
+    "ServiceError",
+    "ServiceExited",
+    "ServiceResult",
+    "ServiceStatus",
+    "Stack",
+    "contract",
+    "load_stack",
+    "start",
+    "status",
+    "stop",
+]
+
+
+def start(
+    env: str | None = None,
+    only: Sequence[str] | None = None,
+    timeout: float | None = None,
+    root: Path | None = None,
+) -> Report:
+    """Start what is missing and wait until healthy; raise the first error after rollback."""
+    report = orchestrator.start(load_stack(root, env), only=only, timeout=timeout)
+    report.raise_for_errors()
+    return report
+
+
+def stop(
+    env: str | None = None,
+    only: Sequence[str] | None = None,
+    purge: bool = False,
+    root: Path | None = None,
+) -> Report:
+    """Stop exactly what realstack started; keep data unless ``purge``."""
+    report = orchestrator.stop(load_stack(root, env), only=only, purge=purge)
+    report.raise_for_errors()
+    return report
+
+
+def status(env: str | None = None, root: Path | None = None) -> list[ServiceStatus]:
+    """One row per service: state (ours/orphan/stale/foreign/down), pid, port, health."""
+    return orchestrator.status(load_stack(root, env))

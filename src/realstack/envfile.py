@@ -1,0 +1,48 @@
+"""The env contract: where every service is, for every other process (dotenv, JSON, shell)."""
+
+from __future__ import annotations
+
+import json
+import re
+import shlex
+from collections.abc import Mapping
+from typing import Any, Literal
+
+from realstack.model import Stack
+from realstack.pidfile import write_atomic
+from realstack.state import InstancePaths
+
+Format = Literal["dotenv", "json", "shell"]
+FORMATS: tuple[Format, ...] = ("dotenv", "json", "shell")
+_BARE = re.compile(r"^[A-Za-z0-9_@%+=:,./?&-]*$")
+
+
+def contract(stack: Stack) -> dict[str, str]:
+    """``REALSTACK_ENV`` plus every service's exports, in manifest order."""
+    values = {"REALSTACK_ENV": stack.env}
+    for svc in stack.services:
+        values.update(svc.exports)
+    return values
+
+
+def _dotenv_value(value: str) -> str:
+    if _BARE.match(value):
+        return value
+    if "'" not in value:
+        return f"'{value}'"  # single quotes: python-dotenv neither unescapes nor expands ${}
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def render(values: Mapping[str, str], fmt: Format) -> str:
+    if fmt == "json":
+        return json.dumps(dict(values), indent=2) + "\n"
+    if fmt == "shell":
+        return "".join(f"export {k}={shlex.quote(v)}\n" for k, v in values.items())
+    return "".join(f"{k}={_dotenv_value(v)}\n" for k, v in values.items())
+
+
+def write(paths: InstancePaths, values: Mapping[str, str], runtime: Mapping[str, Any]) -> None:
+    """``runtime.env`` (the contract) and ``runtime.json`` (contract + status and timings)."""
+    header = "# Written by realstack; load with python-dotenv or `set -a; . ./runtime.env`.\n"
+    write_atomic(paths.runtime_env, header + render(values, "dotenv"))
+    write_atomic(paths.runtime_json, json.dumps({**runtime, "env": dict(values)}, indent=2) + "\n")

@@ -1,0 +1,125 @@
+"""The one exception tree. Every error a user can cause or meet is one of these.
+
+    RealstackError                 exit_code 1 unless stated
+    ├── ConfigError(path)          exit 2: the manifest, an env file or a CLI argument is wrong
+    │   └── CycleError(cycle)      exit 2: depends_on loops; carries the loop
+    ├── ServiceError(service)      a service could not be brought up
+    │   ├── ProbeTimeout           never became ready: probe, last error, elapsed, log tail
+    │   ├── ServiceExited          died while starting: exit code, log tail
+    │   └── PortInUse              a process that is not ours answers on the port
+    ├── ProviderError              a provider cannot work here (binary missing, wrong user …)
+    └── LockTimeout                another realstack run held the state lock too long
+
+Messages are complete sentences for humans; the attributes are for code.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+
+class RealstackError(Exception):
+    """Base of all realstack errors."""
+
+    exit_code = 1
+
+
+class ConfigError(RealstackError):
+    """Invalid configuration; ``path`` names the offending field."""
+
+    exit_code = 2
+
+    def __init__(self, path: str, message: str) -> None:
+        self.path = path
+        self.message = message
+        super().__init__(f"{path}: {message}" if path else message)
+
+
+class CycleError(ConfigError):
+    """``depends_on`` forms a cycle; ``cycle`` lists it, first node repeated at the end."""
+
+    def __init__(self, path: str, cycle: Sequence[str]) -> None:
+        self.cycle = tuple(cycle)
+        super().__init__(path, "dependency cycle: " + " -> ".join(self.cycle))
+
+
+def _tail_block(log_tail: Sequence[str], log_path: str | None) -> str:
+    if not log_tail:
+        return f"\n  (log {log_path or ''} is empty)" if log_path else ""
+    header = f"\n  last {len(log_tail)} log lines" + (f" ({log_path})" if log_path else "") + ":"
+    return header + "".join(f"\n    | {line}" for line in log_tail)
+
+
+class ServiceError(RealstackError):
+    """A named service failed to come up."""
+
+    def __init__(self, service: str, message: str) -> None:
+        self.service = service
+        super().__init__(message)
+
+
+class ProbeTimeout(ServiceError):
+    """The readiness probe never passed before the deadline."""
+
+    def __init__(
+        self,
+        service: str,
+        probe: str,
+        last_error: str,
+        elapsed: float,
+        timeout: float,
+        log_tail: Sequence[str] = (),
+        log_path: str | None = None,
+    ) -> None:
+        self.probe = probe
+        self.last_error = last_error
+        self.elapsed = elapsed
+        self.timeout = timeout
+        self.log_tail = tuple(log_tail)
+        super().__init__(
+            service,
+            f"{service}: not ready after {elapsed:.1f}s (timeout {timeout:g}s); "
+            f"probe {probe}; last error: {last_error}" + _tail_block(self.log_tail, log_path),
+        )
+
+
+class ServiceExited(ServiceError):
+    """The process ended while it was starting."""
+
+    def __init__(
+        self,
+        service: str,
+        exit_code: int | None,
+        log_tail: Sequence[str] = (),
+        log_path: str | None = None,
+    ) -> None:
+        self.returncode = exit_code
+        self.log_tail = tuple(log_tail)
+        super().__init__(
+            service,
+            f"{service}: exited during startup with code {exit_code}"
+            + _tail_block(self.log_tail, log_path),
+        )
+
+
+class PortInUse(ServiceError):
+    """Something realstack did not start answers on the service's port. It is never killed."""
+
+    def __init__(self, service: str, port: int, owner: str | None) -> None:
+        self.port = port
+        self.owner = owner
+        who = f" by {owner}" if owner else " by a process realstack cannot see"
+        super().__init__(
+            service,
+            f"{service}: port {port} is already in use{who}. realstack did not start it and "
+            "will not stop it: stop it yourself, or choose another port in envs/<env>.env "
+            "or the environment.",
+        )
+
+
+class ProviderError(RealstackError):
+    """A provider cannot run a service on this machine (missing binary, permissions …)."""
+
+
+class LockTimeout(RealstackError):
+    """Another realstack process held the instance lock for too long."""

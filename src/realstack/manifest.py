@@ -1,0 +1,362 @@
+"""Load → interpolate → validate the ``[tool.realstack]`` manifest into a frozen :class:`Stack`.
+
+Values come from ``envs/<env>.env``, overridden by the process environment, and reach the
+manifest through ``${NAME}`` / ``${NAME:-default}``. Every error names the field path.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+import string
+import sys
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, cast
+
+from dotenv import dotenv_values
+
+from realstack.errors import ConfigError
+from realstack.graph import check_acyclic
+from realstack.model import (
+    CONDITIONS,
+    PROBE_KINDS,
+    SERVICE_KINDS,
+    Condition,
+    Dependency,
+    Probe,
+    ProbeKind,
+    Service,
+    ServiceKind,
+    Stack,
+)
+
+ROOT = "tool.realstack"
+_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,62}$")
+_ENV_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
+_VAR_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+_SERVICE_KEYS = {
+    "kind", "port", "host", "depends_on", "probe", "startup_timeout", "stop_timeout",
+    "command", "cwd", "env", "exports", "user", "password", "database", "durable", "bin_dir",
+}  # fmt: skip
+_PROBE_KEYS = {"kind", "path", "status", "command", "attempt_timeout"}
+_DEFAULT_PROBE: dict[ServiceKind, ProbeKind] = {
+    "postgres": "postgres", "redis": "redis", "process": "tcp",
+}  # fmt: skip
+_DEFAULT_EXPORTS: dict[ServiceKind, dict[str, str]] = {
+    "postgres": {"DATABASE_URL": "{url}", "POSTGRES_SERVICE_URL": "{url}"},
+    "redis": {"REDIS_URL": "{url}", "REDIS_SERVICE_URL": "{url}"},
+    "process": {},
+}
+
+
+# --------------------------------------------------------------------------- locating
+
+
+def find_root(start: Path | None = None) -> Path:
+    """The nearest directory at or above ``start`` whose pyproject.toml has ``[tool.realstack]``."""
+    here = (start or Path.cwd()).resolve()
+    for candidate in (here, *here.parents):
+        pyproject = candidate / "pyproject.toml"
+        if pyproject.is_file() and "realstack" in _read_toml(pyproject).get("tool", {}):
+            return candidate
+    raise ConfigError("", f"no pyproject.toml with a [{ROOT}] table at or above {here}")
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as fh:
+            return tomllib.load(fh)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(str(path), f"not valid TOML: {exc}") from None
+
+
+def read_env_file(root: Path, env: str) -> dict[str, str]:
+    """``envs/<env>.env`` as a dict; a missing env names the ones that exist."""
+    if not _ENV_NAME.match(env):
+        raise ConfigError("env", f"invalid env name {env!r}")
+    path = root / "envs" / f"{env}.env"
+    if not path.is_file():
+        known = sorted(p.stem for p in (root / "envs").glob("*.env"))
+        raise ConfigError("env", f"unknown env {env!r}: {path} does not exist (known: "
+                          f"{', '.join(known) or 'none'})")  # fmt: skip
+    return {k: v or "" for k, v in dotenv_values(path, interpolate=False).items()}
+
+
+def load_stack(
+    root: Path | None = None,
+    env: str | None = None,
+    instance: str | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> Stack:
+    """Load the manifest at ``root`` (found from the cwd by default) for ``env``."""
+    environ = os.environ if environ is None else environ
+    root = find_root(root)
+    table = _read_toml(root / "pyproject.toml")["tool"]["realstack"]
+    if not isinstance(table, dict):
+        raise ConfigError(ROOT, "must be a table")
+    env = env or environ.get("REALSTACK_ENV") or _str(table.get("default_env", "test"),
+                                                      f"{ROOT}.default_env")  # fmt: skip
+    variables = {**read_env_file(root, env), **environ}
+    return build_stack(table, root=root, env=env, variables=variables, instance=instance)
+
+
+# --------------------------------------------------------------------------- building
+
+
+def build_stack(
+    table: Mapping[str, Any],
+    *,
+    root: Path,
+    env: str,
+    variables: Mapping[str, str],
+    instance: str | None = None,
+) -> Stack:
+    """Validate a raw ``[tool.realstack]`` mapping. Raises only :class:`ConfigError`."""
+    unknown = set(table) - {"default_env", "state_dir", "services"}
+    if unknown:
+        raise ConfigError(f"{ROOT}.{sorted(unknown)[0]}", "unknown key")
+    instance = instance or variables.get("REALSTACK_INSTANCE") or env
+    if not _ENV_NAME.match(instance):
+        raise ConfigError("instance", f"invalid instance name {instance!r}")
+    base_raw = variables.get("REALSTACK_STATE_DIR") or table.get("state_dir", ".realstack")
+    base = root / _str(_interpolate(base_raw, variables, f"{ROOT}.state_dir"), f"{ROOT}.state_dir")
+    raw_services = table.get("services", {})
+    if not isinstance(raw_services, dict) or not raw_services:
+        raise ConfigError(f"{ROOT}.services", "must be a non-empty table of services")
+    services = tuple(
+        _service(str(name), raw, root, variables) for name, raw in raw_services.items()
+    )
+    _check_references(services)
+    check_acyclic(services)
+    return Stack(root=root, env=env, instance=instance, state_dir=base / instance,
+                 services=services)  # fmt: skip
+
+
+def _service(name: str, raw: object, root: Path, variables: Mapping[str, str]) -> Service:
+    path = f"{ROOT}.services.{name}"
+    if not _NAME.match(name):
+        raise ConfigError(path, "service names are lower-case letters, digits, '-' and '_'")
+    if not isinstance(raw, dict):
+        raise ConfigError(path, "must be a table")
+    unknown = set(raw) - _SERVICE_KEYS
+    if unknown:
+        raise ConfigError(f"{path}.{sorted(map(str, unknown))[0]}", "unknown key")
+    raw = {k: _interpolate(v, variables, f"{path}.{k}") for k, v in raw.items()}
+    kind = cast(ServiceKind, _choice(raw.get("kind"), SERVICE_KINDS, f"{path}.kind"))
+    host = _str(raw.get("host", "127.0.0.1"), f"{path}.host")
+    port = _port(raw.get("port"), f"{path}.port")
+    user = _str(raw.get("user", ""), f"{path}.user")
+    password = _str(raw.get("password", ""), f"{path}.password")
+    database = _str(raw.get("database", ""), f"{path}.database")
+    if kind == "postgres" and not (user and database):
+        raise ConfigError(f"{path}.user" if not user else f"{path}.database", "required")
+    if kind == "redis" and database and not database.isdigit():
+        raise ConfigError(f"{path}.database", "a Redis database is a number")
+    placeholders = {"name": name, "host": host, "port": str(port), "python": sys.executable,
+                    "root": str(root)}  # fmt: skip
+    command = tuple(_fmt(a, placeholders, f"{path}.command[{i}]")
+                    for i, a in enumerate(_str_list(raw.get("command", []), f"{path}.command")))  # fmt: skip
+    if kind == "process" and not command:
+        raise ConfigError(f"{path}.command", "required for kind 'process'")
+    cwd_raw = raw.get("cwd")
+    bin_raw = raw.get("bin_dir")
+    svc = Service(
+        name=name, kind=kind, port=port, host=host,
+        probe=_probe(raw.get("probe"), kind, placeholders, f"{path}.probe"),
+        depends_on=_dependencies(raw.get("depends_on", []), f"{path}.depends_on"),
+        startup_timeout=_seconds(raw.get("startup_timeout", 30), f"{path}.startup_timeout"),
+        stop_timeout=_seconds(raw.get("stop_timeout", 5), f"{path}.stop_timeout"),
+        command=command,
+        cwd=root / _str(cwd_raw, f"{path}.cwd") if cwd_raw is not None else None,
+        env={k: _fmt(v, placeholders, f"{path}.env.{k}")
+             for k, v in _str_map(raw.get("env", {}), f"{path}.env").items()},
+        user=user, password=password, database=database,
+        durable=_bool(raw.get("durable", True), f"{path}.durable"),
+        bin_dir=Path(_str(bin_raw, f"{path}.bin_dir")) if bin_raw else None,
+    )  # fmt: skip
+    exports = {**_DEFAULT_EXPORTS[kind], **_str_map(raw.get("exports", {}), f"{path}.exports")}
+    fields = {**placeholders, "host": svc.url_host, "url": svc.url, "user": user,
+              "password": password, "database": database}  # fmt: skip
+    rendered = {k: _fmt(v, fields, f"{path}.exports.{k}") for k, v in exports.items()}
+    for key in rendered:
+        if not _VAR_NAME.match(key):
+            raise ConfigError(f"{path}.exports.{key}", "not a valid environment variable name")
+    return dataclasses.replace(svc, exports=rendered)
+
+
+def _probe(raw: object, kind: ServiceKind, fields: Mapping[str, str], path: str) -> Probe:
+    if raw is None:
+        return Probe(kind=_DEFAULT_PROBE[kind])
+    if isinstance(raw, str):
+        raw = {"kind": raw}
+    if not isinstance(raw, dict):
+        raise ConfigError(path, "must be a probe kind or a table")
+    unknown = set(raw) - _PROBE_KEYS
+    if unknown:
+        raise ConfigError(f"{path}.{sorted(map(str, unknown))[0]}", "unknown key")
+    pkind = cast(ProbeKind, _choice(raw.get("kind"), PROBE_KINDS, f"{path}.kind"))
+    probe_path = _str(raw.get("path", "/"), f"{path}.path")
+    if not probe_path.startswith("/"):
+        raise ConfigError(f"{path}.path", "must start with '/'")
+    status = _int(raw.get("status", 200), f"{path}.status")
+    if not 100 <= status <= 599:
+        raise ConfigError(f"{path}.status", f"{status} is not an HTTP status")
+    argv = tuple(_fmt(a, fields, f"{path}.command[{i}]")
+                 for i, a in enumerate(_str_list(raw.get("command", []), f"{path}.command")))  # fmt: skip
+    if pkind == "command" and not argv:
+        raise ConfigError(f"{path}.command", "required for a command probe")
+    return Probe(kind=pkind, path=probe_path, status=status, command=argv,
+                 attempt_timeout=_seconds(raw.get("attempt_timeout", 1.0),
+                                          f"{path}.attempt_timeout"))  # fmt: skip
+
+
+def _dependencies(raw: object, path: str) -> tuple[Dependency, ...]:
+    if not isinstance(raw, list):
+        raise ConfigError(path, "must be a list of service names or {service, condition} tables")
+    deps: list[Dependency] = []
+    for i, item in enumerate(raw):
+        where = f"{path}[{i}]"
+        if isinstance(item, str):
+            deps.append(Dependency(item))
+        elif isinstance(item, dict):
+            unknown = set(item) - {"service", "condition"}
+            if unknown:
+                raise ConfigError(f"{where}.{sorted(map(str, unknown))[0]}", "unknown key")
+            cond = _choice(item.get("condition", "healthy"), CONDITIONS, f"{where}.condition")
+            deps.append(Dependency(_str(item.get("service"), f"{where}.service"),
+                                   cast(Condition, cond)))  # fmt: skip
+        else:
+            raise ConfigError(where, "must be a service name or a {service, condition} table")
+    return tuple(deps)
+
+
+def _check_references(services: tuple[Service, ...]) -> None:
+    names = {s.name for s in services}
+    for svc in services:
+        seen: set[str] = set()
+        for i, dep in enumerate(svc.depends_on):
+            where = f"{ROOT}.services.{svc.name}.depends_on[{i}]"
+            if dep.service not in names:
+                raise ConfigError(where, f"unknown service {dep.service!r}")
+            if dep.service == svc.name:
+                raise ConfigError(where, "a service cannot depend on itself")
+            if dep.service in seen:
+                raise ConfigError(where, f"{dep.service!r} is listed twice")
+            seen.add(dep.service)
+    ports: dict[tuple[str, int], str] = {}
+    for svc in services:
+        other = ports.setdefault((svc.host, svc.port), svc.name)
+        if other != svc.name:
+            raise ConfigError(f"{ROOT}.services.{svc.name}.port",
+                              f"port {svc.port} is also used by {other!r}")  # fmt: skip
+
+
+# --------------------------------------------------------------------------- values
+
+
+def _interpolate(value: object, variables: Mapping[str, str], path: str) -> object:
+    """Replace ``${NAME}`` / ``${NAME:-default}`` in strings, recursively."""
+    if isinstance(value, str):
+
+        def sub(match: re.Match[str]) -> str:
+            name, default = match.group(1), match.group(2)
+            if name in variables and variables[name] != "":
+                return variables[name]
+            if default is not None:
+                return default
+            raise ConfigError(path, f"variable {name} is not set (envs/<env>.env or environment)")
+
+        return _VARIABLE.sub(sub, value)
+    if isinstance(value, list):
+        return [_interpolate(v, variables, f"{path}[{i}]") for i, v in enumerate(value)]
+    if isinstance(value, dict):
+        return {k: _interpolate(v, variables, f"{path}.{k}") for k, v in value.items()}
+    return value
+
+
+def _fmt(template: str, fields: Mapping[str, str], path: str) -> str:
+    """``{port}``-style placeholders; an unknown one is a ConfigError, ``{{`` is a brace."""
+    try:
+        parsed = list(string.Formatter().parse(template))
+    except ValueError as exc:
+        raise ConfigError(path, f"bad placeholder in {template!r}: {exc}") from None
+    out = []
+    for literal, name, spec, conv in parsed:
+        out.append(literal)
+        if name is None:
+            continue
+        if name not in fields or spec or conv:
+            raise ConfigError(path, f"unknown placeholder {{{name}}}; known: "
+                              + ", ".join(f"{{{k}}}" for k in sorted(fields)))  # fmt: skip
+        out.append(fields[name])
+    return "".join(out)
+
+
+def _str(value: object, path: str) -> str:
+    if not isinstance(value, str):
+        raise ConfigError(path, f"expected a string, got {type(value).__name__}")
+    return value
+
+
+def _str_list(value: object, path: str) -> list[str]:
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        return cast(list[str], value)
+    raise ConfigError(path, "expected a list of strings (an argv list, no shell)")
+
+
+def _str_map(value: object, path: str) -> dict[str, str]:
+    if not isinstance(value, dict):
+        raise ConfigError(path, "expected a table of strings")
+    for k, v in value.items():
+        if not isinstance(v, str | int | float) or isinstance(v, bool):
+            raise ConfigError(f"{path}.{k}", "expected a string")
+    return {str(k): str(v) for k, v in value.items()}
+
+
+def _choice(value: object, choices: tuple[str, ...], path: str) -> str:
+    if value not in choices:
+        raise ConfigError(path, f"expected one of {', '.join(choices)}; got {value!r}")
+    return cast(str, value)
+
+
+def _int(value: object, path: str) -> int:
+    if isinstance(value, bool):
+        raise ConfigError(path, "expected an integer, got a boolean")
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+        return int(value)
+    raise ConfigError(path, f"expected an integer, got {value!r}")
+
+
+def _port(value: object, path: str) -> int:
+    if value is None:
+        raise ConfigError(path, "required")
+    port = _int(value, path)
+    if not 1 <= port <= 65535:
+        raise ConfigError(path, f"{port} is not a TCP port (1-65535)")
+    return port
+
+
+def _seconds(value: object, path: str) -> float:
+    if isinstance(value, str):
+        try:
+            value = float(value)
+        except ValueError:
+            raise ConfigError(path, f"expected seconds, got {value!r}") from None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value <= 3600:
+        raise ConfigError(path, f"expected seconds in (0, 3600], got {value!r}")
+    return float(value)
+
+
+def _bool(value: object, path: str) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.lower() in ("true", "1", "yes", "on", "false", "0", "no",
+                                                    "off"):  # fmt: skip
+        return value.lower() in ("true", "1", "yes", "on")
+    raise ConfigError(path, f"expected true or false, got {value!r}")

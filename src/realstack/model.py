@@ -1,0 +1,105 @@
+"""The validated stack: frozen dataclasses built once by :mod:`realstack.manifest`."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+from urllib.parse import quote
+
+ServiceKind = Literal["postgres", "redis", "process"]
+ProbeKind = Literal["tcp", "http", "postgres", "redis", "command"]
+Condition = Literal["started", "healthy"]
+
+SERVICE_KINDS: tuple[ServiceKind, ...] = ("postgres", "redis", "process")
+PROBE_KINDS: tuple[ProbeKind, ...] = ("tcp", "http", "postgres", "redis", "command")
+CONDITIONS: tuple[Condition, ...] = ("started", "healthy")
+
+
+@dataclass(frozen=True)
+class Probe:
+    """How readiness is checked; data only, turned into a check by :mod:`realstack.probes`."""
+
+    kind: ProbeKind
+    path: str = "/"
+    status: int = 200
+    command: tuple[str, ...] = ()
+    attempt_timeout: float = 1.0
+
+    def describe(self) -> str:
+        if self.kind == "http":
+            return f"http GET {self.path} -> {self.status}"
+        if self.kind == "command":
+            return "command " + " ".join(self.command)
+        return {"tcp": "tcp connect", "postgres": "postgres SELECT 1", "redis": "redis PING"}[
+            self.kind
+        ]
+
+
+@dataclass(frozen=True)
+class Dependency:
+    service: str
+    condition: Condition = "healthy"
+
+
+@dataclass(frozen=True)
+class Service:
+    """One service of the stack. Kind-specific fields are ignored by other kinds."""
+
+    name: str
+    kind: ServiceKind
+    port: int
+    probe: Probe
+    host: str = "127.0.0.1"
+    depends_on: tuple[Dependency, ...] = ()
+    startup_timeout: float = 30.0
+    stop_timeout: float = 5.0
+    command: tuple[str, ...] = ()
+    cwd: Path | None = None
+    env: Mapping[str, str] = field(default_factory=dict)
+    exports: Mapping[str, str] = field(default_factory=dict)
+    # postgres / redis
+    user: str = ""
+    password: str = ""
+    database: str = ""
+    durable: bool = True
+    bin_dir: Path | None = None
+
+    @property
+    def url_host(self) -> str:
+        """Host used in URLs: the seeds' ``localhost`` for loopback binds."""
+        return "localhost" if self.host in ("127.0.0.1", "localhost") else self.host
+
+    @property
+    def url(self) -> str:
+        """The service's canonical URL (what its default exports point at)."""
+        if self.kind == "postgres":
+            auth = quote(self.user, safe="")
+            if self.password:
+                auth += ":" + quote(self.password, safe="")
+            return f"postgresql://{auth}@{self.url_host}:{self.port}/{self.database}"
+        if self.kind == "redis":
+            return f"redis://{self.url_host}:{self.port}/{self.database or 0}"
+        return f"http://{self.url_host}:{self.port}"
+
+
+@dataclass(frozen=True)
+class Stack:
+    """A whole validated manifest for one env and one instance."""
+
+    root: Path
+    env: str
+    instance: str
+    state_dir: Path
+    services: tuple[Service, ...]
+
+    def service(self, name: str) -> Service:
+        for svc in self.services:
+            if svc.name == name:
+                return svc
+        raise KeyError(name)
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(s.name for s in self.services)

@@ -1,0 +1,390 @@
+"""Start, stop and inspect a :class:`Stack`: graph + provider + supervisor + probes.
+
+Results come back as values (one per service); exceptions are converted here, once. A start
+starts only what is missing, in dependency order and in parallel where the graph allows, and
+rolls back what it started if anything fails.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import graphlib
+import shutil
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from typing import Literal
+
+import psutil
+from filelock import FileLock, Timeout
+
+from realstack import envfile, graph, pidfile, probes, supervisor
+from realstack.errors import (
+    ConfigError,
+    LockTimeout,
+    PortInUse,
+    ProbeTimeout,
+    RealstackError,
+    ServiceExited,
+)
+from realstack.model import Service, Stack
+from realstack.providers.native import NativeProvider, stop_signal
+from realstack.state import InstancePaths, tail
+from realstack.waiting import WaitTimeout, wait_until
+
+Action = Literal["started", "reused", "failed", "cancelled", "stopped", "not-running", "stale"]
+Reporter = Callable[[str, str, str], None]  # (service, event, detail) for progress output
+LOG_TAIL = 20
+
+
+def _quiet(service: str, event: str, detail: str) -> None:
+    """Default reporter: say nothing."""
+
+
+@dataclass(frozen=True)
+class ServiceResult:
+    name: str
+    action: Action
+    pid: int | None = None
+    port: int | None = None
+    seconds: float = 0.0  # spawn → ready (start) or signal → gone (stop)
+    error: RealstackError | None = None
+
+
+@dataclass(frozen=True)
+class Report:
+    results: tuple[ServiceResult, ...]
+    seconds: float
+
+    @property
+    def ok(self) -> bool:
+        return all(r.error is None for r in self.results)
+
+    @property
+    def errors(self) -> list[RealstackError]:
+        return [r.error for r in self.results if r.error is not None]
+
+    def raise_for_errors(self) -> None:
+        if self.errors:
+            raise self.errors[0]
+
+
+@dataclass
+class _Running:
+    proc: psutil.Process
+    spawned_at: float
+    reused: bool
+
+
+@dataclass
+class _StartRun:
+    stack: Stack
+    paths: InstancePaths
+    provider: NativeProvider
+    report: Reporter
+    timeout: float | None
+    wait: bool
+    running: dict[str, _Running] = field(default_factory=dict)
+    started_order: list[str] = field(default_factory=list)
+    ready_seconds: dict[str, float] = field(default_factory=dict)
+    cancel: threading.Event = field(default_factory=threading.Event)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def marker(self, svc: Service) -> str:
+        return f"{self.paths.root}::{svc.name}"
+
+    def launch(self, svc: Service) -> None:
+        """Reuse a healthy ours-process, or spawn one and record it at once."""
+        record_path = self.paths.record(svc.name)
+        record = pidfile.read(record_path)
+        proc = pidfile.process_of(record) if record else None
+        if proc is not None:
+            self.report(svc.name, "reused", f"pid {proc.pid}, port {svc.port}")
+            with self.lock:
+                self.running[svc.name] = _Running(proc, time.monotonic(), reused=True)
+            return
+        if record is not None:
+            self.report(svc.name, "stale", f"record of pid {record.pid} is stale; removed")
+        record_path.unlink(missing_ok=True)
+        orphans = supervisor.scan().get(self.marker(svc), [])
+        if orphans:  # a starter killed before it wrote the record: ours by marker
+            self.report(svc.name, "orphans", f"stopping {len(orphans)} unrecorded process(es)")
+            supervisor.stop(None, self.marker(svc), orphans, timeout=svc.stop_timeout)
+        _check_port_free(svc)
+        spec = self.provider.launch_spec(svc, self.paths)
+        self.report(svc.name, "starting", f"{self.provider.name}, port {svc.port}")
+        log = self.paths.log(svc.name)
+        proc = supervisor.spawn(spec, log, self.marker(svc))
+        with self.lock:
+            self.running[svc.name] = _Running(proc, time.monotonic(), reused=False)
+            self.started_order.append(svc.name)
+        pidfile.write(record_path, pidfile.Record(
+            service=svc.name, pid=proc.pid, create_time=proc.create_time(), argv=spec.argv,
+            port=svc.port, provider=self.provider.name, marker=self.marker(svc), user=spec.user,
+        ))  # fmt: skip
+
+    def await_ready(self, svc: Service) -> None:
+        """Probe until ready; fail at once if the process exits or the run is cancelled."""
+        run = self.running[svc.name]
+        probe = probes.check_for(svc)
+        timeout = self.timeout or svc.startup_timeout
+        log = self.paths.log(svc.name)
+
+        def check() -> str | None:
+            if self.cancel.is_set():
+                raise _Cancelled
+            if supervisor.has_exited(run.proc):
+                raise ServiceExited(svc.name, supervisor.exit_code(run.proc),
+                                    tail(log, LOG_TAIL), str(log))  # fmt: skip
+            return probe()
+
+        def tick(elapsed: float, last_error: str) -> None:
+            self.report(svc.name, "waiting", f"{elapsed:.1f}s/{timeout:g}s: {last_error}")
+
+        try:
+            wait_until(check, timeout, on_tick=tick)
+        except WaitTimeout as exc:
+            raise ProbeTimeout(svc.name, svc.probe.describe(), exc.last_error, exc.elapsed,
+                               timeout, tail(log, LOG_TAIL), str(log)) from None  # fmt: skip
+        seconds = time.monotonic() - run.spawned_at
+        self.ready_seconds[svc.name] = seconds
+        if not run.reused:
+            self.report(svc.name, "ready", f"in {seconds:.2f}s (pid {run.proc.pid})")
+
+    def execute(self, selected: Sequence[Service]) -> dict[str, RealstackError]:
+        """Run the start graph; return the errors by service (empty on success)."""
+        by_name = {s.name: s for s in selected}
+        needed_healthy = {d.service for s in selected for d in s.depends_on
+                          if d.condition == "healthy"}  # fmt: skip
+        sorter: graphlib.TopologicalSorter[tuple[str, str]] = graphlib.TopologicalSorter()
+        for svc in selected:
+            sorter.add((svc.name, "healthy"), (svc.name, "started"))
+            sorter.add((svc.name, "started"),
+                       *((d.service, d.condition) for d in svc.depends_on))  # fmt: skip
+        sorter.prepare()
+        errors: dict[str, RealstackError] = {}
+
+        def step(node: tuple[str, str]) -> None:
+            name, phase = node
+            svc = by_name[name]
+            if phase == "started":
+                self.launch(svc)
+            elif self.wait or name in needed_healthy or self.running[name].reused:
+                self.await_ready(svc)
+
+        with ThreadPoolExecutor(max_workers=max(1, 2 * len(selected))) as pool:
+            pending: dict[Future[None], tuple[str, str]] = {}
+            while sorter.is_active() or pending:
+                if not errors:
+                    for node in sorter.get_ready():
+                        pending[pool.submit(step, node)] = node
+                if not pending:
+                    break
+                done, _ = wait(pending, return_when=FIRST_COMPLETED)
+                for future in done:
+                    node = pending.pop(future)
+                    exc = future.exception()
+                    if exc is None:
+                        sorter.done(node)
+                    elif not isinstance(exc, _Cancelled):
+                        errors[node[0]] = _as_realstack(node[0], exc)
+                        self.cancel.set()
+        return errors
+
+
+class _Cancelled(Exception):
+    """Another service failed; stop waiting for this one."""
+
+
+def _as_realstack(service: str, exc: BaseException) -> RealstackError:
+    if isinstance(exc, RealstackError):
+        return exc
+    return RealstackError(f"{service}: unexpected {type(exc).__name__}: {exc}")
+
+
+def _listener(port: int) -> str | None:
+    """Who listens on ``port``, as 'pid N (cmdline)', where psutil can see it."""
+    with contextlib.suppress(psutil.Error):
+        for conn in psutil.net_connections(kind="tcp"):
+            if conn.status == psutil.CONN_LISTEN and conn.laddr and conn.laddr.port == port:
+                if conn.pid is None:
+                    return None
+                with contextlib.suppress(psutil.Error):
+                    cmd = " ".join(psutil.Process(conn.pid).cmdline())
+                    return f"pid {conn.pid} ({cmd})"
+                return f"pid {conn.pid}"
+    return None
+
+
+def _check_port_free(svc: Service) -> None:
+    with contextlib.suppress(OSError), socket.create_connection((svc.host, svc.port), timeout=0.5):
+        raise PortInUse(svc.name, svc.port, _listener(svc.port))
+
+
+@contextlib.contextmanager
+def _locked(paths: InstancePaths, timeout: float) -> Iterator[None]:
+    paths.ensure()
+    try:
+        with FileLock(paths.lock, timeout=timeout):
+            yield
+    except Timeout:
+        raise LockTimeout(f"another realstack run holds {paths.lock} (waited {timeout:g}s)") from None
+
+
+def _selected(stack: Stack, only: Sequence[str] | None) -> list[Service]:
+    for name in only or ():
+        if name not in stack.names:
+            raise ConfigError("only", f"unknown service {name!r} (known: {', '.join(stack.names)})")
+    return list(stack.services if not only else [stack.service(n) for n in only])
+
+
+# --------------------------------------------------------------------------- public operations
+
+
+def start(
+    stack: Stack,
+    *,
+    only: Sequence[str] | None = None,
+    wait: bool = True,
+    timeout: float | None = None,
+    report: Reporter = _quiet,
+    lock_timeout: float = 300.0,
+) -> Report:
+    """Start what is missing of ``only`` (default: all) and its dependencies."""
+    t0 = time.monotonic()
+    selected = graph.with_dependencies(stack.services, [s.name for s in _selected(stack, only)])
+    paths = InstancePaths(stack.state_dir)
+    contract = envfile.contract(stack)
+    with _locked(paths, lock_timeout):
+        run = _StartRun(stack, paths, NativeProvider(contract), report, timeout, wait)
+        errors = run.execute(selected)
+        if errors:
+            for name in reversed(run.started_order):
+                report(name, "rollback", "stopping what this start started")
+                _stop_one(stack.service(name), paths, supervisor.scan())
+        results = tuple(_start_result(s, run, errors) for s in selected)
+        _write_runtime(stack, paths, results)
+    return Report(results, time.monotonic() - t0)
+
+
+def _start_result(svc: Service, run: _StartRun, errors: dict[str, RealstackError]) -> ServiceResult:
+    if svc.name in errors:
+        return ServiceResult(svc.name, "failed", port=svc.port, error=errors[svc.name])
+    running = run.running.get(svc.name)
+    if running is None or errors:
+        return ServiceResult(svc.name, "cancelled", port=svc.port)
+    return ServiceResult(svc.name, "reused" if running.reused else "started", running.proc.pid,
+                         svc.port, run.ready_seconds.get(svc.name, 0.0))  # fmt: skip
+
+
+def _stop_one(svc: Service, paths: InstancePaths,
+              marked: dict[str, list[psutil.Process]]) -> ServiceResult:  # fmt: skip
+    record_path = paths.record(svc.name)
+    record = pidfile.read(record_path)
+    marker = record.marker if record else f"{paths.root}::{svc.name}"
+    proc = pidfile.process_of(record) if record else None
+    orphans = marked.get(marker, [])
+    t0 = time.monotonic()
+    if proc is None and not orphans:
+        record_path.unlink(missing_ok=True)
+        return ServiceResult(svc.name, "stale" if record else "not-running", port=svc.port)
+    supervisor.stop(proc, marker, orphans, stop_signal=stop_signal(svc), timeout=svc.stop_timeout)
+    if proc is not None:
+        supervisor.forget(proc.pid)
+    record_path.unlink(missing_ok=True)
+    return ServiceResult(svc.name, "stopped", proc.pid if proc else None, svc.port,
+                         time.monotonic() - t0)  # fmt: skip
+
+
+def stop(
+    stack: Stack,
+    *,
+    only: Sequence[str] | None = None,
+    purge: bool = False,
+    report: Reporter = _quiet,
+    lock_timeout: float = 300.0,
+) -> Report:
+    """Stop what realstack started (dependents first); keep data unless ``purge``."""
+    t0 = time.monotonic()
+    selected = _selected(stack, only)
+    paths = InstancePaths(stack.state_dir)
+    results: list[ServiceResult] = []
+    with _locked(paths, lock_timeout):
+        marked = supervisor.scan()
+        for svc in graph.dependents_first(selected):
+            report(svc.name, "stopping", "")
+            result = _stop_one(svc, paths, marked)
+            results.append(result)
+            report(svc.name, result.action, f"in {result.seconds:.2f}s" if result.pid else "")
+            if purge:
+                shutil.rmtree(paths.data_for(svc.name), ignore_errors=True)
+                report(svc.name, "purged", str(paths.data_for(svc.name)))
+        _write_runtime(stack, paths, ())
+    return Report(tuple(results), time.monotonic() - t0)
+
+
+def _write_runtime(stack: Stack, paths: InstancePaths, results: Sequence[ServiceResult]) -> None:
+    by_name = {r.name: r for r in results}
+    services = {}
+    for svc in stack.services:
+        record = pidfile.read(paths.record(svc.name))
+        live = record is not None and pidfile.process_of(record) is not None
+        result = by_name.get(svc.name)
+        services[svc.name] = {
+            "state": "running" if live else "down",
+            "pid": record.pid if live and record else None,
+            "port": svc.port,
+            "provider": record.provider if record else None,
+            "started_at": record.started_at if live and record else None,
+            "ready_seconds": result.seconds if result else None,
+        }
+    envfile.write(paths, envfile.contract(stack),
+                  {"realstack_env": stack.env, "instance": stack.instance,
+                   "written_at": time.time(), "services": services})  # fmt: skip
+
+
+# --------------------------------------------------------------------------- status
+
+State = Literal["ours", "orphan", "stale", "foreign", "down"]
+
+
+@dataclass(frozen=True)
+class ServiceStatus:
+    name: str
+    kind: str
+    provider: str
+    port: int
+    state: State
+    pid: int | None = None
+    uptime: float | None = None
+    health: str = "-"  # "healthy", or why not
+    owner: str | None = None  # for foreign listeners
+
+
+def status(stack: Stack, *, probe: bool = True) -> list[ServiceStatus]:
+    """What runs, who owns it and whether it answers; never changes anything."""
+    paths = InstancePaths(stack.state_dir)
+    marked = supervisor.scan()
+    rows = []
+    for svc in stack.services:
+        record = pidfile.read(paths.record(svc.name))
+        proc = pidfile.process_of(record) if record else None
+        orphans = marked.get(f"{paths.root}::{svc.name}", [])
+        answering = probes.tcp_check(svc.host, svc.port, 0.5)() is None
+        base = {"name": svc.name, "kind": svc.kind, "port": svc.port, "provider": "native"}
+        if proc is not None and record is not None:
+            health = (probes.check_for(svc)() or "healthy") if probe else "-"
+            rows.append(ServiceStatus(**base, state="ours", pid=proc.pid, health=health,
+                                      uptime=time.time() - record.started_at))  # fmt: skip
+        elif orphans:
+            rows.append(ServiceStatus(**base, state="orphan", pid=orphans[0].pid,
+                                      health="record lost; `services.stop` cleans it up"))  # fmt: skip
+        elif answering:
+            rows.append(ServiceStatus(**base, state="foreign", owner=_listener(svc.port),
+                                      health="answers, but realstack did not start it"))  # fmt: skip
+        else:
+            rows.append(ServiceStatus(**base, state="stale" if record else "down"))
+    return rows

@@ -1,0 +1,138 @@
+"""PostgreSQL data directories: one template cluster per (binaries, role, database), copied.
+
+initdb costs about a second; copying a ready template costs a fraction of that, so every
+instance after the first starts from a copy. As root, PostgreSQL runs as a non-root user (it
+refuses root), which must own the data directory and be able to reach it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import pwd
+import shutil
+import stat
+import subprocess
+import tempfile
+from pathlib import Path
+
+from filelock import FileLock
+
+from realstack.errors import ProviderError
+from realstack.model import Service
+from realstack.supervisor import as_user
+
+_TEMPLATE_FORMAT = "1"  # bump when initdb options change
+
+
+def run_as_user() -> str | None:
+    """The user PostgreSQL runs as: ``None`` (ourselves) unless we are root."""
+    if os.geteuid() != 0:
+        return None
+    for name in ("postgres", "nobody"):
+        with contextlib.suppress(KeyError):
+            pwd.getpwnam(name)
+            return name
+    raise ProviderError("running as root and no 'postgres' or 'nobody' user exists to run "
+                        "PostgreSQL as; create one (useradd --system postgres) or run "
+                        "realstack as a normal user")  # fmt: skip
+
+
+def _chown_tree(path: Path, user: str | None) -> None:
+    if user is None:
+        return
+    entry = pwd.getpwnam(user)
+    for dirpath, dirnames, filenames in os.walk(path):
+        os.chown(dirpath, entry.pw_uid, entry.pw_gid)
+        for name in (*dirnames, *filenames):
+            os.chown(Path(dirpath, name), entry.pw_uid, entry.pw_gid, follow_symlinks=False)
+
+
+def ensure_reachable(path: Path, user: str | None, stop_at: Path) -> None:
+    """Let ``user`` traverse from ``stop_at`` down to ``path``; check the ancestors above."""
+    if user is None:
+        return
+    entry = pwd.getpwnam(user)
+    for directory in (path, *path.parents):
+        mode = directory.stat()
+        if directory == stop_at or stop_at in directory.parents:
+            if mode.st_uid != entry.pw_uid:  # ours: let it traverse (not list); its own: as is
+                directory.chmod(stat.S_IMODE(mode.st_mode) | stat.S_IXOTH)
+            continue
+        if mode.st_uid == entry.pw_uid:
+            ok = bool(mode.st_mode & stat.S_IXUSR)
+        elif mode.st_gid == entry.pw_gid:
+            ok = bool(mode.st_mode & stat.S_IXGRP)
+        else:
+            ok = bool(mode.st_mode & stat.S_IXOTH)
+        if not ok:
+            raise ProviderError(
+                f"PostgreSQL runs as '{user}' (realstack runs as root) and cannot reach "
+                f"{path}: {directory} is not traversable for it. Put the state elsewhere "
+                "(REALSTACK_STATE_DIR=/var/tmp/realstack-<project>) or run as a normal user."
+            )
+
+
+def _run(argv: list[str], user: str | None, cwd: Path, what: str, stdin: bytes = b"") -> None:
+    done = subprocess.run(argv, input=stdin, capture_output=True, cwd=cwd, check=False,
+                          **as_user(user))
+    if done.returncode != 0:
+        out = (done.stdout + done.stderr).decode(errors="replace").strip()
+        raise ProviderError(f"{what} failed (exit {done.returncode}): {' '.join(argv)}\n{out}")
+
+
+def _template_key(bin_dir: Path, service: Service) -> str:
+    version = subprocess.run([str(bin_dir / "postgres"), "--version"], capture_output=True,
+                             check=False).stdout  # fmt: skip
+    material = "\0".join([_TEMPLATE_FORMAT, str(bin_dir), version.decode(), service.user,
+                          service.password, service.database])  # fmt: skip
+    return hashlib.sha256(material.encode()).hexdigest()[:16]
+
+
+def _build_template(bin_dir: Path, service: Service, target: Path, user: str | None) -> None:
+    """initdb into a scratch dir next to ``target``, create the database, rename into place."""
+    scratch = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}."))
+    try:
+        cluster = scratch / "cluster"
+        pwfile = scratch / "pw"
+        pwfile.write_text(service.password + "\n")
+        _chown_tree(scratch, user)
+        scratch.chmod(0o700)
+        _run([str(bin_dir / "initdb"), "-D", str(cluster), "-U", service.user,
+              "--pwfile", str(pwfile), "--auth-local=trust", "--auth-host=scram-sha-256",
+              "--encoding=UTF8", "--no-locale", "--no-sync", "--no-instructions"],
+             user, scratch, "initdb")  # fmt: skip
+        if service.database not in ("postgres", "template1", "template0"):
+            sql = f'CREATE DATABASE "{service.database.replace(chr(34), chr(34) * 2)}";\n'
+            _run([str(bin_dir / "postgres"), "--single", "-D", str(cluster), "-c",
+                  "fsync=off", "template1"], user, scratch, "creating the database",
+                 stdin=sql.encode())  # fmt: skip
+        cluster.rename(target)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def prepare_data_dir(bin_dir: Path, service: Service, data_dir: Path, templates: Path,
+                     user: str | None, stop_at: Path) -> None:  # fmt: skip
+    """Make ``data_dir`` a ready cluster (kept if it exists: data survives stop)."""
+    if (data_dir / "PG_VERSION").is_file():
+        ensure_reachable(data_dir, user, stop_at)
+        return
+    templates.mkdir(mode=0o700, parents=True, exist_ok=True)
+    ensure_reachable(templates, user, stop_at)
+    template = templates / f"pg-{_template_key(bin_dir, service)}"
+    with FileLock(templates / f"{template.name}.lock", timeout=300):
+        if not (template / "PG_VERSION").is_file():
+            _build_template(bin_dir, service, template, user)
+    if data_dir.exists():
+        raise ProviderError(f"{data_dir} exists but is not a PostgreSQL cluster (no PG_VERSION); "
+                            "move it away, or run services.stop --purge to delete it")  # fmt: skip
+    # Copy beside the target and rename: an interrupted copy never looks like a cluster.
+    scratch = data_dir.with_name(f".{data_dir.name}.copy-{os.getpid()}")
+    shutil.rmtree(scratch, ignore_errors=True)
+    shutil.copytree(template, scratch, symlinks=True)
+    _chown_tree(scratch, user)
+    scratch.chmod(0o700)
+    scratch.rename(data_dir)
+    ensure_reachable(data_dir, user, stop_at)

@@ -1,0 +1,75 @@
+"""The per-instance state directory: ``.realstack/<instance>/`` and the paths inside it."""
+
+from __future__ import annotations
+
+import os
+from collections import deque
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class InstancePaths:
+    """Where one instance keeps its lock, records, logs, data and env contract."""
+
+    root: Path
+
+    @property
+    def base(self) -> Path:
+        """The state base shared by all instances (holds cached templates)."""
+        return self.root.parent
+
+    @property
+    def lock(self) -> Path:
+        return self.root / "lock"
+
+    @property
+    def services(self) -> Path:
+        return self.root / "services"
+
+    @property
+    def logs(self) -> Path:
+        return self.root / "logs"
+
+    @property
+    def data(self) -> Path:
+        return self.root / "data"
+
+    @property
+    def templates(self) -> Path:
+        return self.base / "_templates"
+
+    @property
+    def runtime_env(self) -> Path:
+        return self.root / "runtime.env"
+
+    @property
+    def runtime_json(self) -> Path:
+        return self.root / "runtime.json"
+
+    def record(self, service: str) -> Path:
+        return self.services / f"{service}.json"
+
+    def log(self, service: str) -> Path:
+        return self.logs / f"{service}.log"
+
+    def data_for(self, service: str) -> Path:
+        return self.data / service
+
+    def ensure(self) -> None:
+        """Create the tree, private to this user (0700)."""
+        for path in (self.base, self.root, self.services, self.logs, self.data):
+            path.mkdir(mode=0o700, parents=True, exist_ok=True)
+
+
+def tail(path: Path, lines: int = 20) -> list[str]:
+    """The last ``lines`` lines of a log file (empty if it does not exist)."""
+    try:
+        with path.open("rb") as fh:
+            fh.seek(0, os.SEEK_END)
+            size = fh.tell()
+            fh.seek(max(0, size - 256 * lines))  # enough for typical lines, bounded for huge logs
+            kept: deque[bytes] = deque(fh.read().splitlines(), maxlen=lines)
+    except FileNotFoundError:
+        return []
+    return [line.decode(errors="replace") for line in kept]

@@ -1,0 +1,174 @@
+"""Spawn services in their own session and stop them with the TERM → wait → KILL ladder.
+
+Every spawned process carries ``REALSTACK_OWNER=<marker>`` in its environment, which its
+descendants inherit. ``stop`` signals the process group, every descendant it can see and every
+process that carries the marker, so a grandchild that left the group (or a service whose
+starter was SIGKILLed before it could write its record) is not left behind.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import pwd
+import signal
+import subprocess
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+from realstack.errors import ProviderError
+from realstack.waiting import WaitTimeout, wait_until
+
+OWNER_VAR = "REALSTACK_OWNER"
+
+# Popen objects of the services this process spawned: kept so their exit can be reaped (no
+# zombies while a long-lived caller such as pytest runs) and the exit code read at once.
+_children: dict[int, subprocess.Popen[bytes]] = {}
+
+
+@dataclass(frozen=True)
+class LaunchSpec:
+    """Everything needed to exec a service; built by a provider."""
+
+    argv: tuple[str, ...]
+    env: Mapping[str, str]
+    cwd: Path | None = None
+    user: str | None = None  # run as this user (PostgreSQL refuses root)
+    stop_signal: signal.Signals = signal.SIGTERM
+
+
+def as_user(user: str | None) -> dict[str, Any]:
+    """Popen arguments that drop to ``user`` completely: uid, gid and supplementary groups."""
+    if user is None:
+        return {}
+    entry = pwd.getpwnam(user)
+    return {"user": entry.pw_uid, "group": entry.pw_gid,
+            "extra_groups": os.getgrouplist(user, entry.pw_gid)}  # fmt: skip
+
+
+def spawn(spec: LaunchSpec, log_path: Path, marker: str) -> psutil.Process:
+    """Start ``spec`` in a new session, output appended to ``log_path``."""
+    env = {**spec.env, OWNER_VAR: marker}
+    with log_path.open("ab") as log:
+        popen = subprocess.Popen(
+            spec.argv,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=spec.cwd,
+            env=env,
+            **as_user(spec.user),
+            start_new_session=True,
+            close_fds=True,
+        )
+    _children[popen.pid] = popen
+    return psutil.Process(popen.pid)
+
+
+def exit_code(proc: psutil.Process) -> int | None:
+    """The exit code if ``proc`` has ended (``None`` while it runs or if unknown)."""
+    popen = _children.get(proc.pid)
+    if popen is not None:
+        return popen.poll()
+    return None
+
+
+def has_exited(proc: psutil.Process) -> bool:
+    popen = _children.get(proc.pid)
+    if popen is not None:
+        return popen.poll() is not None
+    try:
+        return proc.status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
+
+
+def _alive(procs: Iterable[psutil.Process]) -> list[psutil.Process]:
+    alive = []
+    for proc in procs:
+        popen = _children.get(proc.pid)
+        if popen is not None and popen.poll() is not None:
+            continue
+        with contextlib.suppress(psutil.NoSuchProcess):
+            if proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE:
+                alive.append(proc)
+    return alive
+
+
+def scan() -> dict[str, list[psutil.Process]]:
+    """Live processes carrying an owner marker, by marker (this process excluded)."""
+    me = os.getpid()
+    found: dict[str, list[psutil.Process]] = {}
+    for proc in psutil.process_iter():
+        if proc.pid == me:
+            continue
+        with contextlib.suppress(psutil.Error):
+            marker = proc.environ().get(OWNER_VAR)
+            if marker is not None and proc.status() != psutil.STATUS_ZOMBIE:
+                found.setdefault(marker, []).append(proc)
+    return found
+
+
+def _family(leader: psutil.Process | None, marked: Iterable[psutil.Process]) -> list[psutil.Process]:
+    family: dict[int, psutil.Process] = {p.pid: p for p in marked}
+    if leader is not None:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            family[leader.pid] = leader
+            for child in leader.children(recursive=True):
+                family.setdefault(child.pid, child)
+    return list(family.values())
+
+
+def _signal_all(leader: psutil.Process | None, procs: Iterable[psutil.Process],
+                sig: signal.Signals) -> None:  # fmt: skip
+    if leader is not None:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(leader.pid, sig)  # the leader's session/group, stragglers included
+    for proc in procs:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            proc.send_signal(sig)
+
+
+def stop(
+    leader: psutil.Process | None,
+    marker: str,
+    marked: Iterable[psutil.Process] = (),
+    *,
+    stop_signal: signal.Signals = signal.SIGTERM,
+    timeout: float = 5.0,
+) -> bool:
+    """Stop ``leader`` (verified ours by the caller), its group, descendants and ``marked``.
+
+    ``marked`` are the processes carrying ``marker`` (from :func:`scan`). Returns ``True`` if
+    the ladder had to escalate to SIGKILL.
+    """
+    family = _family(leader, marked)
+    if not family:
+        return False
+    _signal_all(leader, family, stop_signal)
+    try:
+        wait_until(lambda: None if not _alive(family) else "still running", timeout)
+        return False
+    except WaitTimeout:
+        pass
+    # Escalate: everything still alive, plus anything marked that appeared since we looked.
+    family = _alive([*family, *scan().get(marker, [])])
+    _signal_all(leader, family, signal.SIGKILL)
+    try:
+        wait_until(lambda: None if not _alive(family) else "still running", 5.0)
+    except WaitTimeout:
+        pids = ", ".join(str(p.pid) for p in _alive(family))
+        raise ProviderError(f"processes {pids} survived SIGKILL (uninterruptible?)") from None
+    return True
+
+
+def forget(pid: int) -> None:
+    """Reap and drop the Popen of ``pid`` if this process spawned it."""
+    popen = _children.pop(pid, None)
+    if popen is not None:
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            popen.wait(timeout=0)
