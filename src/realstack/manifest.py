@@ -39,13 +39,29 @@ _ENV_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
 _VAR_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 _SERVICE_KEYS = {
-    "kind", "port", "host", "depends_on", "probe", "startup_timeout", "stop_timeout",
-    "command", "cwd", "env", "exports", "user", "password", "database", "durable", "bin_dir",
-}  # fmt: skip
+    "kind",
+    "port",
+    "host",
+    "depends_on",
+    "probe",
+    "startup_timeout",
+    "stop_timeout",
+    "command",
+    "cwd",
+    "env",
+    "exports",
+    "user",
+    "password",
+    "database",
+    "durable",
+    "bin_dir",
+}
 _PROBE_KEYS = {"kind", "path", "status", "command", "attempt_timeout"}
 _DEFAULT_PROBE: dict[ServiceKind, ProbeKind] = {
-    "postgres": "postgres", "redis": "redis", "process": "tcp",
-}  # fmt: skip
+    "postgres": "postgres",
+    "redis": "redis",
+    "process": "tcp",
+}
 _DEFAULT_EXPORTS: dict[ServiceKind, dict[str, str]] = {
     "postgres": {"DATABASE_URL": "{url}", "POSTGRES_SERVICE_URL": "{url}"},
     "redis": {"REDIS_URL": "{url}", "REDIS_SERVICE_URL": "{url}"},
@@ -81,8 +97,10 @@ def read_env_file(root: Path, env: str) -> dict[str, str]:
     path = root / "envs" / f"{env}.env"
     if not path.is_file():
         known = sorted(p.stem for p in (root / "envs").glob("*.env"))
-        raise ConfigError("env", f"unknown env {env!r}: {path} does not exist (known: "
-                          f"{', '.join(known) or 'none'})")  # fmt: skip
+        raise ConfigError(
+            "env",
+            f"unknown env {env!r}: {path} does not exist (known: {', '.join(known) or 'none'})",
+        )
     return {k: v or "" for k, v in dotenv_values(path, interpolate=False).items()}
 
 
@@ -98,8 +116,11 @@ def load_stack(
     table = _read_toml(root / "pyproject.toml")["tool"]["realstack"]
     if not isinstance(table, dict):
         raise ConfigError(ROOT, "must be a table")
-    env = env or environ.get("REALSTACK_ENV") or _str(table.get("default_env", "test"),
-                                                      f"{ROOT}.default_env")  # fmt: skip
+    env = (
+        env
+        or environ.get("REALSTACK_ENV")
+        or _str(table.get("default_env", "test"), f"{ROOT}.default_env")
+    )
     variables = {**read_env_file(root, env), **environ}
     return build_stack(table, root=root, env=env, variables=variables, instance=instance)
 
@@ -132,8 +153,9 @@ def build_stack(
     )
     _check_references(services)
     check_acyclic(services)
-    return Stack(root=root, env=env, instance=instance, state_dir=base / instance,
-                 services=services)  # fmt: skip
+    return Stack(
+        root=root, env=env, instance=instance, state_dir=base / instance, services=services
+    )
 
 
 def _service(name: str, raw: object, root: Path, variables: Mapping[str, str]) -> Service:
@@ -156,31 +178,51 @@ def _service(name: str, raw: object, root: Path, variables: Mapping[str, str]) -
         raise ConfigError(f"{path}.user" if not user else f"{path}.database", "required")
     if kind == "redis" and database and not database.isdigit():
         raise ConfigError(f"{path}.database", "a Redis database is a number")
-    placeholders = {"name": name, "host": host, "port": str(port), "python": sys.executable,
-                    "root": str(root)}  # fmt: skip
-    command = tuple(_fmt(a, placeholders, f"{path}.command[{i}]")
-                    for i, a in enumerate(_str_list(raw.get("command", []), f"{path}.command")))  # fmt: skip
+    placeholders = {
+        "name": name,
+        "host": host,
+        "port": str(port),
+        "python": sys.executable,
+        "root": str(root),
+    }
+    command = tuple(
+        _fmt(a, placeholders, f"{path}.command[{i}]")
+        for i, a in enumerate(_str_list(raw.get("command", []), f"{path}.command"))
+    )
     if kind == "process" and not command:
         raise ConfigError(f"{path}.command", "required for kind 'process'")
     cwd_raw = raw.get("cwd")
     bin_raw = raw.get("bin_dir")
     svc = Service(
-        name=name, kind=kind, port=port, host=host,
+        name=name,
+        kind=kind,
+        port=port,
+        host=host,
         probe=_probe(raw.get("probe"), kind, placeholders, f"{path}.probe"),
         depends_on=_dependencies(raw.get("depends_on", []), f"{path}.depends_on"),
         startup_timeout=_seconds(raw.get("startup_timeout", 30), f"{path}.startup_timeout"),
         stop_timeout=_seconds(raw.get("stop_timeout", 5), f"{path}.stop_timeout"),
         command=command,
         cwd=root / _str(cwd_raw, f"{path}.cwd") if cwd_raw is not None else None,
-        env={k: _fmt(v, placeholders, f"{path}.env.{k}")
-             for k, v in _str_map(raw.get("env", {}), f"{path}.env").items()},
-        user=user, password=password, database=database,
+        env={
+            k: _fmt(v, placeholders, f"{path}.env.{k}")
+            for k, v in _str_map(raw.get("env", {}), f"{path}.env").items()
+        },
+        user=user,
+        password=password,
+        database=database,
         durable=_bool(raw.get("durable", True), f"{path}.durable"),
         bin_dir=Path(_str(bin_raw, f"{path}.bin_dir")) if bin_raw else None,
-    )  # fmt: skip
+    )
     exports = {**_DEFAULT_EXPORTS[kind], **_str_map(raw.get("exports", {}), f"{path}.exports")}
-    fields = {**placeholders, "host": svc.url_host, "url": svc.url, "user": user,
-              "password": password, "database": database}  # fmt: skip
+    fields = {
+        **placeholders,
+        "host": svc.url_host,
+        "url": svc.url,
+        "user": user,
+        "password": password,
+        "database": database,
+    }
     rendered = {k: _fmt(v, fields, f"{path}.exports.{k}") for k, v in exports.items()}
     for key in rendered:
         if not _VAR_NAME.match(key):
@@ -205,13 +247,19 @@ def _probe(raw: object, kind: ServiceKind, fields: Mapping[str, str], path: str)
     status = _int(raw.get("status", 200), f"{path}.status")
     if not 100 <= status <= 599:
         raise ConfigError(f"{path}.status", f"{status} is not an HTTP status")
-    argv = tuple(_fmt(a, fields, f"{path}.command[{i}]")
-                 for i, a in enumerate(_str_list(raw.get("command", []), f"{path}.command")))  # fmt: skip
+    argv = tuple(
+        _fmt(a, fields, f"{path}.command[{i}]")
+        for i, a in enumerate(_str_list(raw.get("command", []), f"{path}.command"))
+    )
     if pkind == "command" and not argv:
         raise ConfigError(f"{path}.command", "required for a command probe")
-    return Probe(kind=pkind, path=probe_path, status=status, command=argv,
-                 attempt_timeout=_seconds(raw.get("attempt_timeout", 1.0),
-                                          f"{path}.attempt_timeout"))  # fmt: skip
+    return Probe(
+        kind=pkind,
+        path=probe_path,
+        status=status,
+        command=argv,
+        attempt_timeout=_seconds(raw.get("attempt_timeout", 1.0), f"{path}.attempt_timeout"),
+    )
 
 
 def _dependencies(raw: object, path: str) -> tuple[Dependency, ...]:
@@ -227,8 +275,9 @@ def _dependencies(raw: object, path: str) -> tuple[Dependency, ...]:
             if unknown:
                 raise ConfigError(f"{where}.{sorted(map(str, unknown))[0]}", "unknown key")
             cond = _choice(item.get("condition", "healthy"), CONDITIONS, f"{where}.condition")
-            deps.append(Dependency(_str(item.get("service"), f"{where}.service"),
-                                   cast(Condition, cond)))  # fmt: skip
+            deps.append(
+                Dependency(_str(item.get("service"), f"{where}.service"), cast(Condition, cond))
+            )
         else:
             raise ConfigError(where, "must be a service name or a {service, condition} table")
     return tuple(deps)
@@ -251,8 +300,9 @@ def _check_references(services: tuple[Service, ...]) -> None:
     for svc in services:
         other = ports.setdefault((svc.host, svc.port), svc.name)
         if other != svc.name:
-            raise ConfigError(f"{ROOT}.services.{svc.name}.port",
-                              f"port {svc.port} is also used by {other!r}")  # fmt: skip
+            raise ConfigError(
+                f"{ROOT}.services.{svc.name}.port", f"port {svc.port} is also used by {other!r}"
+            )
 
 
 # --------------------------------------------------------------------------- values
@@ -290,8 +340,11 @@ def _fmt(template: str, fields: Mapping[str, str], path: str) -> str:
         if name is None:
             continue
         if name not in fields or spec or conv:
-            raise ConfigError(path, f"unknown placeholder {{{name}}}; known: "
-                              + ", ".join(f"{{{k}}}" for k in sorted(fields)))  # fmt: skip
+            raise ConfigError(
+                path,
+                f"unknown placeholder {{{name}}}; known: "
+                + ", ".join(f"{{{k}}}" for k in sorted(fields)),
+            )
         out.append(fields[name])
     return "".join(out)
 
@@ -320,7 +373,7 @@ def _str_map(value: object, path: str) -> dict[str, str]:
 def _choice(value: object, choices: tuple[str, ...], path: str) -> str:
     if value not in choices:
         raise ConfigError(path, f"expected one of {', '.join(choices)}; got {value!r}")
-    return cast(str, value)
+    return str(value)
 
 
 def _int(value: object, path: str) -> int:
@@ -356,7 +409,15 @@ def _seconds(value: object, path: str) -> float:
 def _bool(value: object, path: str) -> bool:
     if isinstance(value, bool):
         return value
-    if isinstance(value, str) and value.lower() in ("true", "1", "yes", "on", "false", "0", "no",
-                                                    "off"):  # fmt: skip
+    if isinstance(value, str) and value.lower() in (
+        "true",
+        "1",
+        "yes",
+        "on",
+        "false",
+        "0",
+        "no",
+        "off",
+    ):
         return value.lower() in ("true", "1", "yes", "on")
     raise ConfigError(path, f"expected true or false, got {value!r}")

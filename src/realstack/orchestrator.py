@@ -33,6 +33,7 @@ from realstack.errors import (
 from realstack.model import Service, Stack
 from realstack.providers.native import NativeProvider, stop_signal
 from realstack.state import InstancePaths, tail
+from realstack.status import port_owner
 from realstack.waiting import WaitTimeout, wait_until
 
 Action = Literal["started", "reused", "failed", "cancelled", "stopped", "not-running", "stale"]
@@ -109,22 +110,41 @@ class _StartRun:
         if record is not None:
             self.report(svc.name, "stale", f"record of pid {record.pid} is stale; removed")
         record_path.unlink(missing_ok=True)
-        orphans = supervisor.scan().get(self.marker(svc), [])
-        if orphans:  # a starter killed before it wrote the record: ours by marker
-            self.report(svc.name, "orphans", f"stopping {len(orphans)} unrecorded process(es)")
-            supervisor.stop(None, self.marker(svc), orphans, timeout=svc.stop_timeout)
+        intent = self.paths.intent(svc.name)
+        if record is not None or intent.exists():
+            # An interrupted start or a dead leader may have left marked processes: ours.
+            orphans = supervisor.scan().get(self.marker(svc), [])
+            if orphans:
+                self.report(svc.name, "orphans", f"stopping {len(orphans)} unrecorded process(es)")
+                supervisor.stop(
+                    None,
+                    self.marker(svc),
+                    orphans,
+                    stop_signal=stop_signal(svc),
+                    timeout=svc.stop_timeout,
+                )
         _check_port_free(svc)
         spec = self.provider.launch_spec(svc, self.paths)
         self.report(svc.name, "starting", f"{self.provider.name}, port {svc.port}")
-        log = self.paths.log(svc.name)
-        proc = supervisor.spawn(spec, log, self.marker(svc))
+        intent.touch()
+        proc = supervisor.spawn(spec, self.paths.log(svc.name), self.marker(svc))
         with self.lock:
             self.running[svc.name] = _Running(proc, time.monotonic(), reused=False)
             self.started_order.append(svc.name)
-        pidfile.write(record_path, pidfile.Record(
-            service=svc.name, pid=proc.pid, create_time=proc.create_time(), argv=spec.argv,
-            port=svc.port, provider=self.provider.name, marker=self.marker(svc), user=spec.user,
-        ))  # fmt: skip
+        pidfile.write(
+            record_path,
+            pidfile.Record(
+                service=svc.name,
+                pid=proc.pid,
+                create_time=proc.create_time(),
+                argv=spec.argv,
+                port=svc.port,
+                provider=self.provider.name,
+                marker=self.marker(svc),
+                user=spec.user,
+            ),
+        )
+        intent.unlink()
 
     def await_ready(self, svc: Service) -> None:
         """Probe until ready; fail at once if the process exits or the run is cancelled."""
@@ -137,8 +157,9 @@ class _StartRun:
             if self.cancel.is_set():
                 raise _Cancelled
             if supervisor.has_exited(run.proc):
-                raise ServiceExited(svc.name, supervisor.exit_code(run.proc),
-                                    tail(log, LOG_TAIL), str(log))  # fmt: skip
+                raise ServiceExited(
+                    svc.name, supervisor.exit_code(run.proc), tail(log, LOG_TAIL), str(log)
+                )
             return probe()
 
         def tick(elapsed: float, last_error: str) -> None:
@@ -147,8 +168,15 @@ class _StartRun:
         try:
             wait_until(check, timeout, on_tick=tick)
         except WaitTimeout as exc:
-            raise ProbeTimeout(svc.name, svc.probe.describe(), exc.last_error, exc.elapsed,
-                               timeout, tail(log, LOG_TAIL), str(log)) from None  # fmt: skip
+            raise ProbeTimeout(
+                svc.name,
+                svc.probe.describe(),
+                exc.last_error,
+                exc.elapsed,
+                timeout,
+                tail(log, LOG_TAIL),
+                str(log),
+            ) from None
         seconds = time.monotonic() - run.spawned_at
         self.ready_seconds[svc.name] = seconds
         if not run.reused:
@@ -157,13 +185,13 @@ class _StartRun:
     def execute(self, selected: Sequence[Service]) -> dict[str, RealstackError]:
         """Run the start graph; return the errors by service (empty on success)."""
         by_name = {s.name: s for s in selected}
-        needed_healthy = {d.service for s in selected for d in s.depends_on
-                          if d.condition == "healthy"}  # fmt: skip
+        needed_healthy = {
+            d.service for s in selected for d in s.depends_on if d.condition == "healthy"
+        }
         sorter: graphlib.TopologicalSorter[tuple[str, str]] = graphlib.TopologicalSorter()
         for svc in selected:
             sorter.add((svc.name, "healthy"), (svc.name, "started"))
-            sorter.add((svc.name, "started"),
-                       *((d.service, d.condition) for d in svc.depends_on))  # fmt: skip
+            sorter.add((svc.name, "started"), *((d.service, d.condition) for d in svc.depends_on))
         sorter.prepare()
         errors: dict[str, RealstackError] = {}
 
@@ -177,22 +205,37 @@ class _StartRun:
 
         with ThreadPoolExecutor(max_workers=max(1, 2 * len(selected))) as pool:
             pending: dict[Future[None], tuple[str, str]] = {}
-            while sorter.is_active() or pending:
-                if not errors:
-                    for node in sorter.get_ready():
-                        pending[pool.submit(step, node)] = node
-                if not pending:
-                    break
-                done, _ = wait(pending, return_when=FIRST_COMPLETED)
-                for future in done:
-                    node = pending.pop(future)
-                    exc = future.exception()
-                    if exc is None:
-                        sorter.done(node)
-                    elif not isinstance(exc, _Cancelled):
-                        errors[node[0]] = _as_realstack(node[0], exc)
-                        self.cancel.set()
+            try:
+                self._drive(sorter, step, pool, pending, errors)
+            except BaseException:
+                self.cancel.set()  # workers notice at their next poll; the pool then joins them
+                raise
         return errors
+
+    def _drive(
+        self,
+        sorter: graphlib.TopologicalSorter[tuple[str, str]],
+        step: Callable[[tuple[str, str]], None],
+        pool: ThreadPoolExecutor,
+        pending: dict[Future[None], tuple[str, str]],
+        errors: dict[str, RealstackError],
+    ) -> None:
+        """Submit nodes as they become ready; on the first error, stop submitting."""
+        while sorter.is_active() or pending:
+            if not errors:
+                for node in sorter.get_ready():
+                    pending[pool.submit(step, node)] = node
+            if not pending:
+                break
+            done, _ = wait(pending, return_when=FIRST_COMPLETED)
+            for future in done:
+                node = pending.pop(future)
+                exc = future.exception()
+                if exc is None:
+                    sorter.done(node)
+                elif not isinstance(exc, _Cancelled):
+                    errors[node[0]] = _as_realstack(node[0], exc)
+                    self.cancel.set()
 
 
 class _Cancelled(Exception):
@@ -205,23 +248,9 @@ def _as_realstack(service: str, exc: BaseException) -> RealstackError:
     return RealstackError(f"{service}: unexpected {type(exc).__name__}: {exc}")
 
 
-def _listener(port: int) -> str | None:
-    """Who listens on ``port``, as 'pid N (cmdline)', where psutil can see it."""
-    with contextlib.suppress(psutil.Error):
-        for conn in psutil.net_connections(kind="tcp"):
-            if conn.status == psutil.CONN_LISTEN and conn.laddr and conn.laddr.port == port:
-                if conn.pid is None:
-                    return None
-                with contextlib.suppress(psutil.Error):
-                    cmd = " ".join(psutil.Process(conn.pid).cmdline())
-                    return f"pid {conn.pid} ({cmd})"
-                return f"pid {conn.pid}"
-    return None
-
-
 def _check_port_free(svc: Service) -> None:
     with contextlib.suppress(OSError), socket.create_connection((svc.host, svc.port), timeout=0.5):
-        raise PortInUse(svc.name, svc.port, _listener(svc.port))
+        raise PortInUse(svc.name, svc.port, port_owner(svc.port))
 
 
 @contextlib.contextmanager
@@ -231,13 +260,20 @@ def _locked(paths: InstancePaths, timeout: float) -> Iterator[None]:
         with FileLock(paths.lock, timeout=timeout):
             yield
     except Timeout:
-        raise LockTimeout(f"another realstack run holds {paths.lock} (waited {timeout:g}s)") from None
+        raise LockTimeout(
+            f"another realstack run holds {paths.lock} (waited {timeout:g}s)"
+        ) from None
+
+
+def check_names(stack: Stack, names: Sequence[str] | None, what: str = "only") -> None:
+    """A usage error for any name that is not a service of ``stack``."""
+    for name in names or ():
+        if name not in stack.names:
+            raise ConfigError(what, f"unknown service {name!r} (known: {', '.join(stack.names)})")
 
 
 def _selected(stack: Stack, only: Sequence[str] | None) -> list[Service]:
-    for name in only or ():
-        if name not in stack.names:
-            raise ConfigError("only", f"unknown service {name!r} (known: {', '.join(stack.names)})")
+    check_names(stack, only)
     return list(stack.services if not only else [stack.service(n) for n in only])
 
 
@@ -260,14 +296,23 @@ def start(
     contract = envfile.contract(stack)
     with _locked(paths, lock_timeout):
         run = _StartRun(stack, paths, NativeProvider(contract), report, timeout, wait)
-        errors = run.execute(selected)
+        try:
+            errors = run.execute(selected)
+        except BaseException:  # Ctrl-C: leave nothing behind, then let it propagate
+            _rollback(stack, paths, run, report)
+            raise
         if errors:
-            for name in reversed(run.started_order):
-                report(name, "rollback", "stopping what this start started")
-                _stop_one(stack.service(name), paths, supervisor.scan())
+            _rollback(stack, paths, run, report)
         results = tuple(_start_result(s, run, errors) for s in selected)
         _write_runtime(stack, paths, results)
     return Report(results, time.monotonic() - t0)
+
+
+def _rollback(stack: Stack, paths: InstancePaths, run: _StartRun, report: Reporter) -> None:
+    marked = supervisor.scan()
+    for name in reversed(run.started_order):
+        report(name, "rollback", "stopping what this start started")
+        _stop_one(stack.service(name), paths, marked)
 
 
 def _start_result(svc: Service, run: _StartRun, errors: dict[str, RealstackError]) -> ServiceResult:
@@ -276,18 +321,25 @@ def _start_result(svc: Service, run: _StartRun, errors: dict[str, RealstackError
     running = run.running.get(svc.name)
     if running is None or errors:
         return ServiceResult(svc.name, "cancelled", port=svc.port)
-    return ServiceResult(svc.name, "reused" if running.reused else "started", running.proc.pid,
-                         svc.port, run.ready_seconds.get(svc.name, 0.0))  # fmt: skip
+    return ServiceResult(
+        svc.name,
+        "reused" if running.reused else "started",
+        running.proc.pid,
+        svc.port,
+        run.ready_seconds.get(svc.name, 0.0),
+    )
 
 
-def _stop_one(svc: Service, paths: InstancePaths,
-              marked: dict[str, list[psutil.Process]]) -> ServiceResult:  # fmt: skip
+def _stop_one(
+    svc: Service, paths: InstancePaths, marked: dict[str, list[psutil.Process]]
+) -> ServiceResult:
     record_path = paths.record(svc.name)
     record = pidfile.read(record_path)
     marker = record.marker if record else f"{paths.root}::{svc.name}"
     proc = pidfile.process_of(record) if record else None
     orphans = marked.get(marker, [])
     t0 = time.monotonic()
+    paths.intent(svc.name).unlink(missing_ok=True)
     if proc is None and not orphans:
         record_path.unlink(missing_ok=True)
         return ServiceResult(svc.name, "stale" if record else "not-running", port=svc.port)
@@ -295,8 +347,9 @@ def _stop_one(svc: Service, paths: InstancePaths,
     if proc is not None:
         supervisor.forget(proc.pid)
     record_path.unlink(missing_ok=True)
-    return ServiceResult(svc.name, "stopped", proc.pid if proc else None, svc.port,
-                         time.monotonic() - t0)  # fmt: skip
+    return ServiceResult(
+        svc.name, "stopped", proc.pid if proc else None, svc.port, time.monotonic() - t0
+    )
 
 
 def stop(
@@ -341,50 +394,13 @@ def _write_runtime(stack: Stack, paths: InstancePaths, results: Sequence[Service
             "started_at": record.started_at if live and record else None,
             "ready_seconds": result.seconds if result else None,
         }
-    envfile.write(paths, envfile.contract(stack),
-                  {"realstack_env": stack.env, "instance": stack.instance,
-                   "written_at": time.time(), "services": services})  # fmt: skip
-
-
-# --------------------------------------------------------------------------- status
-
-State = Literal["ours", "orphan", "stale", "foreign", "down"]
-
-
-@dataclass(frozen=True)
-class ServiceStatus:
-    name: str
-    kind: str
-    provider: str
-    port: int
-    state: State
-    pid: int | None = None
-    uptime: float | None = None
-    health: str = "-"  # "healthy", or why not
-    owner: str | None = None  # for foreign listeners
-
-
-def status(stack: Stack, *, probe: bool = True) -> list[ServiceStatus]:
-    """What runs, who owns it and whether it answers; never changes anything."""
-    paths = InstancePaths(stack.state_dir)
-    marked = supervisor.scan()
-    rows = []
-    for svc in stack.services:
-        record = pidfile.read(paths.record(svc.name))
-        proc = pidfile.process_of(record) if record else None
-        orphans = marked.get(f"{paths.root}::{svc.name}", [])
-        answering = probes.tcp_check(svc.host, svc.port, 0.5)() is None
-        base = {"name": svc.name, "kind": svc.kind, "port": svc.port, "provider": "native"}
-        if proc is not None and record is not None:
-            health = (probes.check_for(svc)() or "healthy") if probe else "-"
-            rows.append(ServiceStatus(**base, state="ours", pid=proc.pid, health=health,
-                                      uptime=time.time() - record.started_at))  # fmt: skip
-        elif orphans:
-            rows.append(ServiceStatus(**base, state="orphan", pid=orphans[0].pid,
-                                      health="record lost; `services.stop` cleans it up"))  # fmt: skip
-        elif answering:
-            rows.append(ServiceStatus(**base, state="foreign", owner=_listener(svc.port),
-                                      health="answers, but realstack did not start it"))  # fmt: skip
-        else:
-            rows.append(ServiceStatus(**base, state="stale" if record else "down"))
-    return rows
+    envfile.write(
+        paths,
+        envfile.contract(stack),
+        {
+            "realstack_env": stack.env,
+            "instance": stack.instance,
+            "written_at": time.time(),
+            "services": services,
+        },
+    )

@@ -34,9 +34,11 @@ def run_as_user() -> str | None:
         with contextlib.suppress(KeyError):
             pwd.getpwnam(name)
             return name
-    raise ProviderError("running as root and no 'postgres' or 'nobody' user exists to run "
-                        "PostgreSQL as; create one (useradd --system postgres) or run "
-                        "realstack as a normal user")  # fmt: skip
+    raise ProviderError(
+        "running as root and no 'postgres' or 'nobody' user exists to run "
+        "PostgreSQL as; create one (useradd --system postgres) or run "
+        "realstack as a normal user"
+    )
 
 
 def _chown_tree(path: Path, user: str | None) -> None:
@@ -75,18 +77,28 @@ def ensure_reachable(path: Path, user: str | None, stop_at: Path) -> None:
 
 
 def _run(argv: list[str], user: str | None, cwd: Path, what: str, stdin: bytes = b"") -> None:
-    done = subprocess.run(argv, input=stdin, capture_output=True, cwd=cwd, check=False,
-                          **as_user(user))
+    done = subprocess.run(
+        argv, input=stdin, capture_output=True, cwd=cwd, check=False, **as_user(user)
+    )
     if done.returncode != 0:
         out = (done.stdout + done.stderr).decode(errors="replace").strip()
         raise ProviderError(f"{what} failed (exit {done.returncode}): {' '.join(argv)}\n{out}")
 
 
 def _template_key(bin_dir: Path, service: Service) -> str:
-    version = subprocess.run([str(bin_dir / "postgres"), "--version"], capture_output=True,
-                             check=False).stdout  # fmt: skip
-    material = "\0".join([_TEMPLATE_FORMAT, str(bin_dir), version.decode(), service.user,
-                          service.password, service.database])  # fmt: skip
+    version = subprocess.run(
+        [str(bin_dir / "postgres"), "--version"], capture_output=True, check=False
+    ).stdout
+    material = "\0".join(
+        [
+            _TEMPLATE_FORMAT,
+            str(bin_dir),
+            version.decode(),
+            service.user,
+            service.password,
+            service.database,
+        ]
+    )
     return hashlib.sha256(material.encode()).hexdigest()[:16]
 
 
@@ -99,22 +111,56 @@ def _build_template(bin_dir: Path, service: Service, target: Path, user: str | N
         pwfile.write_text(service.password + "\n")
         _chown_tree(scratch, user)
         scratch.chmod(0o700)
-        _run([str(bin_dir / "initdb"), "-D", str(cluster), "-U", service.user,
-              "--pwfile", str(pwfile), "--auth-local=trust", "--auth-host=scram-sha-256",
-              "--encoding=UTF8", "--no-locale", "--no-sync", "--no-instructions"],
-             user, scratch, "initdb")  # fmt: skip
+        _run(
+            [
+                str(bin_dir / "initdb"),
+                "-D",
+                str(cluster),
+                "-U",
+                service.user,
+                "--pwfile",
+                str(pwfile),
+                "--auth-local=trust",
+                "--auth-host=scram-sha-256",
+                "--encoding=UTF8",
+                "--no-locale",
+                "--no-sync",
+                "--no-instructions",
+            ],
+            user,
+            scratch,
+            "initdb",
+        )
         if service.database not in ("postgres", "template1", "template0"):
             sql = f'CREATE DATABASE "{service.database.replace(chr(34), chr(34) * 2)}";\n'
-            _run([str(bin_dir / "postgres"), "--single", "-D", str(cluster), "-c",
-                  "fsync=off", "template1"], user, scratch, "creating the database",
-                 stdin=sql.encode())  # fmt: skip
+            _run(
+                [
+                    str(bin_dir / "postgres"),
+                    "--single",
+                    "-D",
+                    str(cluster),
+                    "-c",
+                    "fsync=off",
+                    "template1",
+                ],
+                user,
+                scratch,
+                "creating the database",
+                stdin=sql.encode(),
+            )
         cluster.rename(target)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
 
 
-def prepare_data_dir(bin_dir: Path, service: Service, data_dir: Path, templates: Path,
-                     user: str | None, stop_at: Path) -> None:  # fmt: skip
+def prepare_data_dir(
+    bin_dir: Path,
+    service: Service,
+    data_dir: Path,
+    templates: Path,
+    user: str | None,
+    stop_at: Path,
+) -> None:
     """Make ``data_dir`` a ready cluster (kept if it exists: data survives stop)."""
     if (data_dir / "PG_VERSION").is_file():
         ensure_reachable(data_dir, user, stop_at)
@@ -126,8 +172,10 @@ def prepare_data_dir(bin_dir: Path, service: Service, data_dir: Path, templates:
         if not (template / "PG_VERSION").is_file():
             _build_template(bin_dir, service, template, user)
     if data_dir.exists():
-        raise ProviderError(f"{data_dir} exists but is not a PostgreSQL cluster (no PG_VERSION); "
-                            "move it away, or run services.stop --purge to delete it")  # fmt: skip
+        raise ProviderError(
+            f"{data_dir} exists but is not a PostgreSQL cluster (no PG_VERSION); "
+            "move it away, or run services.stop --purge to delete it"
+        )
     # Copy beside the target and rename: an interrupted copy never looks like a cluster.
     scratch = data_dir.with_name(f".{data_dir.name}.copy-{os.getpid()}")
     shutil.rmtree(scratch, ignore_errors=True)

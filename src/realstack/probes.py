@@ -1,14 +1,15 @@
-"""Probe spec → check callable. One attempt per call; the looping lives in :mod:`waiting`."""
+"""Probe spec → check callable. One attempt per call; the looping lives in :mod:`waiting`.
+
+Client libraries are imported when a probe of their kind is built, not at import time: the
+CLI should not pay for httpx when the stack has no HTTP service.
+"""
 
 from __future__ import annotations
 
 import socket
 import subprocess
 from collections.abc import Callable
-
-import httpx
-import psycopg
-import redis
+from typing import Any
 
 from realstack.model import Probe, Service
 
@@ -32,6 +33,8 @@ def tcp_check(host: str, port: int, timeout: float) -> ProbeCheck:
 
 
 def http_check(url: str, status: int, timeout: float) -> ProbeCheck:
+    import httpx  # noqa: PLC0415
+
     def check() -> str | None:
         try:
             response = httpx.get(url, timeout=timeout)
@@ -45,9 +48,16 @@ def http_check(url: str, status: int, timeout: float) -> ProbeCheck:
 
 
 def postgres_check(service: Service, timeout: float) -> ProbeCheck:
-    params = {"host": service.host, "port": service.port, "user": service.user,
-              "password": service.password, "dbname": service.database,
-              "connect_timeout": max(1, round(timeout))}  # fmt: skip
+    import psycopg  # noqa: PLC0415
+
+    params: dict[str, Any] = {
+        "host": service.host,
+        "port": service.port,
+        "user": service.user,
+        "password": service.password,
+        "dbname": service.database,
+        "connect_timeout": max(1, round(timeout)),
+    }
 
     def check() -> str | None:
         try:
@@ -61,6 +71,8 @@ def postgres_check(service: Service, timeout: float) -> ProbeCheck:
 
 
 def redis_check(url: str, timeout: float) -> ProbeCheck:
+    import redis  # noqa: PLC0415
+
     def check() -> str | None:
         client = redis.Redis.from_url(url, socket_connect_timeout=timeout, socket_timeout=timeout)
         try:

@@ -50,6 +50,10 @@ class InstancePaths:
     def record(self, service: str) -> Path:
         return self.services / f"{service}.json"
 
+    def intent(self, service: str) -> Path:
+        """Present from just before a spawn until its record is written (crash evidence)."""
+        return self.services / f"{service}.starting"
+
     def log(self, service: str) -> Path:
         return self.logs / f"{service}.log"
 

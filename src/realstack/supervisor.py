@@ -46,8 +46,11 @@ def as_user(user: str | None) -> dict[str, Any]:
     if user is None:
         return {}
     entry = pwd.getpwnam(user)
-    return {"user": entry.pw_uid, "group": entry.pw_gid,
-            "extra_groups": os.getgrouplist(user, entry.pw_gid)}  # fmt: skip
+    return {
+        "user": entry.pw_uid,
+        "group": entry.pw_gid,
+        "extra_groups": os.getgrouplist(user, entry.pw_gid),
+    }
 
 
 def spawn(spec: LaunchSpec, log_path: Path, marker: str) -> psutil.Process:
@@ -113,7 +116,9 @@ def scan() -> dict[str, list[psutil.Process]]:
     return found
 
 
-def _family(leader: psutil.Process | None, marked: Iterable[psutil.Process]) -> list[psutil.Process]:
+def _family(
+    leader: psutil.Process | None, marked: Iterable[psutil.Process]
+) -> list[psutil.Process]:
     family: dict[int, psutil.Process] = {p.pid: p for p in marked}
     if leader is not None:
         with contextlib.suppress(psutil.NoSuchProcess):
@@ -123,8 +128,9 @@ def _family(leader: psutil.Process | None, marked: Iterable[psutil.Process]) -> 
     return list(family.values())
 
 
-def _signal_all(leader: psutil.Process | None, procs: Iterable[psutil.Process],
-                sig: signal.Signals) -> None:  # fmt: skip
+def _signal_all(
+    leader: psutil.Process | None, procs: Iterable[psutil.Process], sig: signal.Signals
+) -> None:
     if leader is not None:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(leader.pid, sig)  # the leader's session/group, stragglers included

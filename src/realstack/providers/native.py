@@ -37,25 +37,54 @@ class NativeProvider:
         postgres = find_postgres(service.bin_dir).path
         user = pgcluster.run_as_user()
         data = paths.data_for(service.name)
-        pgcluster.prepare_data_dir(postgres.parent, service, data, paths.templates, user,
-                                   stop_at=paths.base)  # fmt: skip
-        argv = [str(postgres), "-D", str(data), "-p", str(service.port),
-                "-c", f"listen_addresses={service.host}",
-                "-c", "unix_socket_directories=",  # TCP only: no socket dir to own or collide on
-                "-c", "logging_collector=off"]  # fmt: skip
+        pgcluster.prepare_data_dir(
+            postgres.parent, service, data, paths.templates, user, stop_at=paths.base
+        )
+        argv = [
+            str(postgres),
+            "-D",
+            str(data),
+            "-p",
+            str(service.port),
+            "-c",
+            f"listen_addresses={service.host}",
+            "-c",
+            "unix_socket_directories=",  # TCP only: no socket dir to own or collide on
+            "-c",
+            "logging_collector=off",
+        ]
         if not service.durable:
-            argv += ["-c", "fsync=off", "-c", "synchronous_commit=off",
-                     "-c", "full_page_writes=off"]  # fmt: skip
-        return LaunchSpec(argv=tuple(argv), env=_base_env(), cwd=data, user=user,
-                          stop_signal=stop_signal(service))  # fmt: skip
+            argv += [
+                "-c",
+                "fsync=off",
+                "-c",
+                "synchronous_commit=off",
+                "-c",
+                "full_page_writes=off",
+            ]
+        return LaunchSpec(
+            argv=tuple(argv), env=_base_env(), cwd=data, user=user, stop_signal=stop_signal(service)
+        )
 
     def _redis(self, service: Service, paths: InstancePaths) -> LaunchSpec:
         server = find_redis(service.bin_dir).path
         data = paths.data_for(service.name)
         data.mkdir(mode=0o700, parents=True, exist_ok=True)
-        argv = [str(server), "--bind", service.host, "--port", str(service.port),
-                "--dir", str(data), "--daemonize", "no", "--protected-mode", "yes",
-                "--logfile", ""]  # fmt: skip
+        argv = [
+            str(server),
+            "--bind",
+            service.host,
+            "--port",
+            str(service.port),
+            "--dir",
+            str(data),
+            "--daemonize",
+            "no",
+            "--protected-mode",
+            "yes",
+            "--logfile",
+            "",
+        ]
         if service.durable:
             argv += ["--appendonly", "yes"]
         else:
@@ -72,4 +101,3 @@ def _base_env() -> dict[str, str]:
     """A minimal environment for servers: they must not pick up the caller's PG*/REDIS* vars."""
     keep = ("PATH", "LANG", "LC_ALL", "TZ")
     return {k: v for k, v in os.environ.items() if k in keep}
-

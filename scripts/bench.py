@@ -1,0 +1,153 @@
+#!/usr/bin/env python3
+"""Benchmark: realstack's cold start, warm start and stop beside the raw binaries.
+
+Everything runs in one throwaway project under /tmp with OS-assigned ports. The "raw" figure
+is a plain script's critical path: exec ``postgres`` and the Redis server on the same data
+directories, in parallel, until ``SELECT 1`` and ``PING`` answer. Prints figures (medians of
+``--rounds``) and the targets; asserts nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from realstack import orchestrator, probes
+from realstack.manifest import load_stack
+from realstack.model import Stack
+from realstack.providers.native import NativeProvider
+from realstack.state import InstancePaths
+from realstack.supervisor import as_user
+from realstack.waiting import wait_until
+
+MANIFEST = """
+[tool.realstack]
+[tool.realstack.services.postgres]
+kind = "postgres"
+port = "{pg}"
+user = "bench"
+password = "bench"
+database = "bench"
+durable = false
+[tool.realstack.services.redis]
+kind = "redis"
+port = "{redis}"
+durable = false
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def timed(fn: Callable[[], object]) -> float:
+    t0 = time.perf_counter()
+    fn()
+    return time.perf_counter() - t0
+
+
+def invoke(cli: list[str], root: Path, *args: str) -> None:
+    subprocess.run([*cli, *args], cwd=root, check=True, capture_output=True)
+
+
+def raw_start_stop(stack: Stack) -> float:
+    """Start both servers as a plain script would; return the time until both answer."""
+    paths = InstancePaths(stack.state_dir)
+    specs = [NativeProvider().launch_spec(s, paths) for s in stack.services]  # argv only
+    t0 = time.perf_counter()
+    procs = [
+        subprocess.Popen(
+            spec.argv,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            cwd=spec.cwd,
+            env=spec.env,
+            **as_user(spec.user),
+        )
+        for spec in specs
+    ]
+    with ThreadPoolExecutor(len(procs)) as pool:
+        list(pool.map(lambda s: wait_until(probes.check_for(s), 30), stack.services))
+    elapsed = time.perf_counter() - t0
+    for proc, spec in zip(procs, specs, strict=True):
+        proc.send_signal(spec.stop_signal)
+    for proc in procs:
+        proc.wait(timeout=30)
+    return elapsed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=7)
+    args = parser.parse_args()
+    root = Path(tempfile.mkdtemp(prefix="realstack-bench-"))
+    root.chmod(0o755)
+    (root / "envs").mkdir()
+    (root / "envs" / "test.env").write_text("")
+    (root / "pyproject.toml").write_text(MANIFEST.format(pg=free_port(), redis=free_port()))
+    (root / "tasks.py").write_text("from realstack.tasks import namespace as ns  # noqa: F401\n")
+    stack = load_stack(root, "test", environ={})
+    cli = [sys.executable, "-m", "invoke", "--search-root", str(root)]
+    try:
+        first = timed(lambda: orchestrator.start(stack).raise_for_errors())
+        orchestrator.stop(stack).raise_for_errors()
+        raw, cold, warm, stop, cli_cold, cli_warm, cli_stop = ([] for _ in range(7))
+        for _ in range(args.rounds):
+            raw.append(raw_start_stop(stack))
+            cold.append(timed(lambda: orchestrator.start(stack).raise_for_errors()))
+            warm.append(timed(lambda: orchestrator.start(stack).raise_for_errors()))
+            stop.append(timed(lambda: orchestrator.stop(stack).raise_for_errors()))
+            cli_cold.append(timed(lambda: invoke(cli, root, "services.start", "--wait")))
+            cli_warm.append(timed(lambda: invoke(cli, root, "services.start", "--wait")))
+            cli_stop.append(timed(lambda: invoke(cli, root, "services.stop")))
+    finally:
+        orchestrator.stop(stack)
+        shutil.rmtree(root, ignore_errors=True)
+
+    med = statistics.median
+    print(f"realstack benchmark: postgres + redis, median of {args.rounds} rounds\n")
+    print(f"{'measure':<44}{'seconds':>9}  target")
+    rows = [
+        ("raw binaries, plain script (critical path)", med(raw), ""),
+        ("first start (template initdb + copy)", first, ""),
+        (
+            "cold start, API (data kept, nothing running)",
+            med(cold),
+            f"<= 1.2x raw = {1.2 * med(raw):.3f}  {'met' if med(cold) <= 1.2 * med(raw) else 'MISSED'}",
+        ),
+        (
+            "warm start, API (all running)",
+            med(warm),
+            f"<= 0.5  {'met' if med(warm) <= 0.5 else 'MISSED'}",
+        ),
+        ("stop, API", med(stop), f"<= 0.5  {'met' if med(stop) <= 0.5 else 'MISSED'}"),
+        ("cold start, `invoke services.start --wait`", med(cli_cold), "(includes interpreter)"),
+        (
+            "warm start, `invoke services.start --wait`",
+            med(cli_warm),
+            f"<= 0.5  {'met' if med(cli_warm) <= 0.5 else 'MISSED'}",
+        ),
+        (
+            "stop, `invoke services.stop`",
+            med(cli_stop),
+            f"<= 0.5  {'met' if med(cli_stop) <= 0.5 else 'MISSED'}",
+        ),
+    ]
+    for name, value, target in rows:
+        print(f"{name:<44}{value:>9.3f}  {target}")
+    print(f"\ncold/raw ratio: {med(cold) / med(raw):.2f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,218 @@
+"""Invoke tasks: thin wrappers over the orchestrator with human output and exit codes.
+
+Exit 0 on success, 1 when a service fails, 2 for a configuration or usage error. Errors are
+printed as messages, never tracebacks.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import asdict
+from typing import Any, ParamSpec, TypeVar, cast
+
+from invoke.collection import Collection
+from invoke.context import Context
+from invoke.exceptions import Exit
+from invoke.tasks import task
+
+from realstack import envfile, orchestrator
+from realstack.errors import ConfigError, RealstackError
+from realstack.manifest import load_stack
+from realstack.model import Stack
+from realstack.state import InstancePaths, tail
+from realstack.status import status as inspect_status
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def _friendly(fn: Callable[P, R]) -> Callable[P, R]:
+    """Turn realstack errors into a message and exit code (invoke prints ``Exit`` messages)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return fn(*args, **kwargs)
+        except RealstackError as exc:
+            raise Exit(f"realstack: {exc}", code=exc.exit_code) from None
+        except KeyboardInterrupt:
+            raise Exit("realstack: interrupted; what this run started was stopped", 130) from None
+
+    return wrapper
+
+
+def _only(only: str | None) -> list[str] | None:
+    return [n.strip() for n in only.split(",") if n.strip()] if only else None
+
+
+class _Progress:
+    """Progress lines while starting/stopping: service, event, detail, with elapsed time."""
+
+    def __init__(self) -> None:
+        self.t0 = time.monotonic()
+
+    def __call__(self, service: str, event: str, detail: str) -> None:
+        elapsed = time.monotonic() - self.t0
+        print(f"  [{elapsed:6.2f}s] {service:<12} {event:<10} {detail}".rstrip(), flush=True)
+
+
+def _print_failures(report: orchestrator.Report) -> None:
+    for error in report.errors:
+        print(f"\n✗ {error}", file=sys.stderr)
+
+
+def _stack(env: str | None) -> Stack:
+    return load_stack(env=env)
+
+
+@task(
+    help={
+        "wait": "wait until every service passes its readiness probe",
+        "env": "env to start (envs/<env>.env; default: REALSTACK_ENV or the manifest's)",
+        "only": "comma-separated services (their dependencies start too)",
+        "timeout": "readiness timeout in seconds per service (default: the manifest's)",
+    }
+)
+@_friendly
+def start(
+    c: Context,
+    wait: bool = False,
+    env: str | None = None,
+    only: str | None = None,
+    timeout: float | None = None,
+) -> None:
+    """Start what is missing, in dependency order; reuse what already runs."""
+    stack = _stack(env)
+    names = _only(only)
+    orchestrator.check_names(stack, names)
+    print(f"realstack [{stack.env}] starting {', '.join(names or stack.names)}")
+    report = orchestrator.start(
+        stack,
+        only=names,
+        wait=wait,
+        timeout=float(timeout) if timeout else None,
+        report=_Progress(),
+    )
+    if not report.ok:
+        _print_failures(report)
+        raise Exit(code=max(e.exit_code for e in report.errors))
+    started = sum(r.action == "started" for r in report.results)
+    reused = sum(r.action == "reused" for r in report.results)
+    state = "healthy" if wait else "started"
+    print(
+        f"✓ {started} started, {reused} already running ({state}) in {report.seconds:.2f}s; "
+        f"env contract: {InstancePaths(stack.state_dir).runtime_env}"
+    )
+
+
+@task(
+    help={
+        "env": "env to stop",
+        "only": "comma-separated services to stop (default: all)",
+        "purge": "also delete the services' data directories",
+    }
+)
+@_friendly
+def stop(c: Context, env: str | None = None, only: str | None = None, purge: bool = False) -> None:
+    """Stop exactly what realstack started (dependents first). Data stays unless --purge."""
+    stack = _stack(env)
+    report = orchestrator.stop(stack, only=_only(only), purge=purge, report=_Progress())
+    if not report.ok:
+        _print_failures(report)
+        raise Exit(code=1)
+    stopped = sum(r.action == "stopped" for r in report.results)
+    print(f"✓ {stopped} stopped in {report.seconds:.2f}s" + ("; data purged" if purge else ""))
+
+
+def _uptime(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    minutes, secs = divmod(int(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{secs:02d}s"
+
+
+@task(help={"env": "env to inspect", "json_": "machine-readable output"})
+@_friendly
+def status(c: Context, env: str | None = None, json_: bool = False) -> None:
+    """Show each service: provider, pid, port, state (ours/orphan/stale/foreign/down), health."""
+    stack = _stack(env)
+    rows = inspect_status(stack)
+    if json_:
+        print(json.dumps({"env": stack.env, "services": [asdict(r) for r in rows]}, indent=2))
+        return
+    table = [("SERVICE", "PROVIDER", "STATE", "PID", "PORT", "UPTIME", "HEALTH")]
+    for r in rows:
+        health = r.health + (f" ({r.owner})" if r.owner else "")
+        table.append(
+            (r.name, r.provider, r.state, str(r.pid or "-"), str(r.port), _uptime(r.uptime), health)
+        )
+    widths = [max(len(row[i]) for row in table) for i in range(len(table[0]) - 1)]
+    print(f"realstack [{stack.env}] {stack.state_dir}")
+    for row in table:
+        print(
+            "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=False)) + "  " + row[-1]
+        )
+
+
+@task(
+    help={
+        "name": "service",
+        "lines": "how many lines (default 50)",
+        "follow": "keep printing",
+        "env": "env",
+    }
+)
+@_friendly
+def logs(
+    c: Context, name: str, lines: int = 50, follow: bool = False, env: str | None = None
+) -> None:
+    """Print the last lines of a service's log (stdout and stderr together)."""
+    stack = _stack(env)
+    orchestrator.check_names(stack, [name], "name")
+    path = InstancePaths(stack.state_dir).log(name)
+    if follow:
+        # tail(1) is the tool made for following a file; Ctrl-C ends it.
+        subprocess.run(["tail", "-n", str(int(lines)), "-F", str(path)], check=False)
+        return
+    if not path.exists():
+        print(f"(no log yet: {path})")
+    for line in tail(path, int(lines)):
+        print(line)
+
+
+@task(help={"name": "service to restart", "env": "env", "timeout": "readiness timeout"})
+@_friendly
+def restart(c: Context, name: str, env: str | None = None, timeout: float | None = None) -> None:
+    """Stop one service and start it again, waiting until it is healthy."""
+    stack = _stack(env)
+    orchestrator.check_names(stack, [name], "name")
+    progress = _Progress()
+    orchestrator.stop(stack, only=[name], report=progress).raise_for_errors()
+    report = orchestrator.start(
+        stack, only=[name], wait=True, report=progress, timeout=float(timeout) if timeout else None
+    )
+    if not report.ok:
+        _print_failures(report)
+        raise Exit(code=1)
+    print(f"✓ {name} restarted in {report.seconds:.2f}s")
+
+
+@task(name="show", help={"env": "env", "format": "dotenv (default), json or shell"})
+@_friendly
+def show(c: Context, env: str | None = None, format: str = "dotenv") -> None:
+    """Print the env contract: where every service is (`eval "$(invoke env.show -f shell)"`)."""
+    if format not in envfile.FORMATS:
+        raise ConfigError("format", f"expected one of {', '.join(envfile.FORMATS)}; got {format!r}")
+    values = envfile.contract(_stack(env))
+    print(envfile.render(values, cast(Any, format)), end="")
+
+
+services = Collection("services", start, stop, status, logs, restart)
+env_tasks = Collection("env", show)
+namespace = Collection(services, env_tasks)

@@ -1,0 +1,1 @@
+"""Process tests: realstack's supervisor and orchestrator on real processes (no mocks)."""

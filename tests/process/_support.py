@@ -1,0 +1,108 @@
+"""Helpers shared by the process tests: manifest fragments, helper scripts, process checks."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import psutil
+
+from realstack.supervisor import OWNER_VAR
+from realstack.waiting import wait_until
+
+HERE = Path(__file__).resolve().parent
+SVC = HERE / "svc.py"
+SVC_TREE = HERE / "svc_tree.py"
+STARTER = HERE / "starter.py"
+
+
+def toml_str(value: str) -> str:
+    """A TOML basic string (JSON string syntax is a subset of it for these values)."""
+    return json.dumps(value)
+
+
+def service_toml(
+    name: str,
+    argv: Sequence[str],
+    *,
+    port_var: str,
+    startup_timeout: float = 5,
+    stop_timeout: float = 1,
+    probe: str = '{kind = "tcp"}',
+    extra: Mapping[str, str] | None = None,
+) -> str:
+    """A ``[tool.realstack.services.<name>]`` table for a ``kind = "process"`` service.
+
+    ``argv`` follows ``{python}``; ``extra`` adds raw TOML values (``depends_on``, ``exports`` …).
+    """
+    command = json.dumps(["{python}", *argv])
+    lines = [
+        f"[tool.realstack.services.{name}]",
+        'kind = "process"',
+        f'port = "${{{port_var}}}"',
+        f"command = {command}",
+        f"startup_timeout = {startup_timeout}",
+        f"stop_timeout = {stop_timeout}",
+        f"probe = {probe}",
+        *(f"{key} = {value}" for key, value in (extra or {}).items()),
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def file_probe(path: Path) -> str:
+    """A command probe that passes once ``path`` exists: readiness the test controls."""
+    return f'{{kind = "command", command = {json.dumps(["test", "-e", str(path)])}}}'
+
+
+def is_alive(pid: int) -> bool:
+    """Whether ``pid`` is a running process (a zombie has finished running)."""
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
+def marked(prefix: str) -> list[psutil.Process]:
+    """Live processes whose owner marker starts with ``prefix`` (a project root or a marker)."""
+    found = []
+    for proc in psutil.process_iter():
+        try:
+            marker = proc.environ().get(OWNER_VAR)
+            if marker is not None and marker.startswith(prefix) and is_alive(proc.pid):
+                found.append(proc)
+        except psutil.Error:
+            continue
+    return found
+
+
+def wait_for_text(path: Path, text: str, timeout: float = 10.0) -> None:
+    """Wait until the file at ``path`` contains ``text``."""
+
+    def check() -> str | None:
+        try:
+            content = path.read_text()
+        except FileNotFoundError:
+            return f"{path} does not exist yet"
+        return None if text in content else f"{text!r} not in {path} yet"
+
+    wait_until(check, timeout)
+
+
+def wait_for_file(path: Path, timeout: float = 10.0) -> None:
+    wait_until(lambda: None if path.exists() else f"{path} does not exist yet", timeout)
+
+
+def run_starter(root: Path, announce: Path) -> subprocess.Popen[str]:
+    """``starter.py`` in its own interpreter, with an environment free of realstack overrides."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("REALSTACK_")}
+    return subprocess.Popen(
+        [sys.executable, str(STARTER), str(root), str(announce)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )

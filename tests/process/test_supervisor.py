@@ -1,0 +1,211 @@
+"""The stop ladder and the ownership rules on real processes: whole trees, escalation, stale pids."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import psutil
+import pytest
+from conftest import Project, free_port
+
+from process._support import SVC, SVC_TREE, is_alive, marked, service_toml, wait_for_text
+from realstack import orchestrator, pidfile, supervisor
+from realstack.state import InstancePaths
+from realstack.supervisor import OWNER_VAR, LaunchSpec
+
+pytestmark = pytest.mark.process
+
+ROLES = ("leader", "child", "grandchild")
+
+
+def _start_tree(project: Project, *flags: str, stop_timeout: float = 1.0) -> dict[str, int]:
+    """Start an ``app`` service that runs as leader → child → grandchild; return their pids."""
+    piddir = project.root / "pids"
+    piddir.mkdir()
+    argv = [str(SVC_TREE), "leader", str(piddir), "{port}", *flags]
+    project.write(
+        service_toml("app", argv, port_var="APP_PORT", stop_timeout=stop_timeout),
+        {"APP_PORT": str(free_port())},
+    )
+    report = project.start()
+    assert report.ok, report.errors
+    pids = {role: int((piddir / f"{role}.pid").read_text()) for role in ROLES}
+    assert report.results[0].pid == pids["leader"]
+    return pids
+
+
+def _marker(project: Project, service: str) -> str:
+    record = pidfile.read(InstancePaths(project.stack().state_dir).record(service))
+    assert record is not None, f"no ownership record for {service}"
+    return record.marker
+
+
+def test_stop_kills_service_child_and_grandchild(project: Project) -> None:
+    """Stopping a service stops the service, its child and its grandchild."""
+    pids = _start_tree(project)
+    assert all(is_alive(pid) for pid in pids.values())
+    assert os.getpgid(pids["grandchild"]) == pids["leader"]  # one process group, as spawned
+
+    report = project.stop()
+
+    assert [(r.name, r.action) for r in report.results] == [("app", "stopped")]
+    assert {role: is_alive(pid) for role, pid in pids.items()} == dict.fromkeys(ROLES, False)
+
+
+def test_stop_kills_grandchild_that_left_the_process_group(project: Project) -> None:
+    """A grandchild that called setsid and was orphaned is still found (by marker) and stopped."""
+    pids = _start_tree(project, "--detach")
+    marker = _marker(project, "app")
+    leader, grandchild = psutil.Process(pids["leader"]), psutil.Process(pids["grandchild"])
+    # Preconditions: neither the process group nor the process tree reaches the grandchild.
+    assert os.getsid(grandchild.pid) == grandchild.pid
+    assert os.getpgid(grandchild.pid) != leader.pid
+    assert grandchild.pid not in {p.pid for p in leader.children(recursive=True)}
+    assert grandchild.environ()[OWNER_VAR] == marker
+
+    project.stop()
+
+    assert not is_alive(leader.pid)
+    assert not is_alive(grandchild.pid)
+    assert marked(marker) == []
+
+
+def test_stop_escalates_to_sigkill_when_children_ignore_sigterm(project: Project) -> None:
+    """Children that ignore SIGTERM are SIGKILLed once stop_timeout has passed."""
+    pids = _start_tree(project, "--ignore-term", stop_timeout=0.5)
+
+    report = project.stop()
+
+    assert [(r.name, r.action) for r in report.results] == [("app", "stopped")]
+    assert report.results[0].seconds >= 0.5  # it waited the stop_timeout before escalating
+    assert {role: is_alive(pid) for role, pid in pids.items()} == dict.fromkeys(ROLES, False)
+
+
+# --------------------------------------------------------------------------- supervisor directly
+
+Spawn = Callable[..., tuple[psutil.Process, str]]
+
+
+@pytest.fixture
+def spawn(tmp_path: Path) -> Iterator[Spawn]:
+    """``spawn(*svc_args)`` runs ``svc.py`` under the supervisor; returns (process, marker).
+
+    Whatever carries the marker is killed at teardown, and the test fails if anything did.
+    """
+    marker = f"realstack-process-test::{tmp_path}"
+    log = tmp_path / "svc.log"
+    spawned: list[int] = []
+
+    def run(*args: str) -> tuple[psutil.Process, str]:
+        spec = LaunchSpec(argv=(sys.executable, str(SVC), *args), env=dict(os.environ))
+        proc = supervisor.spawn(spec, log, marker)
+        spawned.append(proc.pid)
+        wait_for_text(log, f"svc {proc.pid} ready")  # handlers are installed: safe to signal
+        return proc, marker
+
+    try:
+        yield run
+    finally:
+        survivors = marked(marker)
+        for proc in survivors:
+            proc.kill()
+        for pid in spawned:
+            supervisor.forget(pid)
+        assert not survivors, f"processes outlived the test: {survivors}"
+
+
+def test_supervisor_stop_escalates_and_says_so_when_sigterm_is_ignored(spawn: Spawn) -> None:
+    """supervisor.stop returns True after it had to SIGKILL a process that ignores SIGTERM."""
+    proc, marker = spawn("--ignore-term", "--say", "svc <pid> ready")
+
+    escalated = supervisor.stop(proc, marker, timeout=0.5)
+
+    assert escalated is True
+    assert not is_alive(proc.pid)
+    assert supervisor.exit_code(proc) == -signal.SIGKILL
+
+
+def test_supervisor_stop_does_not_escalate_when_sigterm_suffices(spawn: Spawn) -> None:
+    """supervisor.stop returns False when SIGTERM alone ended the process."""
+    proc, marker = spawn("--say", "svc <pid> ready")
+
+    escalated = supervisor.stop(proc, marker, timeout=5)
+
+    assert escalated is False
+    assert not is_alive(proc.pid)
+    assert supervisor.exit_code(proc) == -signal.SIGTERM
+
+
+# --------------------------------------------------------------------------- stale records
+
+
+@pytest.fixture
+def bystander() -> Iterator[subprocess.Popen[bytes]]:
+    """An unrelated long-lived process that realstack did not start (dies on any SIGTERM)."""
+    proc = subprocess.Popen([sys.executable, str(SVC)], stdin=subprocess.DEVNULL)
+    try:
+        yield proc
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def _write_stale_record(project: Project, pid: int) -> Path:
+    """An ``app`` record naming ``pid`` with a create_time that is not that process's."""
+    port = free_port()
+    project.write(
+        service_toml("app", [str(SVC), "--port", "{port}"], port_var="APP_PORT"),
+        {"APP_PORT": str(port)},
+    )
+    paths = InstancePaths(project.stack().state_dir)
+    paths.ensure()
+    record = pidfile.Record(
+        service="app",
+        pid=pid,
+        create_time=psutil.Process(pid).create_time() - 3600,  # an older process had this pid
+        argv=("an-old-app",),
+        port=port,
+        provider="native",
+        marker=f"{paths.root}::app",
+    )
+    pidfile.write(paths.record("app"), record)
+    return paths.record("app")
+
+
+def test_stale_record_is_reported_and_its_pid_never_signalled(
+    project: Project, bystander: subprocess.Popen[bytes]
+) -> None:
+    """A record whose pid now belongs to another process is stale: reported, removed, not killed."""
+    record_path = _write_stale_record(project, bystander.pid)
+
+    [row] = orchestrator.status(project.stack())
+    assert (row.state, row.pid) == ("stale", None)
+
+    report = project.stop()
+
+    assert [(r.name, r.action, r.pid) for r in report.results] == [("app", "stale", None)]
+    assert not record_path.exists()
+    assert bystander.poll() is None
+    assert is_alive(bystander.pid)
+
+
+def test_start_replaces_stale_record_without_signalling_its_pid(
+    project: Project, bystander: subprocess.Popen[bytes]
+) -> None:
+    """Start treats a stale record as absent: it starts a new process and leaves the pid alone."""
+    _write_stale_record(project, bystander.pid)
+
+    report = project.start()
+
+    assert report.ok, report.errors
+    [result] = report.results
+    assert result.action == "started"
+    assert result.pid is not None
+    assert result.pid != bystander.pid
+    assert bystander.poll() is None
+    assert is_alive(bystander.pid)
