@@ -57,6 +57,10 @@ def timed(fn: Callable[[], object]) -> float:
     return time.perf_counter() - t0
 
 
+def verdict(value: float, target: float) -> str:
+    return "met" if value <= target else "MISSED"
+
+
 def invoke(cli: list[str], root: Path, *args: str) -> None:
     subprocess.run([*cli, *args], cwd=root, check=True, capture_output=True)
 
@@ -124,24 +128,24 @@ def main() -> None:
         (
             "cold start, API (data kept, nothing running)",
             med(cold),
-            f"<= 1.2x raw = {1.2 * med(raw):.3f}  {'met' if med(cold) <= 1.2 * med(raw) else 'MISSED'}",
+            f"<= 1.2x raw = {1.2 * med(raw):.3f}  {verdict(med(cold), 1.2 * med(raw))}",
         ),
         (
             "warm start, API (all running)",
             med(warm),
-            f"<= 0.5  {'met' if med(warm) <= 0.5 else 'MISSED'}",
+            f"<= 0.5  {verdict(med(warm), 0.5)}",
         ),
-        ("stop, API", med(stop), f"<= 0.5  {'met' if med(stop) <= 0.5 else 'MISSED'}"),
+        ("stop, API", med(stop), f"<= 0.5  {verdict(med(stop), 0.5)}"),
         ("cold start, `invoke services.start --wait`", med(cli_cold), "(includes interpreter)"),
         (
             "warm start, `invoke services.start --wait`",
             med(cli_warm),
-            f"<= 0.5  {'met' if med(cli_warm) <= 0.5 else 'MISSED'}",
+            f"<= 0.5  {verdict(med(cli_warm), 0.5)}",
         ),
         (
             "stop, `invoke services.stop`",
             med(cli_stop),
-            f"<= 0.5  {'met' if med(cli_stop) <= 0.5 else 'MISSED'}",
+            f"<= 0.5  {verdict(med(cli_stop), 0.5)}",
         ),
     ]
     for name, value, target in rows:
