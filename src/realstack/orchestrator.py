@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import graphlib
 import shutil
-import socket
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -32,11 +31,13 @@ from realstack.errors import (
 )
 from realstack.model import Service, Stack
 from realstack.providers.native import NativeProvider, stop_signal
-from realstack.state import InstancePaths, tail
+from realstack.state import InstancePaths, size_of, tail
 from realstack.status import port_owner
 from realstack.waiting import WaitTimeout, wait_until
 
-Action = Literal["started", "reused", "failed", "cancelled", "stopped", "not-running", "stale"]
+Action = Literal[
+    "started", "reused", "failed", "cancelled", "rolled-back", "stopped", "not-running", "stale"
+]
 Reporter = Callable[[str, str, str], None]  # (service, event, detail) for progress output
 LOG_TAIL = 20
 
@@ -78,6 +79,7 @@ class _Running:
     proc: psutil.Process
     spawned_at: float
     reused: bool
+    log_offset: int = 0  # where this run's output starts in the (appended) service log
 
 
 @dataclass
@@ -110,9 +112,13 @@ class _StartRun:
         if record is not None:
             self.report(svc.name, "stale", f"record of pid {record.pid} is stale; removed")
         record_path.unlink(missing_ok=True)
+        if record is not None:
+            supervisor.forget(record.pid)
         intent = self.paths.intent(svc.name)
-        if record is not None or intent.exists():
-            # An interrupted start or a dead leader may have left marked processes: ours.
+        answering = _answers(svc)
+        if record is not None or intent.exists() or answering:
+            # An interrupted start, a dead leader or a wiped state dir may have left marked
+            # processes behind: ours, so stop them rather than call the port foreign.
             orphans = supervisor.scan().get(self.marker(svc), [])
             if orphans:
                 self.report(svc.name, "orphans", f"stopping {len(orphans)} unrecorded process(es)")
@@ -123,13 +129,17 @@ class _StartRun:
                     stop_signal=stop_signal(svc),
                     timeout=svc.stop_timeout,
                 )
-        _check_port_free(svc)
+                answering = _answers(svc)
+        if answering:
+            raise PortInUse(svc.name, svc.port, port_owner(svc.port))
         spec = self.provider.launch_spec(svc, self.paths)
         self.report(svc.name, "starting", f"{self.provider.name}, port {svc.port}")
         intent.touch()
-        proc = supervisor.spawn(spec, self.paths.log(svc.name), self.marker(svc))
+        log = self.paths.log(svc.name)
+        offset = size_of(log)
+        proc = supervisor.spawn(spec, log, self.marker(svc))
         with self.lock:
-            self.running[svc.name] = _Running(proc, time.monotonic(), reused=False)
+            self.running[svc.name] = _Running(proc, time.monotonic(), False, offset)
             self.started_order.append(svc.name)
         pidfile.write(
             record_path,
@@ -158,7 +168,10 @@ class _StartRun:
                 raise _Cancelled
             if supervisor.has_exited(run.proc):
                 raise ServiceExited(
-                    svc.name, supervisor.exit_code(run.proc), tail(log, LOG_TAIL), str(log)
+                    svc.name,
+                    supervisor.exit_code(run.proc),
+                    tail(log, LOG_TAIL, run.log_offset),
+                    str(log),
                 )
             return probe()
 
@@ -174,7 +187,7 @@ class _StartRun:
                 exc.last_error,
                 exc.elapsed,
                 timeout,
-                tail(log, LOG_TAIL),
+                tail(log, LOG_TAIL, run.log_offset),
                 str(log),
             ) from None
         seconds = time.monotonic() - run.spawned_at
@@ -248,9 +261,8 @@ def _as_realstack(service: str, exc: BaseException) -> RealstackError:
     return RealstackError(f"{service}: unexpected {type(exc).__name__}: {exc}")
 
 
-def _check_port_free(svc: Service) -> None:
-    with contextlib.suppress(OSError), socket.create_connection((svc.host, svc.port), timeout=0.5):
-        raise PortInUse(svc.name, svc.port, port_owner(svc.port))
+def _answers(svc: Service) -> bool:
+    return probes.tcp_check(svc.host, svc.port, 0.5)() is None
 
 
 @contextlib.contextmanager
@@ -319,8 +331,10 @@ def _start_result(svc: Service, run: _StartRun, errors: dict[str, RealstackError
     if svc.name in errors:
         return ServiceResult(svc.name, "failed", port=svc.port, error=errors[svc.name])
     running = run.running.get(svc.name)
-    if running is None or errors:
+    if running is None:
         return ServiceResult(svc.name, "cancelled", port=svc.port)
+    if errors and not running.reused:
+        return ServiceResult(svc.name, "rolled-back", port=svc.port)
     return ServiceResult(
         svc.name,
         "reused" if running.reused else "started",

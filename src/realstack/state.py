@@ -66,14 +66,25 @@ class InstancePaths:
             path.mkdir(mode=0o700, parents=True, exist_ok=True)
 
 
-def tail(path: Path, lines: int = 20) -> list[str]:
-    """The last ``lines`` lines of a log file (empty if it does not exist)."""
+def tail(path: Path, lines: int = 20, start: int = 0) -> list[str]:
+    """The last ``lines`` lines of a log file written after byte ``start`` (a run's own output).
+
+    Reads at most 256 bytes a line back from the end, so a huge log costs nothing; a single
+    line longer than that may show cut at its front.
+    """
     try:
         with path.open("rb") as fh:
-            fh.seek(0, os.SEEK_END)
-            size = fh.tell()
-            fh.seek(max(0, size - 256 * lines))  # enough for typical lines, bounded for huge logs
+            size = fh.seek(0, os.SEEK_END)
+            fh.seek(max(start, size - 256 * lines))
             kept: deque[bytes] = deque(fh.read().splitlines(), maxlen=lines)
     except FileNotFoundError:
         return []
     return [line.decode(errors="replace") for line in kept]
+
+
+def size_of(path: Path) -> int:
+    """Current size of a file, 0 if it does not exist yet (a log's offset before a run)."""
+    try:
+        return path.stat().st_size
+    except FileNotFoundError:
+        return 0

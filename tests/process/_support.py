@@ -97,12 +97,26 @@ def wait_for_file(path: Path, timeout: float = 10.0) -> None:
 
 
 def run_starter(root: Path, announce: Path) -> subprocess.Popen[str]:
-    """``starter.py`` in its own interpreter, with an environment free of realstack overrides."""
+    """``starter.py`` in its own interpreter, with an environment free of realstack overrides.
+
+    It touches ``announce`` when ready, then calls ``realstack.start`` once :func:`release` says go.
+    """
     env = {k: v for k, v in os.environ.items() if not k.startswith("REALSTACK_")}
     return subprocess.Popen(
         [sys.executable, str(STARTER), str(root), str(announce)],
+        stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
         env=env,
     )
+
+
+def release(*starters: subprocess.Popen[str]) -> None:
+    """Let waiting starters call ``realstack.start`` (as close to simultaneously as we can)."""
+    for proc in starters:
+        assert proc.stdin is not None
+        proc.stdin.write("go\n")
+    for proc in starters:
+        assert proc.stdin is not None
+        proc.stdin.flush()

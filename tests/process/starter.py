@@ -1,7 +1,8 @@
 """A separate realstack starter: ``starter.py ROOT ANNOUNCE``.
 
-Touches ANNOUNCE right before calling ``realstack.start(root=ROOT)``, so a test can wait until
-the call is under way, then prints one JSON object per service result. Errors exit non-zero.
+Touches ANNOUNCE once imported, then waits for a line on stdin (the test's "go", so that two
+starters can be released at the same moment) and calls ``realstack.start(root=ROOT)``. Prints
+one JSON object per service result; a realstack error exits 1.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ import realstack
 def main() -> int:
     root, announce = Path(sys.argv[1]), Path(sys.argv[2])
     announce.touch()
+    if sys.stdin.readline() != "go\n":
+        return 2
     try:
         report = realstack.start(env="test", root=root)
     except realstack.RealstackError as exc:

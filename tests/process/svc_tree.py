@@ -1,12 +1,15 @@
 """A service that runs as a tree: leader → child → grandchild, each recording its pid.
 
-``svc_tree.py leader PIDDIR PORT [--detach] [--ignore-term]``
+``svc_tree.py leader PIDDIR PORT [--setsid] [--orphan] [--scrub-env] [--ignore-term]``
 
 The leader listens on PORT only once the whole tree is up, so "ready" means every pid file
-exists. ``--detach``: the grandchild calls ``os.setsid()`` (leaves the process group) and the
-child exits, so the grandchild is no longer a descendant of the leader either; only the
-``REALSTACK_OWNER`` marker it inherited ties it to the service. ``--ignore-term``: the child
-and grandchild ignore SIGTERM. Nothing sleeps: processes block on pipes, ``accept`` or
+exists. ``--setsid``: the grandchild calls ``os.setsid()`` (leaves the process group).
+``--orphan``: the child exits once the grandchild is up, so the grandchild is reparented and
+no longer a descendant of the leader; with ``--setsid`` too, only the ``REALSTACK_OWNER``
+marker it inherited ties it to the service. ``--scrub-env``: the grandchild is started without
+``REALSTACK_OWNER`` in its environment (a service that hands helpers a clean environment).
+``--ignore-term``: the child and grandchild ignore
+SIGTERM. Nothing sleeps: processes block on pipes, ``accept`` or
 ``signal.pause``.
 """
 
@@ -30,9 +33,14 @@ def _record_pid(piddir: Path, role: str) -> None:
 def _spawn(role: str, args: argparse.Namespace) -> subprocess.Popen[bytes]:
     """Start the next generation and block until it says it is up."""
     argv = [sys.executable, __file__, role, str(args.piddir), str(args.port)]
-    argv += ["--detach"] if args.detach else []
+    argv += ["--setsid"] if args.setsid else []
+    argv += ["--orphan"] if args.orphan else []
+    argv += ["--scrub-env"] if args.scrub_env else []
     argv += ["--ignore-term"] if args.ignore_term else []
-    proc = subprocess.Popen(argv, stdout=subprocess.PIPE)
+    env = None
+    if role == "grandchild" and args.scrub_env:
+        env = {k: v for k, v in os.environ.items() if k != "REALSTACK_OWNER"}
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, env=env)
     assert proc.stdout is not None
     if proc.stdout.readline() != b"up\n":
         raise SystemExit(f"{role} did not come up")
@@ -50,17 +58,19 @@ def main() -> int:
     parser.add_argument("role", choices=["leader", "child", "grandchild"])
     parser.add_argument("piddir", type=Path)
     parser.add_argument("port", type=int)
-    parser.add_argument("--detach", action="store_true")
+    parser.add_argument("--setsid", action="store_true")
+    parser.add_argument("--orphan", action="store_true")
+    parser.add_argument("--scrub-env", action="store_true")
     parser.add_argument("--ignore-term", action="store_true")
     args = parser.parse_args()
     if args.role != "leader" and args.ignore_term:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    if args.role == "grandchild" and args.detach:
+    if args.role == "grandchild" and args.setsid:
         os.setsid()
     _record_pid(args.piddir, args.role)
     if args.role == "leader":
         child = _spawn("child", args)
-        if args.detach:
+        if args.orphan:
             child.wait()  # the child exits at once; reap it so it is not left a zombie
         server = socket.create_server(("127.0.0.1", args.port))
         while True:
@@ -69,7 +79,7 @@ def main() -> int:
     if args.role == "child":
         _spawn("grandchild", args)
         _say_up()
-        if args.detach:
+        if args.orphan:
             return 0  # orphan the grandchild: it is reparented away from the leader's tree
     else:
         _say_up()

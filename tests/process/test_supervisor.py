@@ -1,4 +1,4 @@
-"""The stop ladder and the ownership rules on real processes: whole trees, escalation, stale pids."""
+"""The stop ladder and ownership rules on real processes: trees, escalation, stale pids."""
 
 from __future__ import annotations
 
@@ -11,11 +11,12 @@ from pathlib import Path
 
 import psutil
 import pytest
-from conftest import Project, free_port
 
+from conftest import Project, free_port
 from process._support import SVC, SVC_TREE, is_alive, marked, service_toml, wait_for_text
-from realstack import orchestrator, pidfile, supervisor
+from realstack import pidfile, supervisor
 from realstack.state import InstancePaths
+from realstack.status import status
 from realstack.supervisor import OWNER_VAR, LaunchSpec
 
 pytestmark = pytest.mark.process
@@ -23,20 +24,39 @@ pytestmark = pytest.mark.process
 ROLES = ("leader", "child", "grandchild")
 
 
-def _start_tree(project: Project, *flags: str, stop_timeout: float = 1.0) -> dict[str, int]:
-    """Start an ``app`` service that runs as leader → child → grandchild; return their pids."""
-    piddir = project.root / "pids"
-    piddir.mkdir()
-    argv = [str(SVC_TREE), "leader", str(piddir), "{port}", *flags]
-    project.write(
-        service_toml("app", argv, port_var="APP_PORT", stop_timeout=stop_timeout),
-        {"APP_PORT": str(free_port())},
-    )
-    report = project.start()
-    assert report.ok, report.errors
-    pids = {role: int((piddir / f"{role}.pid").read_text()) for role in ROLES}
-    assert report.results[0].pid == pids["leader"]
-    return pids
+StartTree = Callable[..., dict[str, int]]
+
+
+@pytest.fixture
+def start_tree(project: Project) -> Iterator[StartTree]:
+    """``start_tree(*flags, stop_timeout=1.0)`` starts ``app`` as a ``svc_tree.py`` tree.
+
+    Returns the pids by role. Tree members that do not carry the owner marker escape the
+    ``project`` fixture's check, so any still alive at teardown are killed here, failing the test.
+    """
+    pids: dict[str, int] = {}
+
+    def start(*flags: str, stop_timeout: float = 1.0) -> dict[str, int]:
+        piddir = project.root / "pids"
+        piddir.mkdir()
+        argv = [str(SVC_TREE), "leader", str(piddir), "{port}", *flags]
+        project.write(
+            service_toml("app", argv, port_var="APP_PORT", stop_timeout=stop_timeout),
+            {"APP_PORT": str(free_port())},
+        )
+        report = project.start()
+        assert report.ok, report.errors
+        pids.update({role: int((piddir / f"{role}.pid").read_text()) for role in ROLES})
+        assert report.results[0].pid == pids["leader"]
+        return dict(pids)
+
+    try:
+        yield start
+    finally:
+        survivors = [pid for pid in pids.values() if is_alive(pid)]
+        for pid in survivors:
+            os.kill(pid, signal.SIGKILL)
+        assert not survivors, f"tree members outlived the test: {survivors}"
 
 
 def _marker(project: Project, service: str) -> str:
@@ -45,9 +65,9 @@ def _marker(project: Project, service: str) -> str:
     return record.marker
 
 
-def test_stop_kills_service_child_and_grandchild(project: Project) -> None:
+def test_stop_kills_service_child_and_grandchild(project: Project, start_tree: StartTree) -> None:
     """Stopping a service stops the service, its child and its grandchild."""
-    pids = _start_tree(project)
+    pids = start_tree()
     assert all(is_alive(pid) for pid in pids.values())
     assert os.getpgid(pids["grandchild"]) == pids["leader"]  # one process group, as spawned
 
@@ -57,27 +77,46 @@ def test_stop_kills_service_child_and_grandchild(project: Project) -> None:
     assert {role: is_alive(pid) for role, pid in pids.items()} == dict.fromkeys(ROLES, False)
 
 
-def test_stop_kills_grandchild_that_left_the_process_group(project: Project) -> None:
-    """A grandchild that called setsid and was orphaned is still found (by marker) and stopped."""
-    pids = _start_tree(project, "--detach")
-    marker = _marker(project, "app")
+@pytest.mark.parametrize(
+    "flags",
+    [
+        # left the group; still a descendant and still marked
+        pytest.param(("--setsid",), id="setsid"),
+        # left the group and orphaned: only the inherited marker leads to it
+        pytest.param(("--setsid", "--orphan"), id="setsid-orphaned"),
+        # left the group, marker dropped: only the process tree leads to it
+        pytest.param(("--setsid", "--scrub-env"), id="setsid-unmarked"),
+        # orphaned, marker dropped: only the process group leads to it
+        pytest.param(("--orphan", "--scrub-env"), id="orphaned-unmarked"),
+    ],
+)
+def test_stop_kills_grandchild_that_escaped_group_tree_or_marker(
+    project: Project, start_tree: StartTree, flags: tuple[str, ...]
+) -> None:
+    """A grandchild is stopped if any one of group, descendants or owner marker reaches it."""
+    pids = start_tree(*flags)
     leader, grandchild = psutil.Process(pids["leader"]), psutil.Process(pids["grandchild"])
-    # Preconditions: neither the process group nor the process tree reaches the grandchild.
-    assert os.getsid(grandchild.pid) == grandchild.pid
-    assert os.getpgid(grandchild.pid) != leader.pid
-    assert grandchild.pid not in {p.pid for p in leader.children(recursive=True)}
-    assert grandchild.environ()[OWNER_VAR] == marker
+    # Preconditions: the routes realstack could take to the grandchild are as the flags say.
+    in_group = os.getpgid(grandchild.pid) == leader.pid
+    descendant = grandchild.pid in {p.pid for p in leader.children(recursive=True)}
+    has_marker = grandchild.environ().get(OWNER_VAR) == _marker(project, "app")
+    assert (in_group, descendant, has_marker) == (
+        "--setsid" not in flags,
+        "--orphan" not in flags,
+        "--scrub-env" not in flags,
+    )
 
-    project.stop()
+    report = project.stop()
 
-    assert not is_alive(leader.pid)
-    assert not is_alive(grandchild.pid)
-    assert marked(marker) == []
+    assert [(r.name, r.action) for r in report.results] == [("app", "stopped")]
+    assert {role: is_alive(pid) for role, pid in pids.items()} == dict.fromkeys(ROLES, False)
 
 
-def test_stop_escalates_to_sigkill_when_children_ignore_sigterm(project: Project) -> None:
+def test_stop_escalates_to_sigkill_when_children_ignore_sigterm(
+    project: Project, start_tree: StartTree
+) -> None:
     """Children that ignore SIGTERM are SIGKILLed once stop_timeout has passed."""
-    pids = _start_tree(project, "--ignore-term", stop_timeout=0.5)
+    pids = start_tree("--ignore-term", stop_timeout=0.5)
 
     report = project.stop()
 
@@ -95,6 +134,7 @@ Spawn = Callable[..., tuple[psutil.Process, str]]
 def spawn(tmp_path: Path) -> Iterator[Spawn]:
     """``spawn(*svc_args)`` runs ``svc.py`` under the supervisor; returns (process, marker).
 
+    It returns once the process has said it is ready (its signal handlers are in place).
     Whatever carries the marker is killed at teardown, and the test fails if anything did.
     """
     marker = f"realstack-process-test::{tmp_path}"
@@ -102,10 +142,10 @@ def spawn(tmp_path: Path) -> Iterator[Spawn]:
     spawned: list[int] = []
 
     def run(*args: str) -> tuple[psutil.Process, str]:
-        spec = LaunchSpec(argv=(sys.executable, str(SVC), *args), env=dict(os.environ))
-        proc = supervisor.spawn(spec, log, marker)
+        argv = (sys.executable, str(SVC), *args, "--say", "svc <pid> ready")
+        proc = supervisor.spawn(LaunchSpec(argv=argv, env=dict(os.environ)), log, marker)
         spawned.append(proc.pid)
-        wait_for_text(log, f"svc {proc.pid} ready")  # handlers are installed: safe to signal
+        wait_for_text(log, f"svc {proc.pid} ready")
         return proc, marker
 
     try:
@@ -121,7 +161,7 @@ def spawn(tmp_path: Path) -> Iterator[Spawn]:
 
 def test_supervisor_stop_escalates_and_says_so_when_sigterm_is_ignored(spawn: Spawn) -> None:
     """supervisor.stop returns True after it had to SIGKILL a process that ignores SIGTERM."""
-    proc, marker = spawn("--ignore-term", "--say", "svc <pid> ready")
+    proc, marker = spawn("--ignore-term")
 
     escalated = supervisor.stop(proc, marker, timeout=0.5)
 
@@ -132,7 +172,7 @@ def test_supervisor_stop_escalates_and_says_so_when_sigterm_is_ignored(spawn: Sp
 
 def test_supervisor_stop_does_not_escalate_when_sigterm_suffices(spawn: Spawn) -> None:
     """supervisor.stop returns False when SIGTERM alone ended the process."""
-    proc, marker = spawn("--say", "svc <pid> ready")
+    proc, marker = spawn()
 
     escalated = supervisor.stop(proc, marker, timeout=5)
 
@@ -183,7 +223,7 @@ def test_stale_record_is_reported_and_its_pid_never_signalled(
     """A record whose pid now belongs to another process is stale: reported, removed, not killed."""
     record_path = _write_stale_record(project, bystander.pid)
 
-    [row] = orchestrator.status(project.stack())
+    [row] = status(project.stack())
     assert (row.state, row.pid) == ("stale", None)
 
     report = project.stop()
