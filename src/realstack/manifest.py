@@ -56,6 +56,9 @@ _SERVICE_KEYS = {
     "durable",
     "bin_dir",
 }
+# Fields whose strings go through {placeholder} formatting after ${VAR} substitution: braces
+# in substituted values (a password like "pa{ss}") must stay literal there.
+_FORMATTED_KEYS = {"command", "env", "exports", "probe"}
 _PROBE_KEYS = {"kind", "path", "status", "command", "attempt_timeout"}
 _DEFAULT_PROBE: dict[ServiceKind, ProbeKind] = {
     "postgres": "postgres",
@@ -92,7 +95,7 @@ def _read_toml(path: Path) -> dict[str, Any]:
 
 def read_env_file(root: Path, env: str) -> dict[str, str]:
     """``envs/<env>.env`` as a dict; a missing env names the ones that exist."""
-    if not _ENV_NAME.match(env):
+    if not _ENV_NAME.fullmatch(env):
         raise ConfigError("env", f"invalid env name {env!r}")
     path = root / "envs" / f"{env}.env"
     if not path.is_file():
@@ -141,7 +144,7 @@ def build_stack(
     if unknown:
         raise ConfigError(f"{ROOT}.{sorted(unknown)[0]}", "unknown key")
     instance = instance or variables.get("REALSTACK_INSTANCE") or env
-    if not _ENV_NAME.match(instance):
+    if not _ENV_NAME.fullmatch(instance):
         raise ConfigError("instance", f"invalid instance name {instance!r}")
     base_raw = variables.get("REALSTACK_STATE_DIR") or table.get("state_dir", ".realstack")
     base = root / _str(_interpolate(base_raw, variables, f"{ROOT}.state_dir"), f"{ROOT}.state_dir")
@@ -160,14 +163,17 @@ def build_stack(
 
 def _service(name: str, raw: object, root: Path, variables: Mapping[str, str]) -> Service:
     path = f"{ROOT}.services.{name}"
-    if not _NAME.match(name):
+    if not _NAME.fullmatch(name):
         raise ConfigError(path, "service names are lower-case letters, digits, '-' and '_'")
     if not isinstance(raw, dict):
         raise ConfigError(path, "must be a table")
     unknown = set(raw) - _SERVICE_KEYS
     if unknown:
         raise ConfigError(f"{path}.{sorted(map(str, unknown))[0]}", "unknown key")
-    raw = {k: _interpolate(v, variables, f"{path}.{k}") for k, v in raw.items()}
+    raw = {
+        k: _interpolate(v, variables, f"{path}.{k}", literal_braces=k in _FORMATTED_KEYS)
+        for k, v in raw.items()
+    }
     kind = cast(ServiceKind, _choice(raw.get("kind"), SERVICE_KINDS, f"{path}.kind"))
     host = _str(raw.get("host", "127.0.0.1"), f"{path}.host")
     port = _port(raw.get("port"), f"{path}.port")
@@ -176,7 +182,7 @@ def _service(name: str, raw: object, root: Path, variables: Mapping[str, str]) -
     database = _str(raw.get("database", ""), f"{path}.database")
     if kind == "postgres" and not (user and database):
         raise ConfigError(f"{path}.user" if not user else f"{path}.database", "required")
-    if kind == "redis" and database and not database.isdigit():
+    if kind == "redis" and database and not re.fullmatch(r"[0-9]{1,5}", database):
         raise ConfigError(f"{path}.database", "a Redis database is a number")
     placeholders = {
         "name": name,
@@ -225,7 +231,7 @@ def _service(name: str, raw: object, root: Path, variables: Mapping[str, str]) -
     }
     rendered = {k: _fmt(v, fields, f"{path}.exports.{k}") for k, v in exports.items()}
     for key in rendered:
-        if not _VAR_NAME.match(key):
+        if not _VAR_NAME.fullmatch(key):
             raise ConfigError(f"{path}.exports.{key}", "not a valid environment variable name")
     return dataclasses.replace(svc, exports=rendered)
 
@@ -241,7 +247,7 @@ def _probe(raw: object, kind: ServiceKind, fields: Mapping[str, str], path: str)
     if unknown:
         raise ConfigError(f"{path}.{sorted(map(str, unknown))[0]}", "unknown key")
     pkind = cast(ProbeKind, _choice(raw.get("kind"), PROBE_KINDS, f"{path}.kind"))
-    probe_path = _str(raw.get("path", "/"), f"{path}.path")
+    probe_path = _fmt(_str(raw.get("path", "/"), f"{path}.path"), fields, f"{path}.path")
     if not probe_path.startswith("/"):
         raise ConfigError(f"{path}.path", "must start with '/'")
     status = _int(raw.get("status", 200), f"{path}.status")
@@ -308,23 +314,39 @@ def _check_references(services: tuple[Service, ...]) -> None:
 # --------------------------------------------------------------------------- values
 
 
-def _interpolate(value: object, variables: Mapping[str, str], path: str) -> object:
-    """Replace ``${NAME}`` / ``${NAME:-default}`` in strings, recursively."""
+def _interpolate(
+    value: object, variables: Mapping[str, str], path: str, *, literal_braces: bool = False
+) -> object:
+    """Replace ``${NAME}`` / ``${NAME:-default}`` in strings, recursively.
+
+    With ``literal_braces``, braces in the substituted text are doubled so the later
+    ``{placeholder}`` step keeps them as they are.
+    """
     if isinstance(value, str):
 
         def sub(match: re.Match[str]) -> str:
             name, default = match.group(1), match.group(2)
             if name in variables and variables[name] != "":
-                return variables[name]
-            if default is not None:
-                return default
-            raise ConfigError(path, f"variable {name} is not set (envs/<env>.env or environment)")
+                text = variables[name]
+            elif default is not None:
+                text = default
+            else:
+                raise ConfigError(
+                    path, f"variable {name} is not set (envs/<env>.env or environment)"
+                )
+            return text.replace("{", "{{").replace("}", "}}") if literal_braces else text
 
         return _VARIABLE.sub(sub, value)
     if isinstance(value, list):
-        return [_interpolate(v, variables, f"{path}[{i}]") for i, v in enumerate(value)]
+        return [
+            _interpolate(v, variables, f"{path}[{i}]", literal_braces=literal_braces)
+            for i, v in enumerate(value)
+        ]
     if isinstance(value, dict):
-        return {k: _interpolate(v, variables, f"{path}.{k}") for k, v in value.items()}
+        return {
+            k: _interpolate(v, variables, f"{path}.{k}", literal_braces=literal_braces)
+            for k, v in value.items()
+        }
     return value
 
 
@@ -381,7 +403,7 @@ def _int(value: object, path: str) -> int:
         raise ConfigError(path, "expected an integer, got a boolean")
     if isinstance(value, int):
         return value
-    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+    if isinstance(value, str) and re.fullmatch(r"\s*-?[0-9]{1,18}\s*", value):
         return int(value)
     raise ConfigError(path, f"expected an integer, got {value!r}")
 

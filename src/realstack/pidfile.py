@@ -56,14 +56,21 @@ def write(path: Path, record: Record) -> None:
 
 
 def read(path: Path) -> Record | None:
-    """The record at ``path``; ``None`` if absent or unreadable (an unreadable one is stale)."""
+    """The record at ``path``; ``None`` if absent or unusable (an unusable one is stale)."""
     try:
         data = json.loads(path.read_text())
-        return Record(**{**data, "argv": tuple(data["argv"])})
-    except FileNotFoundError:
+        record = Record(**{**data, "argv": tuple(data["argv"])})
+    except (OSError, ValueError, TypeError, KeyError):
         return None
-    except (ValueError, TypeError, KeyError):
-        return None
+    valid = (
+        type(record.pid) is int
+        and record.pid > 0
+        and isinstance(record.create_time, int | float)
+        and isinstance(data["argv"], list)
+        and all(isinstance(a, str) for a in record.argv)
+        and isinstance(record.marker, str)
+    )
+    return record if valid else None
 
 
 def process_of(record: Record) -> psutil.Process | None:
