@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -66,20 +65,33 @@ class InstancePaths:
             path.mkdir(mode=0o700, parents=True, exist_ok=True)
 
 
-def tail(path: Path, lines: int = 20, start: int = 0) -> list[str]:
-    """The last ``lines`` lines of a log file written after byte ``start`` (a run's own output).
+_TAIL_BLOCK = 8192
+_TAIL_MAX_BYTES = 1 << 20  # a log tail never reads more than this from the end
 
-    Reads at most 256 bytes a line back from the end, so a huge log costs nothing; a single
-    line longer than that may show cut at its front.
+
+def tail(path: Path, lines: int = 20, start: int = 0) -> list[str]:
+    """The last ``lines`` whole lines written after byte ``start`` (a run's own output).
+
+    Reads backwards in blocks until it has enough lines (at most 1 MiB), so a huge log costs
+    little and long lines come out whole.
     """
+    if lines <= 0:
+        return []
+    chunk = b""
     try:
         with path.open("rb") as fh:
-            size = fh.seek(0, os.SEEK_END)
-            fh.seek(max(start, size - 256 * lines))
-            kept: deque[bytes] = deque(fh.read().splitlines(), maxlen=lines)
+            pos = fh.seek(0, os.SEEK_END)
+            while pos > start and chunk.count(b"\n") <= lines and len(chunk) < _TAIL_MAX_BYTES:
+                step = min(_TAIL_BLOCK, pos - start)
+                pos -= step
+                fh.seek(pos)
+                chunk = fh.read(step) + chunk
     except FileNotFoundError:
         return []
-    return [line.decode(errors="replace") for line in kept]
+    found = chunk.splitlines()
+    if pos > start and chunk.count(b"\n") > lines:
+        found = found[1:]  # the chunk begins mid-line and enough whole lines follow
+    return [line.decode(errors="replace") for line in found[-lines:]]
 
 
 def size_of(path: Path) -> int:

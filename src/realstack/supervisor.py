@@ -80,26 +80,27 @@ def exit_code(proc: psutil.Process) -> int | None:
     return None
 
 
-def has_exited(proc: psutil.Process) -> bool:
-    popen = _children.get(proc.pid)
-    if popen is not None:
-        return popen.poll() is not None
+def _gone(proc: psutil.Process) -> bool:
+    """Ended, for a process we did not spawn: gone, or a zombie with no live threads left.
+
+    A multi-threaded server whose main thread exited first already shows as a zombie while
+    its other threads still run (and may still hold the port).
+    """
     try:
-        return proc.status() == psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
+        return proc.status() == psutil.STATUS_ZOMBIE and proc.num_threads() <= 1
+    except psutil.Error:
         return True
 
 
+def has_exited(proc: psutil.Process) -> bool:
+    popen = _children.get(proc.pid)
+    if popen is not None:
+        return popen.poll() is not None  # only waitpid says a child of ours is really done
+    return _gone(proc)
+
+
 def _alive(procs: Iterable[psutil.Process]) -> list[psutil.Process]:
-    alive = []
-    for proc in procs:
-        popen = _children.get(proc.pid)
-        if popen is not None and popen.poll() is not None:
-            continue
-        with contextlib.suppress(psutil.NoSuchProcess):
-            if proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE:
-                alive.append(proc)
-    return alive
+    return [proc for proc in procs if not has_exited(proc)]
 
 
 def scan() -> dict[str, list[psutil.Process]]:
@@ -173,8 +174,7 @@ def stop(
 
 
 def forget(pid: int) -> None:
-    """Reap and drop the Popen of ``pid`` if this process spawned it."""
-    popen = _children.pop(pid, None)
-    if popen is not None:
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            popen.wait(timeout=0)
+    """Drop the Popen of ``pid`` once it has been reaped (kept until then, so it gets reaped)."""
+    popen = _children.get(pid)
+    if popen is not None and popen.poll() is not None:
+        del _children[pid]
