@@ -17,6 +17,7 @@ import realstack
 from realstack import orchestrator
 from realstack.manifest import load_stack
 from realstack.model import Stack
+from realstack.results import Report
 
 
 def free_port() -> int:
@@ -43,10 +44,10 @@ class Project:
     def stack(self, env: str = "test") -> Stack:
         return load_stack(self.root, env, environ={})
 
-    def start(self, **kwargs: object) -> orchestrator.Report:
+    def start(self, **kwargs: object) -> Report:
         return orchestrator.start(self.stack(), **kwargs)  # type: ignore[arg-type]
 
-    def stop(self, **kwargs: object) -> orchestrator.Report:
+    def stop(self, **kwargs: object) -> Report:
         return orchestrator.stop(self.stack(), **kwargs)  # type: ignore[arg-type]
 
     @property

@@ -28,7 +28,7 @@ from realstack.errors import (
 )
 from realstack.manifest import load_stack
 from realstack.model import Service, Stack
-from realstack.orchestrator import Report, ServiceResult
+from realstack.results import Report, ServiceResult
 from realstack.status import ServiceStatus
 from realstack.status import status as inspect_status
 

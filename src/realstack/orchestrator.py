@@ -15,7 +15,6 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
-from typing import Literal
 
 import psutil
 from filelock import FileLock, Timeout
@@ -30,48 +29,19 @@ from realstack.errors import (
     ServiceExited,
 )
 from realstack.model import Service, Stack
+from realstack.providers import Provider
 from realstack.providers.native import NativeProvider, stop_signal
+from realstack.results import Report, ServiceResult
 from realstack.state import InstancePaths, size_of, tail
 from realstack.status import port_owner
 from realstack.waiting import WaitTimeout, wait_until
 
-Action = Literal[
-    "started", "reused", "failed", "cancelled", "rolled-back", "stopped", "not-running", "stale"
-]
 Reporter = Callable[[str, str, str], None]  # (service, event, detail) for progress output
 LOG_TAIL = 20
 
 
 def _quiet(service: str, event: str, detail: str) -> None:
     """Default reporter: say nothing."""
-
-
-@dataclass(frozen=True)
-class ServiceResult:
-    name: str
-    action: Action
-    pid: int | None = None
-    port: int | None = None
-    seconds: float = 0.0  # spawn → ready (start) or signal → gone (stop)
-    error: RealstackError | None = None
-
-
-@dataclass(frozen=True)
-class Report:
-    results: tuple[ServiceResult, ...]
-    seconds: float
-
-    @property
-    def ok(self) -> bool:
-        return all(r.error is None for r in self.results)
-
-    @property
-    def errors(self) -> list[RealstackError]:
-        return [r.error for r in self.results if r.error is not None]
-
-    def raise_for_errors(self) -> None:
-        if self.errors:
-            raise self.errors[0]
 
 
 @dataclass
@@ -86,7 +56,7 @@ class _Running:
 class _StartRun:
     stack: Stack
     paths: InstancePaths
-    provider: NativeProvider
+    provider: Provider
     report: Reporter
     timeout: float | None
     wait: bool

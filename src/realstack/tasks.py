@@ -24,6 +24,7 @@ from realstack import envfile, orchestrator
 from realstack.errors import ConfigError, RealstackError
 from realstack.manifest import load_stack
 from realstack.model import Stack
+from realstack.results import Report
 from realstack.state import InstancePaths, tail
 from realstack.status import status as inspect_status
 
@@ -61,7 +62,7 @@ class _Progress:
         print(f"  [{elapsed:6.2f}s] {service:<12} {event:<10} {detail}".rstrip(), flush=True)
 
 
-def _print_failures(report: orchestrator.Report) -> None:
+def _print_failures(report: Report) -> None:
     for error in report.errors:
         print(f"\n✗ {error}", file=sys.stderr)
 

@@ -24,7 +24,8 @@ from psycopg import sql
 from conftest import Project
 from integration._support import PASSWORD, SERVICES, write_manifest
 from realstack.manifest import load_stack
-from realstack.orchestrator import Report, start
+from realstack.orchestrator import start
+from realstack.results import Report
 
 pytestmark = pytest.mark.integration
 

@@ -27,8 +27,9 @@ from process._support import (
     wait_for_file,
     wait_for_text,
 )
-from realstack import orchestrator, pidfile
+from realstack import pidfile
 from realstack.errors import PortInUse, ProbeTimeout, ServiceExited
+from realstack.results import Report
 from realstack.state import InstancePaths
 from realstack.status import status
 from realstack.supervisor import OWNER_VAR
@@ -233,7 +234,7 @@ def test_concurrent_starts_from_two_threads_give_one_instance(project: Project) 
     """Two orchestrator.start calls at once in one process: both succeed, one process runs."""
     gate = project.root / "gate"
     _write_app(project, "--port", "{port}", probe=file_probe(gate), startup_timeout=30)
-    reports: list[orchestrator.Report] = []
+    reports: list[Report] = []
     threads = [threading.Thread(target=lambda: reports.append(project.start())) for _ in "ab"]
     for thread in threads:
         thread.start()
