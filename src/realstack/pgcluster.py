@@ -51,28 +51,40 @@ def _chown_tree(path: Path, user: str | None) -> None:
             os.chown(Path(dirpath, name), entry.pw_uid, entry.pw_gid, follow_symlinks=False)
 
 
-def ensure_reachable(path: Path, user: str | None, stop_at: Path) -> None:
-    """Let ``user`` traverse from ``stop_at`` down to ``path``; check the ancestors above."""
+def _traversable(mode: os.stat_result, uid: int, gids: list[int]) -> bool:
+    if mode.st_uid == uid:
+        return bool(mode.st_mode & stat.S_IXUSR)
+    if mode.st_gid in gids:
+        return bool(mode.st_mode & stat.S_IXGRP)
+    return bool(mode.st_mode & stat.S_IXOTH)
+
+
+def ensure_reachable(path: Path, user: str | None, stop_at: Path | None = None) -> None:
+    """Make sure ``user`` can reach ``path``.
+
+    Directories from ``stop_at`` (realstack's state) down to ``path`` are made traversable
+    (not listable) for it; anything above, or everything when ``stop_at`` is None (e.g. the
+    binaries), is only checked.
+    """
     if user is None:
         return
     entry = pwd.getpwnam(user)
+    gids = os.getgrouplist(user, entry.pw_gid)
     for directory in (path, *path.parents):
         mode = directory.stat()
-        if directory == stop_at or stop_at in directory.parents:
+        if stop_at is not None and (directory == stop_at or stop_at in directory.parents):
             if mode.st_uid != entry.pw_uid:  # ours: let it traverse (not list); its own: as is
                 directory.chmod(stat.S_IMODE(mode.st_mode) | stat.S_IXOTH)
             continue
-        if mode.st_uid == entry.pw_uid:
-            ok = bool(mode.st_mode & stat.S_IXUSR)
-        elif mode.st_gid == entry.pw_gid:
-            ok = bool(mode.st_mode & stat.S_IXGRP)
-        else:
-            ok = bool(mode.st_mode & stat.S_IXOTH)
-        if not ok:
+        if not _traversable(mode, entry.pw_uid, gids):
+            fix = (
+                "Put the state elsewhere (REALSTACK_STATE_DIR=/var/tmp/realstack-<project>)"
+                if stop_at is not None
+                else "Point bin_dir at binaries it can read"
+            )
             raise ProviderError(
                 f"PostgreSQL runs as '{user}' (realstack runs as root) and cannot reach "
-                f"{path}: {directory} is not traversable for it. Put the state elsewhere "
-                "(REALSTACK_STATE_DIR=/var/tmp/realstack-<project>) or run as a normal user."
+                f"{path}: {directory} is not traversable for it. {fix}, or run as a normal user."
             )
 
 

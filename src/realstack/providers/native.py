@@ -36,6 +36,7 @@ class NativeProvider:
     def _postgres(self, service: Service, paths: InstancePaths) -> LaunchSpec:
         postgres = find_postgres(service.bin_dir).path
         user = pgcluster.run_as_user()
+        pgcluster.ensure_reachable(postgres.parent, user)
         data = paths.data_for(service.name)
         pgcluster.prepare_data_dir(
             postgres.parent, service, data, paths.templates, user, stop_at=paths.base
