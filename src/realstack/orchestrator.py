@@ -8,6 +8,7 @@ rolls back what it started if anything fails.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import graphlib
 import shutil
 import threading
@@ -163,6 +164,10 @@ class _StartRun:
         seconds = time.monotonic() - run.spawned_at
         self.ready_seconds[svc.name] = seconds
         if not run.reused:
+            record_path = self.paths.record(svc.name)
+            record = pidfile.read(record_path)
+            if record is not None:  # keep the startup time with the process it describes
+                pidfile.write(record_path, dataclasses.replace(record, ready_seconds=seconds))
             self.report(svc.name, "ready", f"in {seconds:.2f}s (pid {run.proc.pid})")
 
     def execute(self, selected: Sequence[Service]) -> dict[str, RealstackError]:
@@ -286,7 +291,7 @@ def start(
         if errors:
             _rollback(stack, paths, run, report)
         results = tuple(_start_result(s, run, errors) for s in selected)
-        _write_runtime(stack, paths, results)
+        _write_runtime(stack, paths)
     return Report(results, time.monotonic() - t0)
 
 
@@ -359,24 +364,22 @@ def stop(
             if purge:
                 shutil.rmtree(paths.data_for(svc.name), ignore_errors=True)
                 report(svc.name, "purged", str(paths.data_for(svc.name)))
-        _write_runtime(stack, paths, ())
+        _write_runtime(stack, paths)
     return Report(tuple(results), time.monotonic() - t0)
 
 
-def _write_runtime(stack: Stack, paths: InstancePaths, results: Sequence[ServiceResult]) -> None:
-    by_name = {r.name: r for r in results}
+def _write_runtime(stack: Stack, paths: InstancePaths) -> None:
     services = {}
     for svc in stack.services:
         record = pidfile.read(paths.record(svc.name))
         live = record is not None and pidfile.process_of(record) is not None
-        result = by_name.get(svc.name)
         services[svc.name] = {
             "state": "running" if live else "down",
             "pid": record.pid if live and record else None,
             "port": svc.port,
             "provider": record.provider if record else None,
             "started_at": record.started_at if live and record else None,
-            "ready_seconds": result.seconds if result else None,
+            "ready_seconds": record.ready_seconds if live and record else None,
         }
     envfile.write(
         paths,

@@ -32,6 +32,7 @@ class Record:
     marker: str
     started_at: float = field(default_factory=time.time)
     user: str | None = None
+    ready_seconds: float | None = None  # spawn → first passing probe, once known
 
     def to_json(self) -> dict[str, Any]:
         return {**asdict(self), "argv": list(self.argv)}
@@ -69,6 +70,7 @@ def read(path: Path) -> Record | None:
         and isinstance(data["argv"], list)
         and all(isinstance(a, str) for a in record.argv)
         and isinstance(record.marker, str)
+        and (record.ready_seconds is None or isinstance(record.ready_seconds, int | float))
     )
     return record if valid else None
 

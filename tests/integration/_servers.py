@@ -1,0 +1,51 @@
+"""Tiny TCP servers the integration tests run as ``kind = "process"`` services.
+
+    python _servers.py silent PORT   # accepts connections and never sends a byte
+    python _servers.py health PORT   # HTTP: GET /health -> 200 "ok", anything else -> 404
+
+Standard library only: realstack starts them with the test interpreter and stops them with
+SIGTERM, whose default action ends them.
+"""
+
+from __future__ import annotations
+
+import socket
+import sys
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+HOST = "127.0.0.1"
+
+
+def serve_silently(port: int) -> None:
+    """Accept every connection and hold it open without reading or answering."""
+    held: list[socket.socket] = []
+    with socket.create_server((HOST, port)) as server:
+        while True:
+            conn, _ = server.accept()
+            held.append(conn)
+
+
+class _Health(BaseHTTPRequestHandler):
+    def do_GET(self) -> None:
+        found = self.path == "/health"
+        body = b"ok\n" if found else b"not found\n"
+        self.send_response(200 if found else 404)
+        self.send_header("Content-Type", "text/plain")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
+def serve_health(port: int) -> None:
+    """Answer ``GET /health`` with 200 until terminated."""
+    with ThreadingHTTPServer((HOST, port), _Health) as server:
+        server.serve_forever()
+
+
+def main(argv: list[str]) -> None:
+    mode, port = argv[1], int(argv[2])
+    {"silent": serve_silently, "health": serve_health}[mode](port)
+
+
+if __name__ == "__main__":
+    main(sys.argv)
