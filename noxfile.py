@@ -5,10 +5,14 @@ Inner loop: `nox -R -s unit` reuses the session's virtualenv and skips the insta
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import nox
 
 nox.options.default_venv_backend = "uv|virtualenv"
-nox.options.sessions = ["lint", "typecheck", "unit", "process", "integration"]
+nox.options.sessions = ["lint", "typecheck", "unit", "process", "integration", "e2e"]
 nox.options.stop_on_first_error = True
 nox.options.error_on_missing_interpreters = True
 
@@ -55,6 +59,40 @@ def integration(session: nox.Session) -> None:
     """Real PostgreSQL and Redis started through realstack, and the CLI end to end."""
     _install(session)
     session.run(*PYTEST, "tests/integration", *session.posargs)
+
+
+@contextmanager
+def _stack(session: nox.Session, env: str) -> Iterator[None]:
+    """Bring the stack up for the suite; stop afterwards only what this session started.
+
+    Services already running before the session are kept (your dev loop's stack survives a
+    test run), and so is everything with `-- --reuse-stack`. Ctrl-C still runs the stop.
+    """
+    status = session.run("invoke", "services.status", f"--env={env}", "--json", silent=True)
+    rows = json.loads(str(status))["services"]
+    before = {r["name"] for r in rows if r["state"] == "ours"}
+    session.run("invoke", "services.start", "--wait", f"--env={env}")
+    started = sorted({r["name"] for r in rows} - before)
+    try:
+        yield
+    finally:
+        if started and "--reuse-stack" not in session.posargs:
+            session.run("invoke", "services.stop", f"--env={env}", f"--only={','.join(started)}")
+
+
+def _suite_args(session: nox.Session) -> list[str]:
+    return [a for a in session.posargs if a != "--reuse-stack"]
+
+
+@nox.session
+def e2e(session: nox.Session) -> None:
+    """The e2e suite against the reference stack (postgres, redis, auth, backend).
+
+    `nox -s e2e -- -m p1` runs the critical path; `-- --reuse-stack` leaves the stack up.
+    """
+    _install(session)
+    with _stack(session, "test"):
+        session.run(*PYTEST, "tests/e2e", *_suite_args(session))
 
 
 @nox.session

@@ -53,5 +53,6 @@ def with_dependencies(services: Sequence[Service], names: Iterable[str]) -> list
 def dependents_first(services: Sequence[Service]) -> list[Service]:
     """Stop order: a service stops before anything it depends on."""
     by_name = {s.name: s for s in services}
-    order = [name for wave in waves(services) for name in wave]
+    # waves() also yields the dependencies of the given services; stop only the given ones.
+    order = [name for wave in waves(services) for name in wave if name in by_name]
     return [by_name[n] for n in reversed(order)]

@@ -8,6 +8,7 @@ starter was SIGKILLed before it could write its record) is not left behind.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import os
 import pwd
@@ -28,6 +29,19 @@ OWNER_VAR = "REALSTACK_OWNER"
 # Popen objects of the services this process spawned: kept so their exit can be reaped (no
 # zombies while a long-lived caller such as pytest runs) and the exit code read at once.
 _children: dict[int, subprocess.Popen[bytes]] = {}
+
+
+@atexit.register
+def _detach_running_children() -> None:
+    """Services outlive the process that started them by design: not a leaked subprocess.
+
+    Without this, each still-running Popen warns "subprocess N is still running" when the
+    interpreter finalises it (an error under pytest's ``-W error``).
+    """
+    for popen in _children.values():
+        if popen.poll() is None:
+            popen._child_created = False  # type: ignore[attr-defined]  # we no longer wait on it
+    _children.clear()
 
 
 @dataclass(frozen=True)

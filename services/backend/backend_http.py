@@ -1,0 +1,117 @@
+"""HTTP plumbing for the backend: JSON errors, bearer parsing, health checks with deadlines."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import re
+from collections.abc import Awaitable, Mapping
+from typing import Any
+
+import httpx
+import psycopg
+from redis.exceptions import RedisError
+from starlette.datastructures import Headers
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+log = logging.getLogger("uvicorn.error")
+
+CHECK_TIMEOUT = 0.8  # below realstack's default probe attempt timeout (1 s): 503, not a hang
+_TOKEN_IN_QUERY = re.compile(r"([?&]token=)[^&\s\"]+")
+
+
+class _RedactQueryTokens(logging.Filter):
+    """``/ws?token=…`` carries a credential in the URL; uvicorn would log it verbatim."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(
+                _TOKEN_IN_QUERY.sub(r"\1[redacted]", arg) if isinstance(arg, str) else arg
+                for arg in record.args
+            )
+        return True
+
+
+def redact_tokens_in_logs() -> None:
+    """Filters sit on the loggers that create the records: access lines and WebSocket lines."""
+    for name in ("uvicorn.access", "uvicorn.error"):
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, _RedactQueryTokens) for f in logger.filters):
+            logger.addFilter(_RedactQueryTokens())
+
+
+def error_response(
+    status: int, detail: str, headers: Mapping[str, str] | None = None
+) -> JSONResponse:
+    return JSONResponse({"detail": detail}, status_code=status, headers=headers)
+
+
+def unauthorized(detail: str) -> JSONResponse:
+    return error_response(401, detail, {"WWW-Authenticate": "Bearer"})
+
+
+def describe(exc: BaseException) -> str:
+    """``Type: message``; some errors (timeouts) have no message, the type still says what."""
+    text = str(exc).strip()
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def bearer_token(headers: Headers) -> str | None:
+    """The token of an ``Authorization: Bearer <token>`` header (HTTP or WebSocket), or None."""
+    scheme, _, token = headers.get("authorization", "").partition(" ")
+    token = token.strip()
+    return token if scheme.lower() == "bearer" and token else None
+
+
+async def json_object(request: Request) -> dict[str, Any]:
+    """The request body as a JSON object, else 422 (the contract's "invalid input")."""
+    try:
+        body = await request.json()
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise HTTPException(422, "request body must be JSON") from None
+    if not isinstance(body, dict):
+        raise HTTPException(422, "request body must be a JSON object")
+    return body
+
+
+def string_field(body: Mapping[str, Any], name: str) -> str:
+    value = body.get(name)
+    if not isinstance(value, str):
+        raise HTTPException(422, f"{name!r} must be a string")
+    return value
+
+
+async def http_error(_: Request, exc: Exception) -> Response:
+    """Every HTTP error (404, 405, 422, ...) as ``{"detail"}`` JSON, not Starlette's plain text."""
+    if not isinstance(exc, HTTPException):  # pragma: no cover - registered for HTTPException
+        raise exc
+    return error_response(exc.status_code, str(exc.detail), exc.headers)
+
+
+async def dependency_down(_: Request, exc: Exception) -> Response:
+    """PostgreSQL or Redis unreachable: a 503 the caller may retry, not a 500."""
+    log.warning("dependency unavailable: %s", describe(exc))
+    return error_response(503, f"dependency unavailable: {describe(exc)}")
+
+
+async def check(probe: Awaitable[None]) -> str:
+    """``"ok"`` or the error text, within a deadline so a hung dependency reads as down."""
+    try:
+        async with asyncio.timeout(CHECK_TIMEOUT):
+            await probe
+    except (OSError, TimeoutError, psycopg.Error, RedisError, httpx.HTTPError) as exc:
+        return describe(exc)
+    return "ok"
+
+
+async def health_response(checks: Mapping[str, Awaitable[None]]) -> JSONResponse:
+    """All checks concurrently: 200 when every one is ok, else 503 ``degraded``."""
+    results = dict(zip(checks, await asyncio.gather(*map(check, checks.values())), strict=True))
+    healthy = all(v == "ok" for v in results.values())
+    return JSONResponse(
+        {"status": "ok" if healthy else "degraded", "checks": results},
+        status_code=200 if healthy else 503,
+    )

@@ -1,0 +1,61 @@
+"""Which tests need the real stack, which services they need, and whether those answer."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+import pytest
+
+from realstack import probes
+from realstack.model import Stack
+from realstack.state import InstancePaths, tail
+
+LOG_LINES = 20
+
+
+def is_strict(item: pytest.Item, suites: Sequence[str], rootpath: Path) -> bool:
+    """A test is strict if it carries a suite marker or lives under a suite directory."""
+    if any(item.get_closest_marker(name) is not None for name in suites):
+        return True
+    try:
+        parts = item.path.relative_to(rootpath).parts[:-1]
+    except ValueError:
+        parts = item.path.parts[:-1]
+    return any(part in suites for part in parts)
+
+
+def required_services(item: pytest.Item, default: Sequence[str]) -> list[str]:
+    """``@pytest.mark.requires(...)`` names (all of them, nearest first), else the default."""
+    names: list[str] = []
+    for marker in item.iter_markers("requires"):
+        names.extend(str(a) for a in marker.args)
+    return names or list(default)
+
+
+def unhealthy(stack: Stack, names: Iterable[str]) -> dict[str, str]:
+    """For each named service that does not pass its probe: the last error."""
+    failures: dict[str, str] = {}
+    for name in names:
+        svc = stack.service(name)
+        error = probes.check_for(svc)()
+        if error is not None:
+            failures[name] = f"probe {svc.probe.describe()} on port {svc.port}: {error}"
+    return failures
+
+
+def down_message(stack: Stack, failures: dict[str, str]) -> str:
+    """The one message a strict session stops with: service, probe, error, log tail, fix."""
+    paths = InstancePaths(stack.state_dir)
+    lines = [f"realstack: required services of env {stack.env!r} are not healthy:"]
+    for name, error in failures.items():
+        lines.append(f"  ✗ {name}: {error}")
+        log = paths.log(name)
+        for line in tail(log, LOG_LINES):
+            lines.append(f"      | {line}")
+    lines.append(
+        f"Start them with `invoke services.start --wait --env {stack.env}` (or run pytest with "
+        "--realstack-start). Suites that need real services fail instead of skipping; "
+        "--realstack-allow-skip is the explicit opt-out for skips, not for missing services."
+    )
+    return "\n".join(lines)

@@ -1,0 +1,1 @@
+"""End-to-end suite: the real stack realstack started, reached only through the env contract."""
