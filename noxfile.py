@@ -12,7 +12,7 @@ from contextlib import contextmanager
 import nox
 
 nox.options.default_venv_backend = "uv|virtualenv"
-nox.options.sessions = ["lint", "typecheck", "unit", "process", "integration", "e2e"]
+nox.options.sessions = ["lint", "typecheck", "unit", "process", "plugin", "integration", "e2e"]
 nox.options.stop_on_first_error = True
 nox.options.error_on_missing_interpreters = True
 
@@ -52,6 +52,13 @@ def process(session: nox.Session) -> None:
     """Real processes: spawn, group kill, escalation, ownership, readiness failures."""
     _install(session)
     session.run(*PYTEST, "tests/process", *session.posargs)
+
+
+@nox.session
+def plugin(session: nox.Session) -> None:
+    """The pytest plugin, by planting each defect in a real inner pytest run (pytester)."""
+    _install(session)
+    session.run(*PYTEST, "tests/plugin", *session.posargs)
 
 
 @nox.session

@@ -19,6 +19,8 @@ from realstack.manifest import load_stack
 from realstack.model import Stack
 from realstack.results import Report
 
+pytest_plugins = ["pytester"]
+
 
 def free_port() -> int:
     """A port the OS just handed out (bind port 0), so parallel runs never collide."""

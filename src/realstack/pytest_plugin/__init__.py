@@ -16,6 +16,7 @@ from __future__ import annotations
 import gc
 import warnings
 from collections.abc import Generator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -24,7 +25,7 @@ from realstack import envfile, orchestrator
 from realstack.errors import RealstackError
 from realstack.manifest import load_stack
 from realstack.model import Stack
-from realstack.pytest_plugin import audit, hooks
+from realstack.pytest_plugin import audit, hooks, reporting
 from realstack.pytest_plugin.fixtures import (
     auth_client,
     backend_client,
@@ -37,7 +38,7 @@ from realstack.pytest_plugin.fixtures import (
     ws_connect,
 )
 from realstack.pytest_plugin.policy import down_message, is_strict, required_services, unhealthy
-from realstack.state import InstancePaths, size_of, tail
+from realstack.state import InstancePaths, size_of
 
 __all__ = [
     "auth_client",
@@ -50,17 +51,6 @@ __all__ = [
     "service_urls",
     "ws_connect",
 ]
-
-LOG_LINES_ON_FAILURE = 30
-_CONNECTION_ERRORS = (
-    "ConnectError",
-    "ConnectionRefused",
-    "OperationalError",
-    "ConnectionError",
-    "ConnectTimeout",
-    "InvalidStatus",
-    "ConnectionClosed",
-)
 
 
 class _Session:
@@ -77,6 +67,7 @@ class _Session:
         self.skipped: list[str] = []
         self.infra: list[tuple[str, str]] = []
         self.failed: list[str] = []
+        self.reported = False  # a strict test reported in this process (xdist: controller)
 
     @property
     def active(self) -> bool:
@@ -98,8 +89,30 @@ class _Session:
     def needed(self) -> list[str]:
         return sorted({name for names in self.requires.values() for name in names})
 
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        """Sort strict reports where they are shown: here, or on the xdist controller.
+
+        The worker that ran the test decided the kind (see ``_classify``); the controller has
+        no items of its own, so it learns it from the report.
+        """
+        kind = getattr(report, "realstack_kind", None)
+        if kind is None:
+            return
+        self.reported = True
+        if any(nodeid == report.nodeid for nodeid, _ in self.infra):
+            return  # e.g. a fixture's teardown failing after the call did: one line per test
+        if kind == "infra":
+            self.infra.append((report.nodeid, str(getattr(report, "realstack_why", ""))))
+            if report.nodeid in self.failed:
+                self.failed.remove(report.nodeid)
+        elif kind == "test" and report.nodeid not in self.failed:
+            self.failed.append(report.nodeid)
+        elif kind == "skip" and report.nodeid not in self.skipped:
+            self.skipped.append(report.nodeid)
+
 
 STATE_KEY = pytest.StashKey[_Session]()
+_DOWN_KEY = "realstack_down"  # xdist workeroutput: why a worker stopped before its tests
 
 
 def _is_xdist_worker(config: pytest.Config) -> bool:
@@ -123,6 +136,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption(
         "--realstack-root",
         default=None,
+        type=Path,  # load_stack() takes a Path; a bare str broke find_root()
         help="project holding the manifest (default: found from the current dir)",
     )
     group.addoption(
@@ -158,7 +172,9 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "realstack_no_audit(reason): exempt from the I/O audit")
     for suite in config.getini("realstack_suites"):
         config.addinivalue_line("markers", f"{suite}: needs the real stack (realstack)")
-    config.stash[STATE_KEY] = _Session(config)
+    state = _Session(config)
+    config.stash[STATE_KEY] = state
+    config.pluginmanager.register(state, "realstack-session")
     audit.install()
 
 
@@ -184,8 +200,9 @@ def _start(state: _Session, only: list[str] | None) -> None:
     state.started = [r.name for r in report.results if r.action == "started"]
 
 
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    state = config.stash[STATE_KEY]
+def _register(state: _Session, items: list[pytest.Item]) -> None:
+    """Note which of the items that will run are strict, and the services each needs."""
+    config = state.config
     default = list(config.getini("realstack_requires"))
     for item in items:
         if is_strict(item, state.suites, config.rootpath):
@@ -204,10 +221,18 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             state.requires[nodeid] = list(stack.names)
 
 
+@pytest.hookimpl(tryfirst=True)
 def pytest_collection_finish(session: pytest.Session) -> None:
-    """Strict suites need their services healthy before the first test runs."""
+    """Strict suites need their services healthy before the first test runs.
+
+    ``session.items`` is final here: ``-k``/``-m`` and other plugins have deselected what
+    will not run, so a deselected test cannot demand a service the run does not need.
+    ``tryfirst``: an xdist worker must stop before it hands its collection to the controller,
+    or the controller schedules tests on a worker that is already gone.
+    """
     config = session.config
     state = config.stash[STATE_KEY]
+    _register(state, session.items)
     if not state.active or config.option.collectonly:
         return
     if config.getoption("realstack_start") and not _is_xdist_worker(config):
@@ -215,11 +240,31 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     stack = state.load_stack()
     failures = unhealthy(stack, state.needed())
     if failures:
-        pytest.exit(down_message(stack, failures), returncode=pytest.ExitCode.TESTS_FAILED)
+        message = down_message(stack, failures)
+        if _is_xdist_worker(config):
+            config.workeroutput[_DOWN_KEY] = message  # type: ignore[attr-defined]
+        pytest.exit(message, returncode=pytest.ExitCode.TESTS_FAILED)
 
 
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: Any, error: object) -> None:
+    """xdist controller: a worker stopped on unhealthy services; stop the session the same way.
+
+    Without this the controller only sees workers that ended without running their tests.
+    """
+    message = getattr(node, "workeroutput", {}).get(_DOWN_KEY)
+    if message:
+        pytest.exit(message, returncode=pytest.ExitCode.TESTS_FAILED)
+
+
+@pytest.hookimpl(trylast=True)
 def pytest_sessionfinish(session: pytest.Session) -> None:
-    """Stop what this session started (also after Ctrl-C); never what was running before."""
+    """Stop what this session started (also after Ctrl-C); never what was running before.
+
+    ``trylast``: after Ctrl-C the interrupted test's fixtures are torn down by pytest's own
+    ``pytest_sessionfinish`` (and xdist's shuts its workers down there); both need the
+    services still up, or their clean-up fails on a connection refused.
+    """
     state = session.config.stash[STATE_KEY]
     if state.started and not _is_xdist_worker(session.config):
         orchestrator.stop(state.load_stack(), only=state.started)
@@ -291,88 +336,25 @@ def pytest_runtest_makereport(
     if names is None:
         return report
     stack = state.load_stack()
+    kind, why = "ok", ""
     if report.skipped and not hasattr(report, "wasxfail") and not state.allow_skip:
-        report.outcome = "failed"
-        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
-        report.longrepr = (
-            f"skipped in a strict suite ({reason}). Tests that need real services "
-            "fail instead of skipping; --realstack-allow-skip opts out."
-        )
-        state.skipped.append(item.nodeid)
+        reporting.fail_skip(report)
+        kind = "skip"  # counted once, as a skip in a strict suite, not also as a test failure
     elif (
         report.when == "call"
         and report.passed
         and not item.get_closest_marker("realstack_no_audit")
     ):
-        ports = {stack.service(n).port for n in stack.names}
-        if not audit.RECORDER.seen & ports:
-            report.outcome = "failed"
-            report.longrepr = (
-                "no real service was contacted: this test opened no connection to "
-                f"any endpoint of the stack ({', '.join(map(str, sorted(ports)))}). "
-                "A test in a real-service suite that only talks to mocks proves "
-                "nothing; mark it realstack_no_audit(reason) if that is intended."
-            )
-    if report.failed:
-        _attach_logs(report, stack, state.offsets.get(item.nodeid, {}))
-        _classify(state, stack, report, names)
+        reporting.audit(report, stack)
+    if report.failed and kind != "skip":
+        reporting.attach_logs(report, stack, state.offsets.get(item.nodeid, {}))
+        kind, why = reporting.classify(stack, report, names)
+    # extra attributes travel with the report: xdist serialises a report's __dict__
+    report.__dict__.update(realstack_kind=kind, realstack_why=why)
     if report.when == "teardown":
         audit.RECORDER.active = False
     return report
 
 
-def _attach_logs(report: pytest.TestReport, stack: Stack, offsets: dict[str, int]) -> None:
-    paths = InstancePaths(stack.state_dir)
-    for name, offset in offsets.items():
-        lines = tail(paths.log(name), LOG_LINES_ON_FAILURE, offset)
-        if lines:
-            report.sections.append((f"realstack log: {name} (during this test)", "\n".join(lines)))
-
-
-def _classify(state: _Session, stack: Stack, report: pytest.TestReport, names: list[str]) -> None:
-    failures = unhealthy(stack, names)
-    text = str(report.longrepr)
-    if failures:
-        state.infra.append((report.nodeid, "; ".join(f"{n}: {e}" for n, e in failures.items())))
-    elif any(marker in text for marker in _CONNECTION_ERRORS):
-        state.infra.append((report.nodeid, "a connection to a service failed during the test"))
-    elif report.nodeid not in state.failed:
-        state.failed.append(report.nodeid)
-
-
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
-    state = config.stash[STATE_KEY]
-    tr = terminalreporter
-    if tr.stats.get("passed") is None and tr.stats.get("failed") is None and exitstatus == 5:
-        tr.write_sep("=", "realstack: no tests ran — that is a failure, not a pass", red=True)
-    if not state.active:
-        return
-    tr.write_sep("=", "realstack summary")
-    if state.infra:
-        tr.write_line(
-            f"infrastructure failures ({len(state.infra)}): service down, crashed or unreachable",
-            red=True,
-        )
-        for nodeid, why in state.infra:
-            tr.write_line(f"  {nodeid}: {why}")
-    if state.failed:
-        tr.write_line(f"test failures ({len(state.failed)}):", red=True)
-        for nodeid in state.failed:
-            tr.write_line(f"  {nodeid}")
-    if state.skipped:
-        tr.write_line(
-            f"skips in strict suites, counted as failures ({len(state.skipped)}):", red=True
-        )
-        for nodeid in state.skipped:
-            tr.write_line(f"  {nodeid}")
-    reports = [
-        r
-        for key in ("passed", "failed")
-        for r in tr.stats.get(key, [])
-        if getattr(r, "when", "") == "call"
-    ]
-    slowest = sorted(reports, key=lambda r: r.duration, reverse=True)[:5]
-    if slowest:
-        tr.write_line("slowest tests:")
-        for r in slowest:
-            tr.write_line(f"  {r.duration:7.3f}s {r.nodeid}")
+    reporting.write_summary(terminalreporter, exitstatus, config.stash[STATE_KEY])

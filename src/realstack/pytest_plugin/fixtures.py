@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -13,7 +15,15 @@ import redis
 
 from realstack import orchestrator
 from realstack.model import Stack
-from realstack.pytest_plugin.namespaces import Namespace, namespace_for
+from realstack.pytest_plugin.namespaces import (
+    DATABASE_KEY,
+    REDIS_KEY,
+    Namespace,
+    exported_by,
+    namespace_for,
+    reset_redis,
+    snapshot_redis,
+)
 from realstack.state import InstancePaths, tail
 from realstack.status import ServiceStatus, status
 
@@ -62,26 +72,58 @@ def service_urls(realstack: RealstackHandle) -> dict[str, str]:
     return dict(realstack.urls)
 
 
+def _session_services(state: Any) -> list[str]:
+    """What this session's tests use: the strict tests' services, else the whole stack."""
+    needed: list[str] = state.needed()
+    return needed or list(state.load_stack().names)
+
+
 @pytest.fixture(scope="session")
-def realstack_namespace(request: pytest.FixtureRequest, service_urls: dict[str, str]) -> Namespace:
+def realstack_namespace(request: pytest.FixtureRequest) -> Namespace:
     """This worker's own database and Redis db, fresh each session, seed data loaded."""
-    namespace = namespace_for(service_urls)
-    client = redis.Redis.from_url(namespace.redis_url)
-    try:
-        client.flushdb()
-        with psycopg.connect(namespace.database_url) as conn:
-            request.config.hook.pytest_realstack_load_fixtures(
-                namespace=namespace, pg=conn, redis=client
-            )
-    finally:
-        client.close()
+    state = _state(request)
+    namespace = namespace_for(state.load_stack(), _session_services(state))
+    with contextlib.ExitStack() as cleanup:
+        pg = None
+        client = None
+        if namespace.redis_url is not None:
+            client = redis.Redis.from_url(namespace.redis_url)
+            cleanup.callback(client.close)
+            client.flushdb()
+        if namespace.database_url is not None:
+            # entered last, so it exits first: the seed transaction commits on a clean exit
+            pg = cleanup.enter_context(psycopg.connect(namespace.database_url))
+        request.config.hook.pytest_realstack_load_fixtures(namespace=namespace, pg=pg, redis=client)
+        if client is not None:
+            namespace = dataclasses.replace(namespace, redis_seed=snapshot_redis(client))
     return namespace
 
 
+def _namespace_url(request: pytest.FixtureRequest, url: str | None, key: str) -> str:
+    """``url``, or a failure naming the service the test uses without declaring it."""
+    state = _state(request)
+    provider = exported_by(state.load_stack(), key)
+    if provider is None:
+        pytest.fail(f"{request.fixturename}: the stack exports no {key}", pytrace=False)
+    declared = state.requires.get(request.node.nodeid)
+    if url is None or (declared is not None and provider not in declared):
+        # the session checked only the declared services: using another one would make a
+        # down service look like a test failure
+        pytest.fail(
+            f"{request.fixturename} uses {provider!r}, which this test does not require: "
+            f"add it to @pytest.mark.requires(...)",
+            pytrace=False,
+        )
+    return url
+
+
 @pytest.fixture
-def pg_conn(realstack_namespace: Namespace) -> Iterator[psycopg.Connection[tuple[Any, ...]]]:
+def pg_conn(
+    request: pytest.FixtureRequest, realstack_namespace: Namespace
+) -> Iterator[psycopg.Connection[tuple[Any, ...]]]:
     """A connection to this worker's database; everything the test did is rolled back."""
-    conn = psycopg.connect(realstack_namespace.database_url, connect_timeout=5)
+    url = _namespace_url(request, realstack_namespace.database_url, DATABASE_KEY)
+    conn = psycopg.connect(url, connect_timeout=5)
     try:
         yield conn
     finally:
@@ -90,16 +132,17 @@ def pg_conn(realstack_namespace: Namespace) -> Iterator[psycopg.Connection[tuple
 
 
 @pytest.fixture
-def redis_client(realstack_namespace: Namespace) -> Iterator[redis.Redis]:
-    """A client on this worker's Redis db (str responses); the db is flushed afterwards."""
-    client = redis.Redis.from_url(
-        realstack_namespace.redis_url, decode_responses=True, socket_timeout=TIMEOUT
-    )
+def redis_client(
+    request: pytest.FixtureRequest, realstack_namespace: Namespace
+) -> Iterator[redis.Redis]:
+    """A client on this worker's Redis db (str responses); afterwards only the seed is left."""
+    url = _namespace_url(request, realstack_namespace.redis_url, REDIS_KEY)
+    client = redis.Redis.from_url(url, decode_responses=True, socket_timeout=TIMEOUT)
     try:
         yield client
     finally:
-        client.flushdb()
         client.close()
+        reset_redis(url, realstack_namespace.redis_seed)
 
 
 def _http_url(urls: dict[str, str], service: str) -> str:

@@ -1,28 +1,39 @@
 """Per-worker isolation on the shared stack: a PostgreSQL database and a Redis db index each.
 
 Services keep using the contract's database; tests that write their own data get a namespace
-of their own, so two xdist workers (or two concurrent runs) never see each other's rows.
+of their own, so two xdist workers never see each other's rows.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Collection
 from dataclasses import dataclass
+from typing import cast
 from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
+import redis
 from psycopg import sql
 
+from realstack import envfile
+from realstack.model import Stack
+
 REDIS_DATABASES = 16  # Redis' default `databases`
+DATABASE_KEY = "DATABASE_URL"
+REDIS_KEY = "REDIS_URL"
+
+RedisSeed = tuple[tuple[bytes, bytes, int], ...]  # (key, DUMP payload, TTL in ms or 0)
 
 
 @dataclass(frozen=True)
 class Namespace:
-    """Where one worker's test data lives."""
+    """Where one worker's test data lives (``None``: the session does not use that service)."""
 
     worker: str  # "main" without xdist, else gw0, gw1 …
-    database_url: str
-    redis_url: str
+    database_url: str | None
+    redis_url: str | None
+    redis_seed: RedisSeed = ()  # what the seed hook wrote, restored after each test's flush
 
 
 def worker_id() -> str:
@@ -36,6 +47,12 @@ def _worker_index(worker: str) -> int:
 def _with_path(url: str, path: str) -> str:
     parts = urlsplit(url)
     return urlunsplit((parts.scheme, parts.netloc, path, parts.query, parts.fragment))
+
+
+def exported_by(stack: Stack, key: str) -> str | None:
+    """The service whose exports define ``key`` in the env contract (the last one wins)."""
+    names = [svc.name for svc in stack.services if key in svc.exports]
+    return names[-1] if names else None
 
 
 def redis_namespace_url(redis_url: str, worker: str) -> str:
@@ -54,7 +71,35 @@ def postgres_namespace(database_url: str, worker: str) -> str:
     return _with_path(database_url, f"/{base}_rs_{worker}")
 
 
-def namespace_for(contract: dict[str, str]) -> Namespace:
+def namespace_for(stack: Stack, used: Collection[str]) -> Namespace:
+    """This worker's namespace on the services in ``used``; the others are left alone.
+
+    A session whose tests only need Redis must run while PostgreSQL is down, so a database is
+    created only when the service behind DATABASE_URL is one the session uses.
+    """
     worker = worker_id()
-    db_url = postgres_namespace(contract["DATABASE_URL"], worker)
-    return Namespace(worker, db_url, redis_namespace_url(contract["REDIS_URL"], worker))
+    contract = envfile.contract(stack)
+    db_url = redis_url = None
+    if exported_by(stack, DATABASE_KEY) in used:
+        db_url = postgres_namespace(contract[DATABASE_KEY], worker)
+    if exported_by(stack, REDIS_KEY) in used:
+        redis_url = redis_namespace_url(contract[REDIS_KEY], worker)
+    return Namespace(worker, db_url, redis_url)
+
+
+def snapshot_redis(client: redis.Redis) -> RedisSeed:
+    """The db's keys as DUMP payloads (``client`` must not decode responses)."""
+    seed = []
+    for key in client.scan_iter():
+        payload = cast(bytes, client.dump(key))
+        ttl = client.pttl(key)
+        seed.append((cast(bytes, key), payload, max(ttl, 0)))
+    return tuple(seed)
+
+
+def reset_redis(redis_url: str, seed: RedisSeed) -> None:
+    """Empty the db, then put the seed back: Redis has no rollback, unlike a transaction."""
+    with redis.Redis.from_url(redis_url) as client:
+        client.flushdb()
+        for key, payload, ttl in seed:
+            client.restore(key, ttl, payload)

@@ -1,0 +1,106 @@
+"""What a strict run reports: failed skips, the I/O audit, log tails, and the summary."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from realstack.model import Stack
+from realstack.pytest_plugin import audit as io_audit
+from realstack.pytest_plugin.policy import unhealthy
+from realstack.state import InstancePaths, tail
+
+if TYPE_CHECKING:
+    from realstack.pytest_plugin import _Session
+
+LOG_LINES_ON_FAILURE = 30
+_CONNECTION_ERRORS = (
+    "ConnectError",
+    "ConnectionRefused",
+    "OperationalError",
+    "ConnectionError",
+    "ConnectTimeout",
+    "InvalidStatus",
+    "ConnectionClosed",
+)
+
+
+def fail_skip(report: pytest.TestReport) -> None:
+    report.outcome = "failed"
+    reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+    report.longrepr = (
+        f"skipped in a strict suite ({reason}). Tests that need real services "
+        "fail instead of skipping; --realstack-allow-skip opts out."
+    )
+
+
+def audit(report: pytest.TestReport, stack: Stack) -> None:
+    ports = {stack.service(n).port for n in stack.names}
+    if not io_audit.RECORDER.seen & ports:
+        report.outcome = "failed"
+        report.longrepr = (
+            "no real service was contacted: this test opened no connection to "
+            f"any endpoint of the stack ({', '.join(map(str, sorted(ports)))}). "
+            "A test in a real-service suite that only talks to mocks proves "
+            "nothing; mark it realstack_no_audit(reason) if that is intended."
+        )
+
+
+def attach_logs(report: pytest.TestReport, stack: Stack, offsets: dict[str, int]) -> None:
+    paths = InstancePaths(stack.state_dir)
+    for name, offset in offsets.items():
+        lines = tail(paths.log(name), LOG_LINES_ON_FAILURE, offset)
+        if lines:
+            report.sections.append((f"realstack log: {name} (during this test)", "\n".join(lines)))
+
+
+def classify(stack: Stack, report: pytest.TestReport, names: list[str]) -> tuple[str, str]:
+    """("infra", why) when a service the test needs is down or unreachable, else ("test", "").
+
+    Decided where the test ran (the services' state right after it), and carried on the
+    report, which xdist ships to the controller with its extra attributes.
+    """
+    failures = unhealthy(stack, names)
+    if failures:
+        return "infra", "; ".join(f"{n}: {e}" for n, e in failures.items())
+    if any(marker in str(report.longrepr) for marker in _CONNECTION_ERRORS):
+        return "infra", "a connection to a service failed during the test"
+    return "test", ""
+
+
+def write_summary(tr: Any, exitstatus: int, state: _Session) -> None:
+
+    if tr.stats.get("passed") is None and tr.stats.get("failed") is None and exitstatus == 5:
+        tr.write_sep("=", "realstack: no tests ran — that is a failure, not a pass", red=True)
+    if not state.reported:
+        return
+    tr.write_sep("=", "realstack summary")
+    if state.infra:
+        tr.write_line(
+            f"infrastructure failures ({len(state.infra)}): service down, crashed or unreachable",
+            red=True,
+        )
+        for nodeid, why in state.infra:
+            tr.write_line(f"  {nodeid}: {why}")
+    if state.failed:
+        tr.write_line(f"test failures ({len(state.failed)}):", red=True)
+        for nodeid in state.failed:
+            tr.write_line(f"  {nodeid}")
+    if state.skipped:
+        tr.write_line(
+            f"skips in strict suites, counted as failures ({len(state.skipped)}):", red=True
+        )
+        for nodeid in state.skipped:
+            tr.write_line(f"  {nodeid}")
+    reports = [
+        r
+        for key in ("passed", "failed")
+        for r in tr.stats.get(key, [])
+        if getattr(r, "when", "") == "call"
+    ]
+    slowest = sorted(reports, key=lambda r: r.duration, reverse=True)[:5]
+    if slowest:
+        tr.write_line("slowest tests:")
+        for r in slowest:
+            tr.write_line(f"  {r.duration:7.3f}s {r.nodeid}")

@@ -1,0 +1,162 @@
+"""Plugin tests: a real inner pytest process (pytester) against a throwaway realstack project.
+
+The inner run loads the plugin through its ``pytest11`` entry point, imported from this
+repository's ``src`` (put first on PYTHONPATH, so the plugin under test is the one beside these
+tests, whatever copy of realstack is installed). Its tests live under ``e2e/`` and so are
+strict; they use the plugin's fixtures against real PostgreSQL and Redis.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import textwrap
+from collections.abc import Iterator
+from pathlib import Path
+
+import psutil
+import pytest
+
+from conftest import Project, free_port
+from realstack.status import status
+from realstack.supervisor import OWNER_VAR
+
+SRC = Path(__file__).resolve().parents[2] / "src"
+SERVICES = ("postgres", "redis")
+PASSWORD = "plugin s3cret@:/%"  # needs URL quoting; must never be printed
+MANIFEST = f"""
+[tool.realstack.services.postgres]
+kind = "postgres"
+port = "${{POSTGRES_PORT}}"
+user = "plugin_user"
+password = "{PASSWORD}"
+database = "plugin_db"
+durable = "false"
+
+[tool.realstack.services.redis]
+kind = "redis"
+port = "${{REDIS_PORT}}"
+database = "2"
+durable = "false"
+"""
+INNER_FLAGS = (
+    "-p",
+    "no:valkey",
+    "-p",
+    "no:benchmark",
+    "-p",
+    "no:cacheprovider",
+    "-o",
+    "realstack_suites=e2e",
+)
+INNER_TIMEOUT = 120.0
+
+
+def write_manifest(project: Project) -> Project:
+    """The postgres + redis manifest, on two different free ports."""
+    pg_port = free_port()
+    redis_port = free_port()
+    while redis_port == pg_port:
+        redis_port = free_port()
+    return project.write(MANIFEST, {"POSTGRES_PORT": str(pg_port), "REDIS_PORT": str(redis_port)})
+
+
+def owned_processes(root: Path) -> list[psutil.Process]:
+    """Live (non-zombie) processes carrying the owner marker of the project at ``root``."""
+    owned = []
+    for proc in psutil.process_iter():
+        try:
+            marked = proc.environ().get(OWNER_VAR, "").startswith(str(root))
+            if marked and proc.status() != psutil.STATUS_ZOMBIE:
+                owned.append(proc)
+        except psutil.Error:
+            continue
+    return owned
+
+
+def states(project: Project) -> dict[str, str]:
+    """Service name → realstack's view of it (ours, down, foreign …)."""
+    return {row.name: row.state for row in status(project.stack())}
+
+
+def bring_up(project: Project) -> None:
+    """Start what is missing of the project's stack; fail the outer test if that fails."""
+    report = project.start()
+    assert report.ok, report.errors
+
+
+def bring_down(project: Project, *names: str) -> None:
+    """Stop ``names`` (default: everything) of the project's stack."""
+    report = project.stop(only=list(names) or None)
+    assert report.ok, report.errors
+
+
+def source(text: str) -> str:
+    return textwrap.dedent(text).lstrip()
+
+
+class Inner:
+    """Writes an inner test tree into pytester's directory and runs pytest on it."""
+
+    def __init__(self, pytester: pytest.Pytester, project: Project) -> None:
+        self.pytester = pytester
+        self.project = project
+
+    @property
+    def path(self) -> Path:
+        return self.pytester.path
+
+    def write(self, relpath: str, text: str) -> Path:
+        """A file (``e2e/test_x.py``, ``conftest.py`` …) under the inner run's root."""
+        target = self.path / relpath
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(source(text))
+        return target
+
+    def args(self, *extra: str) -> list[str]:
+        # "--opt=value": a separate value of a plugin option is taken for a path argument
+        # while pytest picks its rootdir (plugins' options are not known yet at that point)
+        return [f"--realstack-root={self.project.root}", *INNER_FLAGS, *extra]
+
+    def run(self, *extra: str) -> pytest.RunResult:
+        """pytest in a separate process, the plugin loaded from its entry point."""
+        return self.pytester.runpytest_subprocess(*self.args(*extra), timeout=INNER_TIMEOUT)
+
+
+@pytest.fixture(scope="module")
+def stack_project() -> Iterator[Project]:
+    """One throwaway postgres + redis project per module (the template cluster is built once).
+
+    Each test states the stack it needs (``bring_up`` / ``bring_down``) before its inner run.
+    """
+    root = Path(tempfile.mkdtemp(prefix="realstack-ptest-"))
+    root.chmod(0o755)  # traversable by the PostgreSQL user when the tests run as root
+    proj = write_manifest(Project(root))
+    try:
+        yield proj
+    finally:
+        try:
+            proj.stop()
+        finally:
+            survivors = owned_processes(root)
+            for proc in survivors:
+                proc.kill()
+            shutil.rmtree(root, ignore_errors=True)
+            assert not survivors, f"processes outlived the module: {survivors}"
+
+
+@pytest.fixture
+def inner_env(monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """The environment of inner runs: this repository's ``src`` first on PYTHONPATH."""
+    paths = [str(SRC), *filter(None, [os.environ.get("PYTHONPATH")])]
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(paths))
+    for name in ("REALSTACK_ENV", "PYTEST_XDIST_WORKER", "PYTEST_ADDOPTS"):
+        monkeypatch.delenv(name, raising=False)
+    return dict(os.environ)
+
+
+@pytest.fixture
+def inner(pytester: pytest.Pytester, stack_project: Project, inner_env: dict[str, str]) -> Inner:
+    """An inner pytest run against the module's project."""
+    return Inner(pytester, stack_project)
