@@ -216,13 +216,13 @@ def test_logout_without_a_valid_token_is_401(auth_api: httpx.Client) -> None:
 
 @pytest.mark.p2
 def test_logout_stores_the_revocation_in_redis_until_the_token_expires(
-    auth_api: httpx.Client, jwt_secret: str, redis_client: redis.Redis, user: UserFactory
+    auth_api: httpx.Client, jwt_secret: str, services_redis: redis.Redis, user: UserFactory
 ) -> None:
     """``auth:revoked:<jti>`` exists after logout with a TTL no longer than the token's life."""
     alice = user()
     claims = jwt.decode(alice.token, jwt_secret, algorithms=["HS256"])
     assert auth_api.post("/auth/logout", headers=alice.auth).status_code == 204
-    ttl = redis_client.ttl(f"auth:revoked:{claims['jti']}")
+    ttl = services_redis.ttl(f"auth:revoked:{claims['jti']}")
     assert isinstance(ttl, int)
     assert 1 <= ttl <= int(claims["exp"] - time.time()) + 1, f"TTL {ttl}, claims {claims}"
 
