@@ -103,6 +103,21 @@ def e2e(session: nox.Session) -> None:
 
 
 @nox.session
+def docker(session: nox.Session) -> None:
+    """The Docker provider: its own tests, then the e2e suite with PostgreSQL and Redis in
+    containers (auth and backend stay native processes).
+
+    Needs a running engine and images: `bash scripts/start_docker_engine.sh`, and without a
+    registry `bash scripts/build_offline_images.sh` + `set -a; . .realstack/offline-images.env`.
+    """
+    _install(session)
+    session.env["REALSTACK_PROVIDER"] = "docker"
+    session.run(*PYTEST, "tests/docker", *_suite_args(session))
+    with _stack(session, "test"):
+        session.run(*PYTEST, "tests/e2e", *_suite_args(session))
+
+
+@nox.session
 def bench(session: nox.Session) -> None:
     """Cold/warm start and stop times beside the raw binaries (prints figures)."""
     _install(session)

@@ -22,12 +22,15 @@ from realstack.errors import ConfigError
 from realstack.graph import check_acyclic
 from realstack.model import (
     CONDITIONS,
+    DEFAULT_COMPOSE_FILE,
     PROBE_KINDS,
+    PROVIDERS,
     SERVICE_KINDS,
     Condition,
     Dependency,
     Probe,
     ProbeKind,
+    ProviderName,
     Service,
     ServiceKind,
     Stack,
@@ -55,6 +58,8 @@ _SERVICE_KEYS = {
     "database",
     "durable",
     "bin_dir",
+    "provider",
+    "compose_service",
 }
 # Fields whose strings go through {placeholder} formatting after ${VAR} substitution: braces
 # in substituted values (a password like "pa{ss}") must stay literal there.
@@ -140,7 +145,7 @@ def build_stack(
     instance: str | None = None,
 ) -> Stack:
     """Validate a raw ``[tool.realstack]`` mapping. Raises only :class:`ConfigError`."""
-    unknown = set(table) - {"default_env", "state_dir", "services"}
+    unknown = set(table) - {"default_env", "state_dir", "services", "provider", "compose_file"}
     if unknown:
         raise ConfigError(f"{ROOT}.{sorted(unknown)[0]}", "unknown key")
     instance = instance or variables.get("REALSTACK_INSTANCE") or env
@@ -151,17 +156,37 @@ def build_stack(
     raw_services = table.get("services", {})
     if not isinstance(raw_services, dict) or not raw_services:
         raise ConfigError(f"{ROOT}.services", "must be a non-empty table of services")
+    provider = _choice(
+        _interpolate(table.get("provider", "native"), variables, f"{ROOT}.provider"),
+        PROVIDERS,
+        f"{ROOT}.provider",
+    )
+    compose_raw = _interpolate(
+        table.get("compose_file", DEFAULT_COMPOSE_FILE), variables, f"{ROOT}.compose_file"
+    )
     services = tuple(
-        _service(str(name), raw, root, variables) for name, raw in raw_services.items()
+        _service(str(name), raw, root, variables, cast(ProviderName, provider))
+        for name, raw in raw_services.items()
     )
     _check_references(services)
     check_acyclic(services)
     return Stack(
-        root=root, env=env, instance=instance, state_dir=base / instance, services=services
+        root=root,
+        env=env,
+        instance=instance,
+        state_dir=base / instance,
+        services=services,
+        compose_file=root / _str(compose_raw, f"{ROOT}.compose_file"),
     )
 
 
-def _service(name: str, raw: object, root: Path, variables: Mapping[str, str]) -> Service:
+def _service(
+    name: str,
+    raw: object,
+    root: Path,
+    variables: Mapping[str, str],
+    default_provider: ProviderName = "native",
+) -> Service:
     path = f"{ROOT}.services.{name}"
     if not _NAME.fullmatch(name):
         raise ConfigError(path, "service names are lower-case letters, digits, '-' and '_'")
@@ -199,6 +224,11 @@ def _service(name: str, raw: object, root: Path, variables: Mapping[str, str]) -
         raise ConfigError(f"{path}.command", "required for kind 'process'")
     cwd_raw = raw.get("cwd")
     bin_raw = raw.get("bin_dir")
+    provider = _choice(raw.get("provider", default_provider), PROVIDERS, f"{path}.provider")
+    if kind == "process":
+        if "provider" in raw and provider == "docker":
+            raise ConfigError(f"{path}.provider", "kind 'process' always runs natively")
+        provider = "native"
     svc = Service(
         name=name,
         kind=kind,
@@ -219,6 +249,8 @@ def _service(name: str, raw: object, root: Path, variables: Mapping[str, str]) -
         database=database,
         durable=_bool(raw.get("durable", True), f"{path}.durable"),
         bin_dir=Path(_str(bin_raw, f"{path}.bin_dir")) if bin_raw else None,
+        provider=cast(ProviderName, provider),
+        compose_service=_str(raw.get("compose_service", ""), f"{path}.compose_service"),
     )
     exports = {**_DEFAULT_EXPORTS[kind], **_str_map(raw.get("exports", {}), f"{path}.exports")}
     fields = {

@@ -11,10 +11,13 @@ from urllib.parse import quote
 ServiceKind = Literal["postgres", "redis", "process"]
 ProbeKind = Literal["tcp", "http", "postgres", "redis", "command"]
 Condition = Literal["started", "healthy"]
+ProviderName = Literal["auto", "docker", "native"]
 
 SERVICE_KINDS: tuple[ServiceKind, ...] = ("postgres", "redis", "process")
 PROBE_KINDS: tuple[ProbeKind, ...] = ("tcp", "http", "postgres", "redis", "command")
 CONDITIONS: tuple[Condition, ...] = ("started", "healthy")
+PROVIDERS: tuple[ProviderName, ...] = ("auto", "docker", "native")
+DEFAULT_COMPOSE_FILE = "docker-compose.test.yml"
 
 
 @dataclass(frozen=True)
@@ -65,6 +68,13 @@ class Service:
     database: str = ""
     durable: bool = True
     bin_dir: Path | None = None
+    # where it runs: kind "process" is always native; "auto" = docker if the engine answers
+    provider: ProviderName = "native"
+    compose_service: str = ""  # the compose file's service name; "" means ``name``
+
+    @property
+    def compose_name(self) -> str:
+        return self.compose_service or self.name
 
     @property
     def url_host(self) -> str:
@@ -93,6 +103,11 @@ class Stack:
     instance: str
     state_dir: Path
     services: tuple[Service, ...]
+    compose_file: Path | None = None  # None: ``root / DEFAULT_COMPOSE_FILE``
+
+    @property
+    def compose_path(self) -> Path:
+        return self.compose_file or self.root / DEFAULT_COMPOSE_FILE
 
     def service(self, name: str) -> Service:
         for svc in self.services:

@@ -13,9 +13,10 @@ import graphlib
 import shutil
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import psutil
 from filelock import FileLock, Timeout
@@ -26,11 +27,13 @@ from realstack.errors import (
     LockTimeout,
     PortInUse,
     ProbeTimeout,
+    ProviderError,
     RealstackError,
     ServiceExited,
 )
-from realstack.model import Service, Stack
+from realstack.model import PROVIDERS, Service, Stack
 from realstack.providers import Provider
+from realstack.providers import docker as docker_provider
 from realstack.providers.native import NativeProvider, stop_signal
 from realstack.results import Report, ServiceResult
 from realstack.state import InstancePaths, size_of, tail
@@ -61,6 +64,7 @@ class _StartRun:
     report: Reporter
     timeout: float | None
     wait: bool
+    providers: Mapping[str, str] = field(default_factory=dict)  # resolved: docker | native
     running: dict[str, _Running] = field(default_factory=dict)
     started_order: list[str] = field(default_factory=list)
     ready_seconds: dict[str, float] = field(default_factory=dict)
@@ -86,6 +90,9 @@ class _StartRun:
         if record is not None:
             supervisor.forget(record.pid)
         intent = self.paths.intent(svc.name)
+        if self.is_docker(svc):
+            self._launch_docker(svc, intent)
+            return
         answering = _answers(svc)
         if record is not None or intent.exists() or answering:
             # An interrupted start, a dead leader or a wiped state dir may have left marked
@@ -127,6 +134,42 @@ class _StartRun:
         )
         intent.unlink()
 
+    def is_docker(self, svc: Service) -> bool:
+        return self.providers.get(svc.name) == "docker"
+
+    def _launch_docker(self, svc: Service, intent: Path) -> None:
+        """``compose up`` the service and record its container's main process as ours."""
+        if _answers(svc) and not docker_provider.has_container(self.stack, svc):
+            raise PortInUse(svc.name, svc.port, port_owner(svc.port))
+        self.report(svc.name, "starting", f"docker, port {svc.port}")
+        intent.touch()
+        with self.lock:  # from here a rollback removes the container, whatever happens
+            self.started_order.append(svc.name)
+        spawned_at = time.monotonic()
+        proc, argv = docker_provider.start(self.stack, svc)
+        with self.lock:
+            self.running[svc.name] = _Running(proc, spawned_at, False)
+        pidfile.write(
+            self.paths.record(svc.name),
+            pidfile.Record(
+                service=svc.name,
+                pid=proc.pid,
+                create_time=proc.create_time(),
+                argv=argv,
+                port=svc.port,
+                provider="docker",
+                marker=self.marker(svc),
+            ),
+        )
+        intent.unlink()
+
+    def _tail(self, svc: Service, run: _Running) -> tuple[list[str], str]:
+        if self.is_docker(svc):
+            source = docker_provider.log_source(self.stack, svc)
+            return docker_provider.logs_tail(self.stack, svc, LOG_TAIL), source
+        log = self.paths.log(svc.name)
+        return tail(log, LOG_TAIL, run.log_offset), str(log)
+
     def await_ready(self, svc: Service) -> None:
         """Probe until ready; fail at once if the process exits or the run is cancelled."""
         run = self.running[svc.name]
@@ -137,7 +180,13 @@ class _StartRun:
         def check() -> str | None:
             if self.cancel.is_set():
                 raise _Cancelled
-            if supervisor.has_exited(run.proc):
+            if self.is_docker(svc):
+                state = docker_provider.container_state(self.stack, svc)
+                if state.exited:
+                    raise ServiceExited(svc.name, state.exit_code, *self._tail(svc, run))
+                if state.health not in (None, "healthy"):
+                    return f"container health: {state.health}"
+            elif supervisor.has_exited(run.proc):
                 raise ServiceExited(
                     svc.name,
                     supervisor.exit_code(run.proc),
@@ -158,8 +207,7 @@ class _StartRun:
                 exc.last_error,
                 exc.elapsed,
                 timeout,
-                tail(log, LOG_TAIL, run.log_offset),
-                str(log),
+                *self._tail(svc, run),
             ) from None
         seconds = time.monotonic() - run.spawned_at
         self.ready_seconds[svc.name] = seconds
@@ -259,6 +307,30 @@ def check_names(stack: Stack, names: Sequence[str] | None, what: str = "only") -
             raise ConfigError(what, f"unknown service {name!r} (known: {', '.join(stack.names)})")
 
 
+def resolve_providers(
+    services: Sequence[Service], override: str | None = None, report: Reporter = _quiet
+) -> dict[str, str]:
+    """``docker`` or ``native`` per service; ``override`` (``--provider``) is for infra kinds."""
+    if override is not None and override not in PROVIDERS:
+        raise ConfigError("provider", f"expected one of {', '.join(PROVIDERS)}; got {override!r}")
+    engine: bool | None = None
+    resolved: dict[str, str] = {}
+    for svc in services:
+        choice = svc.provider
+        if svc.kind == "process":
+            choice = "native"
+        elif override is not None:
+            choice = override
+        if choice == "auto":
+            if engine is None:
+                engine = docker_provider.engine_available()
+            choice = "docker" if engine else "native"
+            if not engine:
+                report(svc.name, "note", "docker engine not answering; using native")
+        resolved[svc.name] = choice
+    return resolved
+
+
 def _selected(stack: Stack, only: Sequence[str] | None) -> list[Service]:
     check_names(stack, only)
     return list(stack.services if not only else [stack.service(n) for n in only])
@@ -275,14 +347,19 @@ def start(
     timeout: float | None = None,
     report: Reporter = _quiet,
     lock_timeout: float = 300.0,
+    provider: str | None = None,
 ) -> Report:
-    """Start what is missing of ``only`` (default: all) and its dependencies."""
+    """Start what is missing of ``only`` (default: all) and its dependencies.
+
+    ``provider`` overrides the manifest's for postgres/redis services (``--provider``).
+    """
     t0 = time.monotonic()
     selected = graph.with_dependencies(stack.services, [s.name for s in _selected(stack, only)])
     paths = InstancePaths(stack.state_dir)
     contract = envfile.contract(stack)
+    providers = resolve_providers(selected, provider, report)
     with _locked(paths, lock_timeout):
-        run = _StartRun(stack, paths, NativeProvider(contract), report, timeout, wait)
+        run = _StartRun(stack, paths, NativeProvider(contract), report, timeout, wait, providers)
         try:
             errors = run.execute(selected)
         except BaseException:  # Ctrl-C: leave nothing behind, then let it propagate
@@ -299,7 +376,7 @@ def _rollback(stack: Stack, paths: InstancePaths, run: _StartRun, report: Report
     marked = supervisor.scan()
     for name in reversed(run.started_order):
         report(name, "rollback", "stopping what this start started")
-        _stop_one(stack.service(name), paths, marked)
+        _stop_one(stack.service(name), paths, marked, stack)
 
 
 def _start_result(svc: Service, run: _StartRun, errors: dict[str, RealstackError]) -> ServiceResult:
@@ -320,10 +397,16 @@ def _start_result(svc: Service, run: _StartRun, errors: dict[str, RealstackError
 
 
 def _stop_one(
-    svc: Service, paths: InstancePaths, marked: dict[str, list[psutil.Process]]
+    svc: Service,
+    paths: InstancePaths,
+    marked: dict[str, list[psutil.Process]],
+    stack: Stack | None = None,
+    purge: bool = False,
 ) -> ServiceResult:
     record_path = paths.record(svc.name)
     record = pidfile.read(record_path)
+    if stack is not None and _docker_owned(stack, svc, record):
+        return _stop_docker(stack, svc, paths, record, purge)
     marker = record.marker if record else f"{paths.root}::{svc.name}"
     proc = pidfile.process_of(record) if record else None
     orphans = marked.get(marker, [])
@@ -338,6 +421,36 @@ def _stop_one(
     record_path.unlink(missing_ok=True)
     return ServiceResult(
         svc.name, "stopped", proc.pid if proc else None, svc.port, time.monotonic() - t0
+    )
+
+
+def _docker_owned(stack: Stack, svc: Service, record: pidfile.Record | None) -> bool:
+    """A docker record, or (no record) a container of this project for a docker-able service."""
+    if record is not None:
+        return record.provider == "docker"
+    if svc.kind == "process" or svc.provider == "native":
+        return False
+    return docker_provider.engine_available() and docker_provider.has_container(stack, svc)
+
+
+def _stop_docker(
+    stack: Stack, svc: Service, paths: InstancePaths, record: pidfile.Record | None, purge: bool
+) -> ServiceResult:
+    """``compose rm`` the container: the container's pid is never signalled directly."""
+    proc = pidfile.process_of(record) if record else None
+    t0 = time.monotonic()
+    paths.intent(svc.name).unlink(missing_ok=True)
+    try:
+        docker_provider.stop(stack, svc, purge)
+    except ProviderError as exc:
+        return ServiceResult(svc.name, "failed", port=svc.port, error=exc)
+    paths.record(svc.name).unlink(missing_ok=True)
+    return ServiceResult(
+        svc.name,
+        "stopped" if proc is not None or record is None else "stale",
+        proc.pid if proc else None,
+        svc.port,
+        time.monotonic() - t0,
     )
 
 
@@ -358,14 +471,28 @@ def stop(
         marked = supervisor.scan()
         for svc in graph.dependents_first(selected):
             report(svc.name, "stopping", "")
-            result = _stop_one(svc, paths, marked)
+            result = _stop_one(svc, paths, marked, stack, purge)
             results.append(result)
             report(svc.name, result.action, f"in {result.seconds:.2f}s" if result.pid else "")
             if purge:
                 shutil.rmtree(paths.data_for(svc.name), ignore_errors=True)
                 report(svc.name, "purged", str(paths.data_for(svc.name)))
+        if only is None:
+            _down_docker_project(stack, purge, report)
         _write_runtime(stack, paths)
     return Report(tuple(results), time.monotonic() - t0)
+
+
+def _down_docker_project(stack: Stack, purge: bool, report: Reporter) -> None:
+    """Once no container of the project is left: its network (and, purging, its volumes)."""
+    if not any(s.kind != "process" and s.provider != "native" for s in stack.services):
+        return
+    if not stack.compose_path.is_file() or not docker_provider.engine_available():
+        return
+    if docker_provider.containers(stack):
+        return  # containers the manifest does not name: not ours to remove by accident
+    docker_provider.down(stack, purge)
+    report("docker", "down", docker_provider.project_name(stack) + (" (volumes)" if purge else ""))
 
 
 def _write_runtime(stack: Stack, paths: InstancePaths) -> None:

@@ -6,12 +6,14 @@ import contextlib
 import dataclasses
 import time
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import psutil
 
 from realstack import pidfile, probes, supervisor
+from realstack.errors import RealstackError
 from realstack.model import Stack
+from realstack.providers import docker as docker_provider
 from realstack.state import InstancePaths
 
 State = Literal["ours", "orphan", "stale", "foreign", "down"]
@@ -48,16 +50,25 @@ def status(stack: Stack, *, probe: bool = True) -> list[ServiceStatus]:
     """What runs, who owns it and whether it answers; never changes anything."""
     paths = InstancePaths(stack.state_dir)
     marked = supervisor.scan()
+    containers = _docker_containers(stack)
     rows = []
     for svc in stack.services:
         record = pidfile.read(paths.record(svc.name))
         proc = pidfile.process_of(record) if record else None
         orphans = marked.get(f"{paths.root}::{svc.name}", [])
-        row = ServiceStatus(svc.name, svc.kind, record.provider if record else "native", svc.port)
+        row = ServiceStatus(
+            svc.name, svc.kind, record.provider if record else svc.provider, svc.port
+        )
+        container = containers.get(svc.compose_name, {}).get("State", {})
         if proc is not None and record is not None:
             health = (probes.check_for(svc)() or "healthy") if probe else "-"
             uptime = time.time() - record.started_at
             row = dataclasses.replace(row, state="ours", pid=proc.pid, health=health, uptime=uptime)
+        elif container.get("Running"):
+            health = "container without a record; `services.stop` removes it"
+            row = dataclasses.replace(
+                row, state="orphan", provider="docker", pid=container.get("Pid"), health=health
+            )
         elif orphans:
             health = "record lost; `services.stop` cleans it up"
             row = dataclasses.replace(row, state="orphan", pid=orphans[0].pid, health=health)
@@ -70,3 +81,14 @@ def status(stack: Stack, *, probe: bool = True) -> list[ServiceStatus]:
             row = dataclasses.replace(row, state="stale")
         rows.append(row)
     return rows
+
+
+def _docker_containers(stack: Stack) -> dict[str, dict[str, Any]]:
+    """The project's containers, when a service may run in docker and the engine answers."""
+    if not any(s.kind != "process" and s.provider != "native" for s in stack.services):
+        return {}
+    if not docker_provider.engine_available():
+        return {}
+    with contextlib.suppress(RealstackError):
+        return docker_provider.containers(stack)
+    return {}

@@ -23,7 +23,7 @@ from invoke.tasks import task
 from realstack import envfile, orchestrator
 from realstack.errors import ConfigError, RealstackError
 from realstack.manifest import load_stack
-from realstack.model import Stack
+from realstack.model import PROVIDERS, Stack
 from realstack.results import Report
 from realstack.state import InstancePaths, tail
 from realstack.status import status as inspect_status
@@ -77,6 +77,7 @@ def _stack(env: str | None) -> Stack:
         "env": "env to start (envs/<env>.env; default: REALSTACK_ENV or the manifest's)",
         "only": "comma-separated services (their dependencies start too)",
         "timeout": "readiness timeout in seconds per service (default: the manifest's)",
+        "provider": "auto, docker or native for postgres/redis (default: the manifest's)",
     }
 )
 @_friendly
@@ -86,11 +87,14 @@ def start(
     env: str | None = None,
     only: str | None = None,
     timeout: float | None = None,
+    provider: str | None = None,
 ) -> None:
     """Start what is missing, in dependency order; reuse what already runs."""
     stack = _stack(env)
     names = _only(only)
     orchestrator.check_names(stack, names)
+    if provider is not None and provider not in PROVIDERS:
+        raise ConfigError("provider", f"expected one of {', '.join(PROVIDERS)}; got {provider!r}")
     print(f"realstack [{stack.env}] starting {', '.join(names or stack.names)}")
     report = orchestrator.start(
         stack,
@@ -98,6 +102,7 @@ def start(
         wait=wait,
         timeout=float(timeout) if timeout else None,
         report=_Progress(),
+        provider=provider,
     )
     if not report.ok:
         _print_failures(report)

@@ -1,0 +1,269 @@
+"""The docker provider against a real engine: compose up/rm, ownership by compose labels.
+
+Needs a running Docker engine (`bash scripts/start_docker_engine.sh`) and the offline images
+(`bash scripts/build_offline_images.sh`): without them these tests fail, they never skip.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+import redis
+from dotenv import dotenv_values
+
+from conftest import Project, free_port
+from realstack import envfile
+from realstack.errors import ConfigError, ServiceExited
+from realstack.providers import docker as docker_provider
+from realstack.status import status
+from realstack.waiting import wait_until
+
+pytestmark = pytest.mark.docker
+
+_sdk: Any = importlib.import_module("docker")
+REPO = Path(__file__).resolve().parents[2]
+
+COMPOSE = """
+services:
+  postgres:
+    image: ${POSTGRES_IMAGE}
+    ports: ["127.0.0.1:${POSTGRES_PORT}:5432"]
+    environment:
+      POSTGRES_USER: ${POSTGRES_USER}
+      POSTGRES_PASSWORD: ${POSTGRES_PASSWORD}
+      POSTGRES_DB: ${POSTGRES_DB}
+    volumes: ["pgdata:/var/lib/postgresql/data"]
+  redis:
+    image: ${REDIS_IMAGE}
+    ports: ["127.0.0.1:${REDIS_PORT}:6379"]
+    volumes: ["redisdata:/data"]
+  broken:
+    image: ${REDIS_IMAGE}
+    entrypoint: ["sh", "-c", "echo realstack-boom-marker; exit 3"]
+    ports: ["127.0.0.1:${BROKEN_PORT}:6379"]
+volumes:
+  pgdata: {}
+  redisdata: {}
+"""
+
+MANIFEST = """
+provider = "${REALSTACK_PROVIDER:-native}"
+[tool.realstack.services.postgres]
+kind = "postgres"
+port = "${POSTGRES_PORT}"
+user = "${POSTGRES_USER}"
+password = "${POSTGRES_PASSWORD}"
+database = "${POSTGRES_DB}"
+startup_timeout = 60
+# first, so the working redis below owns REDIS_URL in the env contract
+[tool.realstack.services.broken]
+kind = "redis"
+port = "${BROKEN_PORT}"
+startup_timeout = 60
+[tool.realstack.services.redis]
+kind = "redis"
+port = "${REDIS_PORT}"
+database = "1"
+startup_timeout = 60
+"""
+
+
+@pytest.fixture(scope="session")
+def images() -> dict[str, str]:
+    """The offline images; a missing engine or image is a failure with the fix, never a skip."""
+    if not docker_provider.engine_available(timeout=5.0):
+        pytest.fail("no Docker engine answers: run `bash scripts/start_docker_engine.sh` first")
+    found = {
+        k: v or ""
+        for k, v in dotenv_values(REPO / ".realstack" / "offline-images.env").items()
+        if v
+    }
+    wanted = {
+        "POSTGRES_IMAGE": os.environ.get("POSTGRES_IMAGE")
+        or found.get("POSTGRES_IMAGE", "local/postgres:15"),
+        "REDIS_IMAGE": os.environ.get("REDIS_IMAGE") or found.get("REDIS_IMAGE", "local/redis:7"),
+    }
+    client = _sdk.from_env()
+    try:
+        for image in wanted.values():
+            try:
+                client.images.get(image)
+            except _sdk.errors.ImageNotFound:
+                pytest.fail(f"image {image} missing: run `bash scripts/build_offline_images.sh`")
+    finally:
+        client.close()
+    return wanted
+
+
+@pytest.fixture
+def dproject(
+    project: Project, images: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Project]:
+    """A throwaway project whose infra runs in docker; its containers and volumes go after."""
+    for name in ("POSTGRES_PORT", "REDIS_PORT", "POSTGRES_USER", "POSTGRES_PASSWORD"):
+        monkeypatch.delenv(name, raising=False)
+    for name in ("POSTGRES_DB", "REALSTACK_PROVIDER", *images):
+        monkeypatch.delenv(name, raising=False)
+    env = {
+        **images,
+        "REALSTACK_PROVIDER": "docker",
+        "POSTGRES_PORT": str(free_port()),
+        "REDIS_PORT": str(free_port()),
+        "BROKEN_PORT": str(free_port()),
+        "POSTGRES_USER": "test_user",
+        "POSTGRES_PASSWORD": "test_pass",
+        "POSTGRES_DB": "app_test",
+    }
+    project.write(MANIFEST, env)
+    (project.root / "docker-compose.test.yml").write_text(COMPOSE)
+    try:
+        yield project
+    finally:
+        project.stop(purge=True)
+
+
+def _client() -> Any:
+    return _sdk.from_env()
+
+
+def test_start_healthy_status_contract_and_reuse(dproject: Project) -> None:
+    report = dproject.start(only=["postgres", "redis"])
+    report.raise_for_errors()
+    assert {r.name: r.action for r in report.results} == {"postgres": "started", "redis": "started"}
+    stack = dproject.stack()
+    for name in ("postgres", "redis"):
+        state = docker_provider.container_state(stack, stack.service(name))
+        assert (state.exited, state.health) == (False, "healthy")
+    rows = {r.name: r for r in status(stack)}
+    for name in ("postgres", "redis"):
+        assert (rows[name].provider, rows[name].state, rows[name].health) == (
+            "docker",
+            "ours",
+            "healthy",
+        )
+    assert rows["broken"].state == "down"
+
+    contract = envfile.contract(stack)
+    with psycopg.connect(contract["DATABASE_URL"]) as conn:
+        assert conn.execute("SELECT current_user, current_database()").fetchone() == (
+            "test_user",
+            "app_test",
+        )
+    with redis.Redis.from_url(contract["REDIS_URL"]) as client:
+        assert client.ping()
+
+    again = dproject.start(only=["postgres", "redis"])
+    assert {r.action for r in again.results} == {"reused"}
+    assert {r.pid for r in again.results} == {r.pid for r in report.results}
+
+
+def test_stop_spares_other_projects_keeps_volumes_and_purge_drops_them(
+    dproject: Project, images: dict[str, str]
+) -> None:
+    client = _client()
+    other = client.containers.run(
+        images["REDIS_IMAGE"],
+        detach=True,
+        labels={
+            "com.docker.compose.project": "other-realstack-test",
+            "com.docker.compose.service": "redis",
+        },
+    )
+    try:
+        dproject.start(only=["postgres", "redis"]).raise_for_errors()
+        stack = dproject.stack()
+        contract = envfile.contract(stack)
+        with psycopg.connect(contract["DATABASE_URL"], autocommit=True) as conn:
+            conn.execute("CREATE TABLE kept (v text)")
+            conn.execute("INSERT INTO kept VALUES ('precious')")
+        with redis.Redis.from_url(contract["REDIS_URL"]) as r:
+            r.set("kept", "precious")
+
+        stopped = dproject.stop()
+        stopped.raise_for_errors()
+        assert {r.action for r in stopped.results} >= {"stopped"}
+        assert docker_provider.containers(stack) == {}
+        other.reload()
+        assert other.status == "running"  # another project's container: never touched
+        assert status(stack)[0].state == "down"
+
+        dproject.start(only=["postgres", "redis"]).raise_for_errors()
+        with psycopg.connect(contract["DATABASE_URL"]) as conn:
+            assert conn.execute("SELECT v FROM kept").fetchone() == ("precious",)
+        with redis.Redis.from_url(contract["REDIS_URL"]) as r:
+            assert r.get("kept") == b"precious"
+
+        dproject.stop(purge=True).raise_for_errors()
+        project_volumes = client.volumes.list(
+            filters={"label": f"com.docker.compose.project={docker_provider.project_name(stack)}"}
+        )
+        assert project_volumes == []
+        dproject.start(only=["postgres", "redis"]).raise_for_errors()
+        with psycopg.connect(contract["DATABASE_URL"]) as conn:
+            exists = conn.execute("SELECT to_regclass('public.kept')").fetchone()
+            assert exists == (None,)
+        with redis.Redis.from_url(contract["REDIS_URL"]) as r:
+            assert r.get("kept") is None
+        other.reload()
+        assert other.status == "running"
+    finally:
+        other.remove(force=True, v=True)
+        client.close()
+
+
+def test_container_that_exits_at_once_reports_its_log_tail(dproject: Project) -> None:
+    report = dproject.start(only=["broken"])
+    assert not report.ok
+    error = report.errors[0]
+    assert isinstance(error, ServiceExited)
+    assert error.returncode == 3
+    assert any("realstack-boom-marker" in line for line in error.log_tail)
+    stack = dproject.stack()
+    # rolled back: the failed container is removed, not left behind
+    wait_until(lambda: None if "broken" not in docker_provider.containers(stack) else "left", 10)
+
+
+def test_auto_picks_docker_when_the_engine_answers(dproject: Project) -> None:
+    dproject.start(only=["redis"], provider="auto").raise_for_errors()
+    row = next(r for r in status(dproject.stack()) if r.name == "redis")
+    assert (row.provider, row.state) == ("docker", "ours")
+
+
+def test_unrecorded_container_is_an_orphan_and_stop_removes_it(dproject: Project) -> None:
+    dproject.start(only=["redis"]).raise_for_errors()
+    (dproject.state / "services" / "redis.json").unlink()
+    stack = dproject.stack()
+    row = next(r for r in status(stack) if r.name == "redis")
+    assert (row.provider, row.state) == ("docker", "orphan")
+    dproject.stop().raise_for_errors()
+    assert docker_provider.containers(stack) == {}
+
+
+def test_bad_provider_is_a_config_error(dproject: Project) -> None:
+    with pytest.raises(ConfigError, match="provider"):
+        dproject.start(provider="podman")
+
+
+def test_the_repositorys_compose_file_runs_the_manifests_services(dproject: Project) -> None:
+    """The real docker-compose.test.yml resolves the same ports and credentials as the manifest."""
+    (dproject.root / "docker-compose.test.yml").write_text(
+        (REPO / "docker-compose.test.yml").read_text()
+    )
+    dproject.start(only=["postgres", "redis"]).raise_for_errors()
+    stack = dproject.stack()
+    rows = {r.name: r for r in status(stack)}
+    assert [(rows[n].provider, rows[n].state) for n in ("postgres", "redis")] == [
+        ("docker", "ours"),
+        ("docker", "ours"),
+    ]
+    contract = envfile.contract(stack)
+    with psycopg.connect(contract["DATABASE_URL"]) as conn:
+        assert conn.execute("SELECT 1").fetchone() == (1,)
+    with redis.Redis.from_url(contract["REDIS_URL"]) as client:
+        assert client.ping()
