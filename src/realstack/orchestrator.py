@@ -21,13 +21,12 @@ from pathlib import Path
 import psutil
 from filelock import FileLock, Timeout
 
-from realstack import envfile, graph, pidfile, probes, supervisor
+from realstack import envfile, graph, pidfile, probes, supervisor, teardown
 from realstack.errors import (
     ConfigError,
     LockTimeout,
     PortInUse,
     ProbeTimeout,
-    ProviderError,
     RealstackError,
     ServiceExited,
 )
@@ -35,12 +34,11 @@ from realstack.model import PROVIDERS, Service, Stack
 from realstack.providers import Provider
 from realstack.providers import docker as docker_provider
 from realstack.providers.native import NativeProvider, stop_signal
-from realstack.results import Report, ServiceResult
+from realstack.results import Report, Reporter, ServiceResult
 from realstack.state import InstancePaths, size_of, tail
 from realstack.status import port_owner
 from realstack.waiting import WaitTimeout, wait_until
 
-Reporter = Callable[[str, str, str], None]  # (service, event, detail) for progress output
 LOG_TAIL = 20
 
 
@@ -368,7 +366,7 @@ def start(
         if errors:
             _rollback(stack, paths, run, report)
         results = tuple(_start_result(s, run, errors) for s in selected)
-        _write_runtime(stack, paths)
+        teardown.write_runtime(stack, paths)
     return Report(results, time.monotonic() - t0)
 
 
@@ -376,7 +374,7 @@ def _rollback(stack: Stack, paths: InstancePaths, run: _StartRun, report: Report
     marked = supervisor.scan()
     for name in reversed(run.started_order):
         report(name, "rollback", "stopping what this start started")
-        _stop_one(stack.service(name), paths, marked, stack)
+        teardown.stop_one(stack.service(name), paths, marked, stack)
 
 
 def _start_result(svc: Service, run: _StartRun, errors: dict[str, RealstackError]) -> ServiceResult:
@@ -393,64 +391,6 @@ def _start_result(svc: Service, run: _StartRun, errors: dict[str, RealstackError
         running.proc.pid,
         svc.port,
         run.ready_seconds.get(svc.name, 0.0),
-    )
-
-
-def _stop_one(
-    svc: Service,
-    paths: InstancePaths,
-    marked: dict[str, list[psutil.Process]],
-    stack: Stack | None = None,
-    purge: bool = False,
-) -> ServiceResult:
-    record_path = paths.record(svc.name)
-    record = pidfile.read(record_path)
-    if stack is not None and _docker_owned(stack, svc, record):
-        return _stop_docker(stack, svc, paths, record, purge)
-    marker = record.marker if record else f"{paths.root}::{svc.name}"
-    proc = pidfile.process_of(record) if record else None
-    orphans = marked.get(marker, [])
-    t0 = time.monotonic()
-    paths.intent(svc.name).unlink(missing_ok=True)
-    if proc is None and not orphans:
-        record_path.unlink(missing_ok=True)
-        return ServiceResult(svc.name, "stale" if record else "not-running", port=svc.port)
-    supervisor.stop(proc, marker, orphans, stop_signal=stop_signal(svc), timeout=svc.stop_timeout)
-    if proc is not None:
-        supervisor.forget(proc.pid)
-    record_path.unlink(missing_ok=True)
-    return ServiceResult(
-        svc.name, "stopped", proc.pid if proc else None, svc.port, time.monotonic() - t0
-    )
-
-
-def _docker_owned(stack: Stack, svc: Service, record: pidfile.Record | None) -> bool:
-    """A docker record, or (no record) a container of this project for a docker-able service."""
-    if record is not None:
-        return record.provider == "docker"
-    if svc.kind == "process" or svc.provider == "native":
-        return False
-    return docker_provider.engine_available() and docker_provider.has_container(stack, svc)
-
-
-def _stop_docker(
-    stack: Stack, svc: Service, paths: InstancePaths, record: pidfile.Record | None, purge: bool
-) -> ServiceResult:
-    """``compose rm`` the container: the container's pid is never signalled directly."""
-    proc = pidfile.process_of(record) if record else None
-    t0 = time.monotonic()
-    paths.intent(svc.name).unlink(missing_ok=True)
-    try:
-        docker_provider.stop(stack, svc, purge)
-    except ProviderError as exc:
-        return ServiceResult(svc.name, "failed", port=svc.port, error=exc)
-    paths.record(svc.name).unlink(missing_ok=True)
-    return ServiceResult(
-        svc.name,
-        "stopped" if proc is not None or record is None else "stale",
-        proc.pid if proc else None,
-        svc.port,
-        time.monotonic() - t0,
     )
 
 
@@ -471,50 +411,13 @@ def stop(
         marked = supervisor.scan()
         for svc in graph.dependents_first(selected):
             report(svc.name, "stopping", "")
-            result = _stop_one(svc, paths, marked, stack, purge)
+            result = teardown.stop_one(svc, paths, marked, stack, purge)
             results.append(result)
             report(svc.name, result.action, f"in {result.seconds:.2f}s" if result.pid else "")
             if purge:
                 shutil.rmtree(paths.data_for(svc.name), ignore_errors=True)
                 report(svc.name, "purged", str(paths.data_for(svc.name)))
         if only is None:
-            _down_docker_project(stack, purge, report)
-        _write_runtime(stack, paths)
+            teardown.down_docker_project(stack, purge, report)
+        teardown.write_runtime(stack, paths)
     return Report(tuple(results), time.monotonic() - t0)
-
-
-def _down_docker_project(stack: Stack, purge: bool, report: Reporter) -> None:
-    """Once no container of the project is left: its network (and, purging, its volumes)."""
-    if not any(s.kind != "process" and s.provider != "native" for s in stack.services):
-        return
-    if not stack.compose_path.is_file() or not docker_provider.engine_available():
-        return
-    if docker_provider.containers(stack):
-        return  # containers the manifest does not name: not ours to remove by accident
-    docker_provider.down(stack, purge)
-    report("docker", "down", docker_provider.project_name(stack) + (" (volumes)" if purge else ""))
-
-
-def _write_runtime(stack: Stack, paths: InstancePaths) -> None:
-    services = {}
-    for svc in stack.services:
-        record = pidfile.read(paths.record(svc.name))
-        live = record is not None and pidfile.process_of(record) is not None
-        services[svc.name] = {
-            "state": "running" if live else "down",
-            "pid": record.pid if live and record else None,
-            "port": svc.port,
-            "provider": record.provider if record else None,
-            "started_at": record.started_at if live and record else None,
-            "ready_seconds": record.ready_seconds if live and record else None,
-        }
-    envfile.write(
-        paths,
-        envfile.contract(stack),
-        {
-            "realstack_env": stack.env,
-            "instance": stack.instance,
-            "written_at": time.time(),
-            "services": services,
-        },
-    )

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
 from realstack.errors import RealstackError
 
+Reporter = Callable[[str, str, str], None]  # (service, event, detail) for progress output
 Action = Literal[
     "started", "reused", "failed", "cancelled", "rolled-back", "stopped", "not-running", "stale"
 ]
