@@ -10,6 +10,7 @@ directories, in parallel, until ``SELECT 1`` and ``PING`` answer. Prints figures
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import socket
 import statistics
@@ -42,6 +43,21 @@ durable = false
 kind = "redis"
 port = "{redis}"
 durable = false
+"""
+
+
+DOCKER_MANIFEST = """
+[tool.realstack]
+provider = "docker"
+[tool.realstack.services.postgres]
+kind = "postgres"
+port = "${POSTGRES_PORT}"
+user = "${POSTGRES_USER}"
+password = "${POSTGRES_PASSWORD}"
+database = "${POSTGRES_DB}"
+[tool.realstack.services.redis]
+kind = "redis"
+port = "${REDIS_PORT}"
 """
 
 
@@ -91,9 +107,74 @@ def raw_start_stop(stack: Stack) -> float:
     return elapsed
 
 
+def docker_rounds(rounds: int) -> dict[str, list[float]]:
+    """`docker compose up --wait` beside realstack's docker start, on the repo's compose file.
+
+    Both start from containers removed and volumes kept (the usual "stack is down" case).
+    """
+    repo = Path(__file__).resolve().parents[1]
+    root = Path(tempfile.mkdtemp(prefix="realstack-bench-docker-"))
+    (root / "envs").mkdir()
+    values = {
+        "POSTGRES_PORT": str(free_port()),
+        "REDIS_PORT": str(free_port()),
+        "POSTGRES_USER": "bench",
+        "POSTGRES_PASSWORD": "bench",
+        "POSTGRES_DB": "bench",
+    }
+    (root / "envs" / "test.env").write_text("".join(f"{k}={v}\n" for k, v in values.items()))
+    (root / "pyproject.toml").write_text(DOCKER_MANIFEST)
+    shutil.copy(repo / "docker-compose.test.yml", root / "docker-compose.test.yml")
+    stack = load_stack(root, "test")
+    compose = [
+        "docker",
+        "compose",
+        "-p",
+        "realstack-bench-compose",
+        "-f",
+        str(root / "docker-compose.test.yml"),
+    ]
+    env = {**os.environ, **values}
+    figures: dict[str, list[float]] = {"compose": [], "realstack": []}
+    try:
+        orchestrator.start(stack).raise_for_errors()  # creates the volumes once
+        orchestrator.stop(stack).raise_for_errors()
+        subprocess.run(
+            [*compose, "up", "-d", "--wait", "postgres", "redis"],
+            env=env,
+            check=True,
+            capture_output=True,
+        )
+        subprocess.run([*compose, "rm", "-s", "-f"], env=env, check=True, capture_output=True)
+        for _ in range(rounds):
+            figures["compose"].append(
+                timed(
+                    lambda: subprocess.run(
+                        [*compose, "up", "-d", "--wait", "postgres", "redis"],
+                        env=env,
+                        check=True,
+                        capture_output=True,
+                    )
+                )
+            )
+            subprocess.run([*compose, "rm", "-s", "-f"], env=env, check=True, capture_output=True)
+            figures["realstack"].append(timed(lambda: orchestrator.start(stack).raise_for_errors()))
+            orchestrator.stop(stack).raise_for_errors()
+    finally:
+        orchestrator.stop(stack, purge=True)
+        subprocess.run([*compose, "down", "-v"], env=env, check=False, capture_output=True)
+        shutil.rmtree(root, ignore_errors=True)
+    return figures
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument(
+        "--docker",
+        action="store_true",
+        help="also time the docker provider beside `docker compose up --wait`",
+    )
     args = parser.parse_args()
     root = Path(tempfile.mkdtemp(prefix="realstack-bench-"))
     root.chmod(0o755)
@@ -151,6 +232,12 @@ def main() -> None:
     for name, value, target in rows:
         print(f"{name:<44}{value:>9.3f}  {target}")
     print(f"\ncold/raw ratio: {med(cold) / med(raw):.2f}")
+    if args.docker:
+        figures = docker_rounds(args.rounds)
+        print("\ndocker (containers removed, volumes kept), postgres + redis healthy:")
+        print(f"{'`docker compose up -d --wait`':<44}{med(figures['compose']):>9.3f}")
+        print(f"{'realstack start, docker provider':<44}{med(figures['realstack']):>9.3f}")
+        print(f"{'realstack start, native provider (cold)':<44}{med(cold):>9.3f}")
 
 
 if __name__ == "__main__":
