@@ -39,13 +39,15 @@ class Record:
 
 
 def write_atomic(path: Path, text: str) -> None:
-    """Write via a temp file in the same directory and rename, so readers never see half."""
+    """Write via a temp file in the same directory and rename, so readers never see half.
+
+    No fsync: the rename is atomic for every process, which is what these files guard
+    against (a starter killed mid-write); after a power loss no recorded process exists anyway.
+    """
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     try:
         with os.fdopen(fd, "w") as fh:
             fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
         Path(tmp).replace(path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
