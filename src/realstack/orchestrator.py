@@ -70,7 +70,7 @@ class _StartRun:
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def marker(self, svc: Service) -> str:
-        return f"{self.paths.root}::{svc.name}"
+        return self.paths.marker(svc.name)
 
     def launch(self, svc: Service) -> None:
         """Reuse a healthy ours-process, or spawn one and record it at once."""

@@ -53,6 +53,10 @@ class InstancePaths:
         """Present from just before a spawn until its record is written (crash evidence)."""
         return self.services / f"{service}.starting"
 
+    def marker(self, service: str) -> str:
+        """The ``REALSTACK_OWNER`` value a service's processes carry; unique per instance."""
+        return f"{self.root}::{service}"
+
     def log(self, service: str) -> Path:
         return self.logs / f"{service}.log"
 

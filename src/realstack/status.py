@@ -55,7 +55,7 @@ def status(stack: Stack, *, probe: bool = True) -> list[ServiceStatus]:
     for svc in stack.services:
         record = pidfile.read(paths.record(svc.name))
         proc = pidfile.process_of(record) if record else None
-        orphans = marked.get(f"{paths.root}::{svc.name}", [])
+        orphans = marked.get(paths.marker(svc.name), [])
         row = ServiceStatus(
             svc.name, svc.kind, record.provider if record else svc.provider, svc.port
         )

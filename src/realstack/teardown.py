@@ -27,7 +27,7 @@ def stop_one(
     record = pidfile.read(record_path)
     if stack is not None and _docker_owned(stack, svc, record):
         return _stop_docker(stack, svc, paths, record, purge)
-    marker = record.marker if record else f"{paths.root}::{svc.name}"
+    marker = record.marker if record else paths.marker(svc.name)
     proc = pidfile.process_of(record) if record else None
     orphans = marked.get(marker, [])
     t0 = time.monotonic()
