@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import re
 import shlex
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any, Literal
 
 from realstack.model import Stack
@@ -17,11 +17,13 @@ FORMATS: tuple[Format, ...] = ("dotenv", "json", "shell")
 _BARE = re.compile(r"^[A-Za-z0-9_@%+=:,./?&-]*$")
 
 
-def contract(stack: Stack) -> dict[str, str]:
-    """``REALSTACK_ENV`` plus every service's exports, in manifest order."""
+def contract(stack: Stack, running: Collection[str] = ()) -> dict[str, str]:
+    """``REALSTACK_ENV`` plus the exports of every enabled service (no profile, or an active
+    one) and of those in ``running`` (started by name or ``--profile``), in manifest order."""
     values = {"REALSTACK_ENV": stack.env}
     for svc in stack.services:
-        values.update(svc.exports)
+        if stack.enabled(svc) or svc.name in running:
+            values.update(svc.exports)
     return values
 
 

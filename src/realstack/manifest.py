@@ -9,7 +9,6 @@ from __future__ import annotations
 import dataclasses
 import os
 import re
-import string
 import sys
 import tomllib
 from collections.abc import Mapping
@@ -19,6 +18,18 @@ from typing import Any, cast
 from dotenv import dotenv_values
 
 from realstack.errors import ConfigError
+from realstack.fields import (
+    boolean,
+    choice,
+    fmt,
+    integer,
+    interpolate,
+    port_number,
+    seconds,
+    str_list,
+    str_map,
+    text,
+)
 from realstack.graph import check_acyclic
 from realstack.model import (
     CONDITIONS,
@@ -40,7 +51,6 @@ ROOT = "tool.realstack"
 _NAME = re.compile(r"^[a-z][a-z0-9_-]{0,62}$")
 _ENV_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
 _VAR_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-_VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 _SERVICE_KEYS = {
     "kind",
     "port",
@@ -60,6 +70,7 @@ _SERVICE_KEYS = {
     "bin_dir",
     "provider",
     "compose_service",
+    "profiles",
 }
 # Fields whose strings go through {placeholder} formatting after ${VAR} substitution: braces
 # in substituted values (a password like "pa{ss}") must stay literal there.
@@ -68,13 +79,23 @@ _PROBE_KEYS = {"kind", "path", "status", "command", "attempt_timeout"}
 _DEFAULT_PROBE: dict[ServiceKind, ProbeKind] = {
     "postgres": "postgres",
     "redis": "redis",
+    "clickhouse": "clickhouse",
     "process": "tcp",
 }
 _DEFAULT_EXPORTS: dict[ServiceKind, dict[str, str]] = {
     "postgres": {"DATABASE_URL": "{url}", "POSTGRES_SERVICE_URL": "{url}"},
     "redis": {"REDIS_URL": "{url}", "REDIS_SERVICE_URL": "{url}"},
+    # the names the official image reads, so clients and the container agree
+    "clickhouse": {
+        "CLICKHOUSE_SERVICE_URL": "{url}",
+        "CLICKHOUSE_USER": "{user}",
+        "CLICKHOUSE_PASSWORD": "{password}",
+        "CLICKHOUSE_DB": "{database}",
+    },
     "process": {},
 }
+# What a kind's user/database default to where the manifest leaves them out.
+_DEFAULT_LOGIN: dict[ServiceKind, tuple[str, str]] = {"clickhouse": ("default", "default")}
 
 
 # --------------------------------------------------------------------------- locating
@@ -127,10 +148,19 @@ def load_stack(
     env = (
         env
         or environ.get("REALSTACK_ENV")
-        or _str(table.get("default_env", "test"), f"{ROOT}.default_env")
+        or text(table.get("default_env", "test"), f"{ROOT}.default_env")
     )
     variables = {**read_env_file(root, env), **environ}
     return build_stack(table, root=root, env=env, variables=variables, instance=instance)
+
+
+def parse_profiles(value: str, path: str = "profiles") -> frozenset[str]:
+    """``analytics,search`` (commas or spaces) as a set of valid profile names."""
+    names = frozenset(n for n in re.split(r"[,\s]+", value) if n)
+    for name in sorted(names):
+        if not _NAME.fullmatch(name):
+            raise ConfigError(path, f"invalid profile name {name!r}")
+    return names
 
 
 # --------------------------------------------------------------------------- building
@@ -152,16 +182,16 @@ def build_stack(
     if not _ENV_NAME.fullmatch(instance):
         raise ConfigError("instance", f"invalid instance name {instance!r}")
     base_raw = variables.get("REALSTACK_STATE_DIR") or table.get("state_dir", ".realstack")
-    base = root / _str(_interpolate(base_raw, variables, f"{ROOT}.state_dir"), f"{ROOT}.state_dir")
+    base = root / text(interpolate(base_raw, variables, f"{ROOT}.state_dir"), f"{ROOT}.state_dir")
     raw_services = table.get("services", {})
     if not isinstance(raw_services, dict) or not raw_services:
         raise ConfigError(f"{ROOT}.services", "must be a non-empty table of services")
-    provider = _choice(
-        _interpolate(table.get("provider", "native"), variables, f"{ROOT}.provider"),
+    provider = choice(
+        interpolate(table.get("provider", "native"), variables, f"{ROOT}.provider"),
         PROVIDERS,
         f"{ROOT}.provider",
     )
-    compose_raw = _interpolate(
+    compose_raw = interpolate(
         table.get("compose_file", DEFAULT_COMPOSE_FILE), variables, f"{ROOT}.compose_file"
     )
     services = tuple(
@@ -176,7 +206,8 @@ def build_stack(
         instance=instance,
         state_dir=base / instance,
         services=services,
-        compose_file=root / _str(compose_raw, f"{ROOT}.compose_file"),
+        compose_file=root / text(compose_raw, f"{ROOT}.compose_file"),
+        profiles=parse_profiles(variables.get("REALSTACK_PROFILES", ""), "REALSTACK_PROFILES"),
     )
 
 
@@ -196,15 +227,16 @@ def _service(
     if unknown:
         raise ConfigError(f"{path}.{sorted(map(str, unknown))[0]}", "unknown key")
     raw = {
-        k: _interpolate(v, variables, f"{path}.{k}", literal_braces=k in _FORMATTED_KEYS)
+        k: interpolate(v, variables, f"{path}.{k}", literal_braces=k in _FORMATTED_KEYS)
         for k, v in raw.items()
     }
-    kind = cast(ServiceKind, _choice(raw.get("kind"), SERVICE_KINDS, f"{path}.kind"))
-    host = _str(raw.get("host", "127.0.0.1"), f"{path}.host")
-    port = _port(raw.get("port"), f"{path}.port")
-    user = _str(raw.get("user", ""), f"{path}.user")
-    password = _str(raw.get("password", ""), f"{path}.password")
-    database = _str(raw.get("database", ""), f"{path}.database")
+    kind = cast(ServiceKind, choice(raw.get("kind"), SERVICE_KINDS, f"{path}.kind"))
+    host = text(raw.get("host", "127.0.0.1"), f"{path}.host")
+    port = port_number(raw.get("port"), f"{path}.port")
+    default_user, default_database = _DEFAULT_LOGIN.get(kind, ("", ""))
+    user = text(raw.get("user", default_user), f"{path}.user")
+    password = text(raw.get("password", ""), f"{path}.password")
+    database = text(raw.get("database", default_database), f"{path}.database")
     if kind == "postgres" and not (user and database):
         raise ConfigError(f"{path}.user" if not user else f"{path}.database", "required")
     if kind == "redis" and database and not re.fullmatch(r"[0-9]{1,5}", database):
@@ -217,18 +249,22 @@ def _service(
         "root": str(root),
     }
     command = tuple(
-        _fmt(a, placeholders, f"{path}.command[{i}]")
-        for i, a in enumerate(_str_list(raw.get("command", []), f"{path}.command"))
+        fmt(a, placeholders, f"{path}.command[{i}]")
+        for i, a in enumerate(str_list(raw.get("command", []), f"{path}.command"))
     )
     if kind == "process" and not command:
         raise ConfigError(f"{path}.command", "required for kind 'process'")
     cwd_raw = raw.get("cwd")
     bin_raw = raw.get("bin_dir")
-    provider = _choice(raw.get("provider", default_provider), PROVIDERS, f"{path}.provider")
+    provider = choice(raw.get("provider", default_provider), PROVIDERS, f"{path}.provider")
     if kind == "process":
         if "provider" in raw and provider == "docker":
             raise ConfigError(f"{path}.provider", "kind 'process' always runs natively")
         provider = "native"
+    elif kind == "clickhouse" and provider == "native":
+        if "provider" in raw:
+            raise ConfigError(f"{path}.provider", "kind 'clickhouse' runs in docker (or auto)")
+        provider = "docker"  # a native default covers the kinds that have a native provider
     svc = Service(
         name=name,
         kind=kind,
@@ -236,23 +272,24 @@ def _service(
         host=host,
         probe=_probe(raw.get("probe"), kind, placeholders, f"{path}.probe"),
         depends_on=_dependencies(raw.get("depends_on", []), f"{path}.depends_on"),
-        startup_timeout=_seconds(raw.get("startup_timeout", 30), f"{path}.startup_timeout"),
-        stop_timeout=_seconds(raw.get("stop_timeout", 5), f"{path}.stop_timeout"),
+        startup_timeout=seconds(raw.get("startup_timeout", 30), f"{path}.startup_timeout"),
+        stop_timeout=seconds(raw.get("stop_timeout", 5), f"{path}.stop_timeout"),
         command=command,
-        cwd=root / _str(cwd_raw, f"{path}.cwd") if cwd_raw is not None else None,
+        cwd=root / text(cwd_raw, f"{path}.cwd") if cwd_raw is not None else None,
         env={
-            k: _fmt(v, placeholders, f"{path}.env.{k}")
-            for k, v in _str_map(raw.get("env", {}), f"{path}.env").items()
+            k: fmt(v, placeholders, f"{path}.env.{k}")
+            for k, v in str_map(raw.get("env", {}), f"{path}.env").items()
         },
         user=user,
         password=password,
         database=database,
-        durable=_bool(raw.get("durable", True), f"{path}.durable"),
-        bin_dir=Path(_str(bin_raw, f"{path}.bin_dir")) if bin_raw else None,
+        durable=boolean(raw.get("durable", True), f"{path}.durable"),
+        bin_dir=Path(text(bin_raw, f"{path}.bin_dir")) if bin_raw else None,
         provider=cast(ProviderName, provider),
-        compose_service=_str(raw.get("compose_service", ""), f"{path}.compose_service"),
+        compose_service=text(raw.get("compose_service", ""), f"{path}.compose_service"),
+        profiles=_profiles(raw.get("profiles", []), f"{path}.profiles"),
     )
-    exports = {**_DEFAULT_EXPORTS[kind], **_str_map(raw.get("exports", {}), f"{path}.exports")}
+    exports = {**_DEFAULT_EXPORTS[kind], **str_map(raw.get("exports", {}), f"{path}.exports")}
     fields = {
         **placeholders,
         "host": svc.url_host,
@@ -261,7 +298,7 @@ def _service(
         "password": password,
         "database": database,
     }
-    rendered = {k: _fmt(v, fields, f"{path}.exports.{k}") for k, v in exports.items()}
+    rendered = {k: fmt(v, fields, f"{path}.exports.{k}") for k, v in exports.items()}
     for key in rendered:
         if not _VAR_NAME.fullmatch(key):
             raise ConfigError(f"{path}.exports.{key}", "not a valid environment variable name")
@@ -278,16 +315,16 @@ def _probe(raw: object, kind: ServiceKind, fields: Mapping[str, str], path: str)
     unknown = set(raw) - _PROBE_KEYS
     if unknown:
         raise ConfigError(f"{path}.{sorted(map(str, unknown))[0]}", "unknown key")
-    pkind = cast(ProbeKind, _choice(raw.get("kind"), PROBE_KINDS, f"{path}.kind"))
-    probe_path = _fmt(_str(raw.get("path", "/"), f"{path}.path"), fields, f"{path}.path")
+    pkind = cast(ProbeKind, choice(raw.get("kind"), PROBE_KINDS, f"{path}.kind"))
+    probe_path = fmt(text(raw.get("path", "/"), f"{path}.path"), fields, f"{path}.path")
     if not probe_path.startswith("/"):
         raise ConfigError(f"{path}.path", "must start with '/'")
-    status = _int(raw.get("status", 200), f"{path}.status")
+    status = integer(raw.get("status", 200), f"{path}.status")
     if not 100 <= status <= 599:
         raise ConfigError(f"{path}.status", f"{status} is not an HTTP status")
     argv = tuple(
-        _fmt(a, fields, f"{path}.command[{i}]")
-        for i, a in enumerate(_str_list(raw.get("command", []), f"{path}.command"))
+        fmt(a, fields, f"{path}.command[{i}]")
+        for i, a in enumerate(str_list(raw.get("command", []), f"{path}.command"))
     )
     if pkind == "command" and not argv:
         raise ConfigError(f"{path}.command", "required for a command probe")
@@ -296,8 +333,19 @@ def _probe(raw: object, kind: ServiceKind, fields: Mapping[str, str], path: str)
         path=probe_path,
         status=status,
         command=argv,
-        attempt_timeout=_seconds(raw.get("attempt_timeout", 1.0), f"{path}.attempt_timeout"),
+        attempt_timeout=seconds(raw.get("attempt_timeout", 1.0), f"{path}.attempt_timeout"),
     )
+
+
+def _profiles(raw: object, path: str) -> tuple[str, ...]:
+    """A list of names (each entry one name), or one comma/space separated string."""
+    if isinstance(raw, str):
+        return tuple(sorted(parse_profiles(raw, path)))
+    names = str_list(raw, path)
+    for i, name in enumerate(names):
+        if not _NAME.fullmatch(name):
+            raise ConfigError(f"{path}[{i}]", f"invalid profile name {name!r}")
+    return tuple(sorted(set(names)))
 
 
 def _dependencies(raw: object, path: str) -> tuple[Dependency, ...]:
@@ -312,9 +360,9 @@ def _dependencies(raw: object, path: str) -> tuple[Dependency, ...]:
             unknown = set(item) - {"service", "condition"}
             if unknown:
                 raise ConfigError(f"{where}.{sorted(map(str, unknown))[0]}", "unknown key")
-            cond = _choice(item.get("condition", "healthy"), CONDITIONS, f"{where}.condition")
+            cond = choice(item.get("condition", "healthy"), CONDITIONS, f"{where}.condition")
             deps.append(
-                Dependency(_str(item.get("service"), f"{where}.service"), cast(Condition, cond))
+                Dependency(text(item.get("service"), f"{where}.service"), cast(Condition, cond))
             )
         else:
             raise ConfigError(where, "must be a service name or a {service, condition} table")
@@ -341,137 +389,3 @@ def _check_references(services: tuple[Service, ...]) -> None:
             raise ConfigError(
                 f"{ROOT}.services.{svc.name}.port", f"port {svc.port} is also used by {other!r}"
             )
-
-
-# --------------------------------------------------------------------------- values
-
-
-def _interpolate(
-    value: object, variables: Mapping[str, str], path: str, *, literal_braces: bool = False
-) -> object:
-    """Replace ``${NAME}`` / ``${NAME:-default}`` in strings, recursively.
-
-    With ``literal_braces``, braces in the substituted text are doubled so the later
-    ``{placeholder}`` step keeps them as they are.
-    """
-    if isinstance(value, str):
-
-        def sub(match: re.Match[str]) -> str:
-            name, default = match.group(1), match.group(2)
-            if name in variables and variables[name] != "":
-                text = variables[name]
-            elif default is not None:
-                text = default
-            else:
-                raise ConfigError(
-                    path, f"variable {name} is not set (envs/<env>.env or environment)"
-                )
-            return text.replace("{", "{{").replace("}", "}}") if literal_braces else text
-
-        return _VARIABLE.sub(sub, value)
-    if isinstance(value, list):
-        return [
-            _interpolate(v, variables, f"{path}[{i}]", literal_braces=literal_braces)
-            for i, v in enumerate(value)
-        ]
-    if isinstance(value, dict):
-        return {
-            k: _interpolate(v, variables, f"{path}.{k}", literal_braces=literal_braces)
-            for k, v in value.items()
-        }
-    return value
-
-
-def _fmt(template: str, fields: Mapping[str, str], path: str) -> str:
-    """``{port}``-style placeholders; an unknown one is a ConfigError, ``{{`` is a brace."""
-    try:
-        parsed = list(string.Formatter().parse(template))
-    except ValueError as exc:
-        raise ConfigError(path, f"bad placeholder in {template!r}: {exc}") from None
-    out = []
-    for literal, name, spec, conv in parsed:
-        out.append(literal)
-        if name is None:
-            continue
-        if name not in fields or spec or conv:
-            raise ConfigError(
-                path,
-                f"unknown placeholder {{{name}}}; known: "
-                + ", ".join(f"{{{k}}}" for k in sorted(fields)),
-            )
-        out.append(fields[name])
-    return "".join(out)
-
-
-def _str(value: object, path: str) -> str:
-    if not isinstance(value, str):
-        raise ConfigError(path, f"expected a string, got {type(value).__name__}")
-    return value
-
-
-def _str_list(value: object, path: str) -> list[str]:
-    if isinstance(value, list) and all(isinstance(v, str) for v in value):
-        return cast(list[str], value)
-    raise ConfigError(path, "expected a list of strings (an argv list, no shell)")
-
-
-def _str_map(value: object, path: str) -> dict[str, str]:
-    if not isinstance(value, dict):
-        raise ConfigError(path, "expected a table of strings")
-    for k, v in value.items():
-        if not isinstance(v, str | int | float) or isinstance(v, bool):
-            raise ConfigError(f"{path}.{k}", "expected a string")
-    return {str(k): str(v) for k, v in value.items()}
-
-
-def _choice(value: object, choices: tuple[str, ...], path: str) -> str:
-    if value not in choices:
-        raise ConfigError(path, f"expected one of {', '.join(choices)}; got {value!r}")
-    return str(value)
-
-
-def _int(value: object, path: str) -> int:
-    if isinstance(value, bool):
-        raise ConfigError(path, "expected an integer, got a boolean")
-    if isinstance(value, int):
-        return value
-    if isinstance(value, str) and re.fullmatch(r"\s*-?[0-9]{1,18}\s*", value):
-        return int(value)
-    raise ConfigError(path, f"expected an integer, got {value!r}")
-
-
-def _port(value: object, path: str) -> int:
-    if value is None:
-        raise ConfigError(path, "required")
-    port = _int(value, path)
-    if not 1 <= port <= 65535:
-        raise ConfigError(path, f"{port} is not a TCP port (1-65535)")
-    return port
-
-
-def _seconds(value: object, path: str) -> float:
-    if isinstance(value, str):
-        try:
-            value = float(value)
-        except ValueError:
-            raise ConfigError(path, f"expected seconds, got {value!r}") from None
-    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value <= 3600:
-        raise ConfigError(path, f"expected seconds in (0, 3600], got {value!r}")
-    return float(value)
-
-
-def _bool(value: object, path: str) -> bool:
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, str) and value.lower() in (
-        "true",
-        "1",
-        "yes",
-        "on",
-        "false",
-        "0",
-        "no",
-        "off",
-    ):
-        return value.lower() in ("true", "1", "yes", "on")
-    raise ConfigError(path, f"expected true or false, got {value!r}")

@@ -8,16 +8,19 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import quote
 
-ServiceKind = Literal["postgres", "redis", "process"]
-ProbeKind = Literal["tcp", "http", "postgres", "redis", "command"]
+ServiceKind = Literal["postgres", "redis", "clickhouse", "process"]
+ProbeKind = Literal["tcp", "http", "postgres", "redis", "clickhouse", "command"]
 Condition = Literal["started", "healthy"]
 ProviderName = Literal["auto", "docker", "native"]
 
-SERVICE_KINDS: tuple[ServiceKind, ...] = ("postgres", "redis", "process")
-PROBE_KINDS: tuple[ProbeKind, ...] = ("tcp", "http", "postgres", "redis", "command")
+SERVICE_KINDS: tuple[ServiceKind, ...] = ("postgres", "redis", "clickhouse", "process")
+PROBE_KINDS: tuple[ProbeKind, ...] = ("tcp", "http", "postgres", "redis", "clickhouse", "command")
 CONDITIONS: tuple[Condition, ...] = ("started", "healthy")
 PROVIDERS: tuple[ProviderName, ...] = ("auto", "docker", "native")
 DEFAULT_COMPOSE_FILE = "docker-compose.test.yml"
+# Kinds that run both ways, so ``--provider`` applies to them; process is always native and
+# clickhouse always docker (no native provider yet).
+SWITCHABLE_KINDS: tuple[ServiceKind, ...] = ("postgres", "redis")
 
 
 @dataclass(frozen=True)
@@ -35,9 +38,12 @@ class Probe:
             return f"http GET {self.path} -> {self.status}"
         if self.kind == "command":
             return "command " + " ".join(self.command)
-        return {"tcp": "tcp connect", "postgres": "postgres SELECT 1", "redis": "redis PING"}[
-            self.kind
-        ]
+        return {
+            "tcp": "tcp connect",
+            "postgres": "postgres SELECT 1",
+            "redis": "redis PING",
+            "clickhouse": "clickhouse HTTP SELECT 1",
+        }[self.kind]
 
 
 @dataclass(frozen=True)
@@ -62,7 +68,7 @@ class Service:
     cwd: Path | None = None
     env: Mapping[str, str] = field(default_factory=dict)
     exports: Mapping[str, str] = field(default_factory=dict)
-    # postgres / redis
+    # postgres / redis / clickhouse
     user: str = ""
     password: str = ""
     database: str = ""
@@ -71,10 +77,17 @@ class Service:
     # where it runs: kind "process" is always native; "auto" = docker if the engine answers
     provider: ProviderName = "native"
     compose_service: str = ""  # the compose file's service name; "" means ``name``
+    # started only when one of these is active (or the service is named); () means always
+    profiles: tuple[str, ...] = ()
 
     @property
     def compose_name(self) -> str:
         return self.compose_service or self.name
+
+    @property
+    def may_use_docker(self) -> bool:
+        """Whether this service can be a container (so stop/status must look for one)."""
+        return self.kind != "process" and self.provider != "native"
 
     @property
     def url_host(self) -> str:
@@ -104,6 +117,11 @@ class Stack:
     state_dir: Path
     services: tuple[Service, ...]
     compose_file: Path | None = None  # None: ``root / DEFAULT_COMPOSE_FILE``
+    profiles: frozenset[str] = frozenset()  # active: REALSTACK_PROFILES, ``--profile``
+
+    def enabled(self, svc: Service) -> bool:
+        """Whether a start without ``--only`` starts ``svc`` (no profile, or an active one)."""
+        return not svc.profiles or not self.profiles.isdisjoint(svc.profiles)
 
     @property
     def compose_path(self) -> Path:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import graphlib
-import shutil
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -30,13 +29,13 @@ from realstack.errors import (
     RealstackError,
     ServiceExited,
 )
-from realstack.model import PROVIDERS, Service, Stack
+from realstack.model import PROVIDERS, SWITCHABLE_KINDS, Service, Stack
 from realstack.providers import Provider
 from realstack.providers import docker as docker_provider
 from realstack.providers.native import NativeProvider, stop_signal
 from realstack.results import Report, Reporter, ServiceResult
 from realstack.state import InstancePaths, size_of, tail
-from realstack.status import port_owner
+from realstack.status import port_owner, running_services
 from realstack.waiting import WaitTimeout, wait_until
 
 LOG_TAIL = 20
@@ -308,22 +307,21 @@ def check_names(stack: Stack, names: Sequence[str] | None, what: str = "only") -
 def resolve_providers(
     services: Sequence[Service], override: str | None = None, report: Reporter = _quiet
 ) -> dict[str, str]:
-    """``docker`` or ``native`` per service; ``override`` (``--provider``) is for infra kinds."""
+    """``docker`` or ``native`` per service; ``override`` (``--provider``) is for the kinds
+    that run both ways (postgres, redis)."""
     if override is not None and override not in PROVIDERS:
         raise ConfigError("provider", f"expected one of {', '.join(PROVIDERS)}; got {override!r}")
     engine: bool | None = None
     resolved: dict[str, str] = {}
     for svc in services:
         choice = svc.provider
-        if svc.kind == "process":
-            choice = "native"
-        elif override is not None:
+        if override is not None and svc.kind in SWITCHABLE_KINDS:
             choice = override
         if choice == "auto":
             if engine is None:
                 engine = docker_provider.engine_available()
-            choice = "docker" if engine else "native"
-            if not engine:
+            choice = "docker" if engine or svc.kind not in SWITCHABLE_KINDS else "native"
+            if not engine and choice == "native":
                 report(svc.name, "note", "docker engine not answering; using native")
         resolved[svc.name] = choice
     return resolved
@@ -332,6 +330,13 @@ def resolve_providers(
 def _selected(stack: Stack, only: Sequence[str] | None) -> list[Service]:
     check_names(stack, only)
     return list(stack.services if not only else [stack.service(n) for n in only])
+
+
+def _to_start(stack: Stack, only: Sequence[str] | None) -> list[Service]:
+    """``only`` (a named service starts whatever its profiles), else the enabled services;
+    dependencies come along either way."""
+    named = [s.name for s in _selected(stack, only) if only or stack.enabled(s)]
+    return graph.with_dependencies(stack.services, named)
 
 
 # --------------------------------------------------------------------------- public operations
@@ -352,9 +357,10 @@ def start(
     ``provider`` overrides the manifest's for postgres/redis services (``--provider``).
     """
     t0 = time.monotonic()
-    selected = graph.with_dependencies(stack.services, [s.name for s in _selected(stack, only)])
+    selected = _to_start(stack, only)
     paths = InstancePaths(stack.state_dir)
-    contract = envfile.contract(stack)
+    # what runs after this start: the services it starts, and those already running
+    contract = envfile.contract(stack, {*(s.name for s in selected), *running_services(stack)})
     providers = resolve_providers(selected, provider, report)
     with _locked(paths, lock_timeout):
         run = _StartRun(stack, paths, NativeProvider(contract), report, timeout, wait, providers)
@@ -414,9 +420,9 @@ def stop(
             result = teardown.stop_one(svc, paths, marked, stack, purge)
             results.append(result)
             report(svc.name, result.action, f"in {result.seconds:.2f}s" if result.pid else "")
-            if purge:
-                shutil.rmtree(paths.data_for(svc.name), ignore_errors=True)
-                report(svc.name, "purged", str(paths.data_for(svc.name)))
+            if purge and result.action != "failed":
+                for what in teardown.purge(svc, paths, stack):
+                    report(svc.name, "purged", what)
         if only is None:
             teardown.down_docker_project(stack, purge, report)
         teardown.write_runtime(stack, paths)

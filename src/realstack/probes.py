@@ -86,6 +86,27 @@ def redis_check(url: str, timeout: float) -> ProbeCheck:
     return check
 
 
+def clickhouse_check(service: Service, timeout: float) -> ProbeCheck:
+    """``SELECT 1`` over ClickHouse's HTTP interface, as the manifest's user (basic auth)."""
+    import httpx  # noqa: PLC0415
+
+    url = f"http://{service.host}:{service.port}/"
+    params = {"query": "SELECT 1", "database": service.database}
+    auth = (service.user, service.password)
+
+    def check() -> str | None:
+        try:
+            response = httpx.get(url, params=params, auth=auth, timeout=timeout)
+        except httpx.HTTPError as exc:
+            return _describe(exc)
+        if response.status_code != 200 or response.text.strip() != "1":
+            first = response.text.strip().splitlines()[:1]
+            return f"HTTP {response.status_code} from {url}" + (f": {first[0]}" if first else "")
+        return None
+
+    return check
+
+
 def command_check(argv: tuple[str, ...], timeout: float) -> ProbeCheck:
     def check() -> str | None:
         try:
@@ -112,4 +133,6 @@ def check_for(service: Service) -> ProbeCheck:
         return postgres_check(service, t)
     if probe.kind == "redis":
         return redis_check(f"redis://{service.host}:{service.port}/0", t)
+    if probe.kind == "clickhouse":
+        return clickhouse_check(service, t)
     return command_check(probe.command, t)

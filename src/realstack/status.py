@@ -46,6 +46,16 @@ def port_owner(port: int) -> str | None:
     return None
 
 
+def running_services(stack: Stack) -> set[str]:
+    """The services with an ours-record: what the env contract must describe."""
+    paths = InstancePaths(stack.state_dir)
+    return {
+        svc.name
+        for svc in stack.services
+        if (record := pidfile.read(paths.record(svc.name))) and pidfile.process_of(record)
+    }
+
+
 def status(stack: Stack, *, probe: bool = True) -> list[ServiceStatus]:
     """What runs, who owns it and whether it answers; never changes anything."""
     paths = InstancePaths(stack.state_dir)
@@ -79,13 +89,15 @@ def status(stack: Stack, *, probe: bool = True) -> list[ServiceStatus]:
             )
         elif record is not None:
             row = dataclasses.replace(row, state="stale")
+        elif not stack.enabled(svc):
+            row = dataclasses.replace(row, health=f"profile {','.join(svc.profiles)} not enabled")
         rows.append(row)
     return rows
 
 
 def _docker_containers(stack: Stack) -> dict[str, dict[str, Any]]:
     """The project's containers, when a service may run in docker and the engine answers."""
-    if not any(s.kind != "process" and s.provider != "native" for s in stack.services):
+    if not any(s.may_use_docker for s in stack.services):
         return {}
     if not docker_provider.engine_available():
         return {}

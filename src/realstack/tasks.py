@@ -12,7 +12,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from typing import Any, ParamSpec, TypeVar, cast
 
 from invoke.collection import Collection
@@ -20,12 +20,14 @@ from invoke.context import Context
 from invoke.exceptions import Exit
 from invoke.tasks import task
 
-from realstack import envfile, orchestrator
+from realstack import envfile, orchestrator, pidfile
 from realstack.errors import ConfigError, RealstackError
-from realstack.manifest import load_stack
+from realstack.manifest import load_stack, parse_profiles
 from realstack.model import PROVIDERS, Stack
+from realstack.providers import docker as docker_provider
 from realstack.results import Report
 from realstack.state import InstancePaths, tail
+from realstack.status import running_services
 from realstack.status import status as inspect_status
 
 P = ParamSpec("P")
@@ -78,6 +80,8 @@ def _stack(env: str | None) -> Stack:
         "only": "comma-separated services (their dependencies start too)",
         "timeout": "readiness timeout in seconds per service (default: the manifest's)",
         "provider": "auto, docker or native for postgres/redis (default: the manifest's)",
+        "profile": "comma-separated profiles to enable too (e.g. analytics), besides "
+        "REALSTACK_PROFILES",
     }
 )
 @_friendly
@@ -88,14 +92,18 @@ def start(
     only: str | None = None,
     timeout: float | None = None,
     provider: str | None = None,
+    profile: str | None = None,
 ) -> None:
     """Start what is missing, in dependency order; reuse what already runs."""
     stack = _stack(env)
+    if profile:
+        stack = replace(stack, profiles=stack.profiles | parse_profiles(profile, "profile"))
     names = _only(only)
     orchestrator.check_names(stack, names)
     if provider is not None and provider not in PROVIDERS:
         raise ConfigError("provider", f"expected one of {', '.join(PROVIDERS)}; got {provider!r}")
-    print(f"realstack [{stack.env}] starting {', '.join(names or stack.names)}")
+    wanted = names or [s.name for s in stack.services if stack.enabled(s)]
+    print(f"realstack [{stack.env}] starting {', '.join(wanted)}")
     report = orchestrator.start(
         stack,
         only=names,
@@ -178,10 +186,16 @@ def status(c: Context, env: str | None = None, json_: bool = False) -> None:
 def logs(
     c: Context, name: str, lines: int = 50, follow: bool = False, env: str | None = None
 ) -> None:
-    """Print the last lines of a service's log (stdout and stderr together)."""
+    """Print the last lines of a service's log (stdout and stderr together; a container's
+    own log for a service in docker)."""
     stack = _stack(env)
     orchestrator.check_names(stack, [name], "name")
-    path = InstancePaths(stack.state_dir).log(name)
+    paths = InstancePaths(stack.state_dir)
+    svc = stack.service(name)
+    if docker_provider.manages(stack, svc, pidfile.read(paths.record(name))):
+        docker_provider.print_logs(stack, svc, int(lines), follow=follow)
+        return
+    path = paths.log(name)
     if follow:
         # tail(1) is the tool made for following a file; Ctrl-C ends it.
         subprocess.run(["tail", "-n", str(int(lines)), "-F", str(path)], check=False)
@@ -215,7 +229,8 @@ def show(c: Context, env: str | None = None, format: str = "dotenv") -> None:
     """Print the env contract: where every service is (`eval "$(invoke env.show -f shell)"`)."""
     if format not in envfile.FORMATS:
         raise ConfigError("format", f"expected one of {', '.join(envfile.FORMATS)}; got {format!r}")
-    values = envfile.contract(_stack(env))
+    stack = _stack(env)
+    values = envfile.contract(stack, running_services(stack))
     print(envfile.render(values, cast(Any, format)), end="")
 
 

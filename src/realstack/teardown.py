@@ -3,6 +3,7 @@ project's leftovers, and the runtime files that say what runs afterwards."""
 
 from __future__ import annotations
 
+import shutil
 import time
 
 import psutil
@@ -25,7 +26,7 @@ def stop_one(
 ) -> ServiceResult:
     record_path = paths.record(svc.name)
     record = pidfile.read(record_path)
-    if stack is not None and _docker_owned(stack, svc, record):
+    if stack is not None and docker_provider.manages(stack, svc, record):
         return _stop_docker(stack, svc, paths, record, purge)
     marker = record.marker if record else paths.marker(svc.name)
     proc = pidfile.process_of(record) if record else None
@@ -42,15 +43,6 @@ def stop_one(
     return ServiceResult(
         svc.name, "stopped", proc.pid if proc else None, svc.port, time.monotonic() - t0
     )
-
-
-def _docker_owned(stack: Stack, svc: Service, record: pidfile.Record | None) -> bool:
-    """A docker record, or (no record) a container of this project for a docker-able service."""
-    if record is not None:
-        return record.provider == "docker"
-    if svc.kind == "process" or svc.provider == "native":
-        return False
-    return docker_provider.engine_available() and docker_provider.has_container(stack, svc)
 
 
 def _stop_docker(
@@ -74,34 +66,52 @@ def _stop_docker(
     )
 
 
+def purge(svc: Service, paths: InstancePaths, stack: Stack) -> list[str]:
+    """Delete a stopped service's data: its native data dir and, for a service that may run
+    in docker, its named volumes (also when its container is long gone). What went."""
+    gone = []
+    data = paths.data_for(svc.name)
+    if data.exists():
+        shutil.rmtree(data, ignore_errors=True)
+        gone.append(str(data))
+    if svc.may_use_docker and stack.compose_path.is_file() and docker_provider.engine_available():
+        gone += docker_provider.remove_volumes(stack, svc)
+    return gone
+
+
 def down_docker_project(stack: Stack, purge: bool, report: Reporter) -> None:
     """Once no container of the project is left: its network (and, purging, its volumes)."""
-    if not any(s.kind != "process" and s.provider != "native" for s in stack.services):
+    if not any(s.may_use_docker for s in stack.services):
         return
     if not stack.compose_path.is_file() or not docker_provider.engine_available():
         return
     if docker_provider.containers(stack):
         return  # containers the manifest does not name: not ours to remove by accident
+    if not docker_provider.has_leftovers(stack, purge):
+        return  # nothing to remove: spare the compose call
     docker_provider.down(stack, purge)
     report("docker", "down", docker_provider.project_name(stack) + (" (volumes)" if purge else ""))
 
 
 def write_runtime(stack: Stack, paths: InstancePaths) -> None:
     services = {}
+    live: set[str] = set()
     for svc in stack.services:
         record = pidfile.read(paths.record(svc.name))
-        live = record is not None and pidfile.process_of(record) is not None
+        running = record is not None and pidfile.process_of(record) is not None
+        if running:
+            live.add(svc.name)
         services[svc.name] = {
-            "state": "running" if live else "down",
-            "pid": record.pid if live and record else None,
+            "state": "running" if running else "down",
+            "pid": record.pid if running and record else None,
             "port": svc.port,
             "provider": record.provider if record else None,
-            "started_at": record.started_at if live and record else None,
-            "ready_seconds": record.ready_seconds if live and record else None,
+            "started_at": record.started_at if running and record else None,
+            "ready_seconds": record.ready_seconds if running and record else None,
         }
     envfile.write(
         paths,
-        envfile.contract(stack),
+        envfile.contract(stack, live),
         {
             "realstack_env": stack.env,
             "instance": stack.instance,

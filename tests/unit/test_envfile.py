@@ -7,6 +7,7 @@ import json
 import shutil
 import subprocess
 from pathlib import Path
+from typing import Any
 
 from dotenv import dotenv_values
 from hypothesis import given, settings
@@ -14,6 +15,7 @@ from hypothesis import strategies as st
 
 from realstack.envfile import contract, render, write
 from realstack.manifest import build_stack
+from realstack.model import Stack
 from realstack.state import InstancePaths
 
 SEED = {
@@ -150,6 +152,99 @@ def test_contract_is_realstack_env_plus_every_export_in_manifest_order() -> None
         "WEBSOCKET_URL": "ws://localhost:8001/ws",
     }
     assert next(iter(contract(stack))) == "REALSTACK_ENV"
+
+
+# The analytics pieces sit behind profiles; postgres is always on.
+PROFILED: dict[str, Any] = {
+    "postgres": {"kind": "postgres", "port": 5434, "user": "u", "database": "d"},
+    "clickhouse": {"kind": "clickhouse", "port": 8125, "password": "pw", "profiles": ["analytics"]},
+    "search": {
+        "kind": "process",
+        "port": 8090,
+        "command": ["run"],
+        "profiles": "search, analytics",
+        "exports": {"SEARCH_URL": "{url}"},
+    },
+}
+PG_EXPORTS = {
+    "DATABASE_URL": "postgresql://u@localhost:5434/d",
+    "POSTGRES_SERVICE_URL": "postgresql://u@localhost:5434/d",
+}
+CH_EXPORTS = {
+    "CLICKHOUSE_SERVICE_URL": "http://localhost:8125",
+    "CLICKHOUSE_USER": "default",
+    "CLICKHOUSE_PASSWORD": "pw",
+    "CLICKHOUSE_DB": "default",
+}
+SEARCH_EXPORTS = {"SEARCH_URL": "http://localhost:8090"}
+
+
+def profiled_stack(active: str = "") -> Stack:
+    return build_stack(
+        {"services": PROFILED},
+        root=Path("/srv/p"),
+        env="test",
+        variables={"REALSTACK_PROFILES": active},
+    )
+
+
+def test_contract_leaves_out_services_whose_profiles_are_off() -> None:
+    """With no profile active only the always-on services are described."""
+    assert contract(profiled_stack()) == {"REALSTACK_ENV": "test", **PG_EXPORTS}
+
+
+def test_contract_describes_the_services_of_active_profiles_in_manifest_order() -> None:
+    """analytics turns on ClickHouse and search (search is in both of its profiles)."""
+    values = contract(profiled_stack("analytics"))
+    assert values == {"REALSTACK_ENV": "test", **PG_EXPORTS, **CH_EXPORTS, **SEARCH_EXPORTS}
+    assert list(values) == ["REALSTACK_ENV", *PG_EXPORTS, *CH_EXPORTS, *SEARCH_EXPORTS]
+    assert contract(profiled_stack("search")) == {
+        "REALSTACK_ENV": "test",
+        **PG_EXPORTS,
+        **SEARCH_EXPORTS,
+    }
+
+
+def test_contract_describes_running_services_whatever_their_profiles() -> None:
+    """A service started by name (or --profile) is running, so its exports are in, in
+    manifest order; names the stack does not have are ignored."""
+    values = contract(profiled_stack(), running=["clickhouse", "no-such-service"])
+    assert values == {"REALSTACK_ENV": "test", **PG_EXPORTS, **CH_EXPORTS}
+    assert list(values) == ["REALSTACK_ENV", *PG_EXPORTS, *CH_EXPORTS]
+
+
+def test_running_does_not_drop_enabled_services() -> None:
+    """``running`` only adds: an enabled service that is not running is still described."""
+    assert contract(profiled_stack(), running=["search"]) == {
+        "REALSTACK_ENV": "test",
+        **PG_EXPORTS,
+        **SEARCH_EXPORTS,
+    }
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    active=st.sets(st.sampled_from(["analytics", "search", "reports"])),
+    running=st.sets(st.sampled_from([*PROFILED, "ghost"])),
+)
+def test_contract_is_the_exports_of_enabled_and_running_services(
+    active: set[str], running: set[str]
+) -> None:
+    """For any active profiles and running set: exactly the exports of the services that are
+    enabled or running, after REALSTACK_ENV, in manifest order."""
+    on = {
+        "postgres": True,
+        "clickhouse": "analytics" in active,
+        "search": bool(active & {"search", "analytics"}),
+    }
+    exports = {"postgres": PG_EXPORTS, "clickhouse": CH_EXPORTS, "search": SEARCH_EXPORTS}
+    expected = {"REALSTACK_ENV": "test"}
+    for name in PROFILED:
+        if on[name] or name in running:
+            expected.update(exports[name])
+    values = contract(profiled_stack(" ".join(sorted(active))), running)
+    assert values == expected
+    assert list(values) == list(expected)
 
 
 def test_write_produces_runtime_env_and_json_without_temp_files(tmp_path: Path) -> None:

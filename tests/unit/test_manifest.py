@@ -17,8 +17,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from realstack import fields
 from realstack.errors import ConfigError, CycleError
-from realstack.manifest import build_stack, load_stack
+from realstack.manifest import build_stack, load_stack, parse_profiles
 from realstack.model import PROBE_KINDS, SERVICE_KINDS, Dependency, Probe, Stack
 
 ROOT = Path("/srv/project")
@@ -546,6 +547,273 @@ def test_non_loopback_host_appears_in_urls() -> None:
     assert cache.exports["REDIS_URL"] == "redis://10.0.0.5:6381/0"
 
 
+# --------------------------------------------------------------------------- clickhouse
+
+
+def clickhouse(**fields: Any) -> dict[str, Any]:
+    return {"kind": "clickhouse", "port": 8125, **fields}
+
+
+def test_clickhouse_gets_its_default_login_probe_and_exports() -> None:
+    """User and database default to "default"; the probe is an HTTP SELECT 1; exports are the
+    names the official image reads, plus CLICKHOUSE_SERVICE_URL on localhost."""
+    ch = build({"clickhouse": clickhouse()}).service("clickhouse")
+    assert (ch.user, ch.password, ch.database) == ("default", "", "default")
+    assert ch.probe == Probe(kind="clickhouse")
+    assert ch.probe.describe() == "clickhouse HTTP SELECT 1"
+    assert ch.url == "http://localhost:8125"
+    assert dict(ch.exports) == {
+        "CLICKHOUSE_SERVICE_URL": "http://localhost:8125",
+        "CLICKHOUSE_USER": "default",
+        "CLICKHOUSE_PASSWORD": "",
+        "CLICKHOUSE_DB": "default",
+    }
+
+
+def test_clickhouse_credentials_are_exported_as_given() -> None:
+    """The login goes into its own variables unescaped; the URL carries no credentials."""
+    ch = build(
+        {
+            "clickhouse": clickhouse(
+                port="${CH_PORT}", user="${CH_USER}", password="${CH_PASSWORD}", database="stats"
+            )
+        },
+        {"CH_PORT": "9123", "CH_USER": "an@lyst", "CH_PASSWORD": "p:/@w{rd}"},
+    ).service("clickhouse")
+    assert dict(ch.exports) == {
+        "CLICKHOUSE_SERVICE_URL": "http://localhost:9123",
+        "CLICKHOUSE_USER": "an@lyst",
+        "CLICKHOUSE_PASSWORD": "p:/@w{rd}",
+        "CLICKHOUSE_DB": "stats",
+    }
+
+
+def test_clickhouse_declared_exports_add_to_the_defaults() -> None:
+    """Like other kinds, declared exports may use {user}/{database} and add to the defaults."""
+    ch = build(
+        {"clickhouse": clickhouse(exports={"ANALYTICS_DSN": "clickhouse://{user}@{host}:{port}"})}
+    ).service("clickhouse")
+    assert ch.exports["ANALYTICS_DSN"] == "clickhouse://default@localhost:8125"
+    assert "CLICKHOUSE_SERVICE_URL" in ch.exports
+
+
+@pytest.mark.parametrize("table", [{}, {"provider": "native"}], ids=["default", "explicit"])
+def test_clickhouse_inheriting_a_native_provider_runs_in_docker(table: dict[str, Any]) -> None:
+    """ClickHouse has no native provider: a stack-wide native (said or implied) means docker
+    for it, while postgres and redis beside it stay native."""
+    stack = build({"clickhouse": clickhouse(), "cache": redis()}, **table)
+    assert stack.service("clickhouse").provider == "docker"
+    assert stack.service("cache").provider == "native"
+
+
+@pytest.mark.parametrize("provider", ["auto", "docker"])
+def test_clickhouse_keeps_a_docker_capable_provider(provider: str) -> None:
+    """auto and docker, whether inherited or its own, are kept as they are."""
+    inherited = build({"clickhouse": clickhouse()}, provider=provider)
+    own = build({"clickhouse": clickhouse(provider=provider)})
+    assert inherited.service("clickhouse").provider == provider
+    assert own.service("clickhouse").provider == provider
+
+
+def test_clickhouse_with_an_explicit_native_provider_is_a_config_error() -> None:
+    """Asking for native ClickHouse is a mistake, named at the service's provider field."""
+    err = config_error({"clickhouse": clickhouse(provider="native")}, provider="docker")
+    assert err.path == f"{SVC}.clickhouse.provider"
+    assert "clickhouse" in err.message
+
+
+# --------------------------------------------------------------------------- profiles
+
+
+def test_a_service_without_profiles_is_always_enabled() -> None:
+    """No ``profiles``: the service belongs to every start, whatever is active."""
+    for active in ("", "analytics"):
+        stack = build({"cache": redis()}, {"REALSTACK_PROFILES": active})
+        cache = stack.service("cache")
+        assert cache.profiles == ()
+        assert stack.enabled(cache)
+
+
+@pytest.mark.parametrize(
+    "profiles",
+    [
+        ["search", "analytics"],
+        ["analytics", "search", "analytics"],
+        "search,analytics",
+        "search analytics",
+        " analytics ,, search ",
+        "${PROFILES}",
+    ],
+)
+def test_service_profiles_are_a_list_or_a_comma_string(profiles: object) -> None:
+    """A list, or a string split on commas and spaces (also from a variable); kept sorted and
+    without duplicates."""
+    stack = build({"ch": clickhouse(profiles=profiles)}, {"PROFILES": "analytics,search"})
+    assert stack.service("ch").profiles == ("analytics", "search")
+
+
+@pytest.mark.parametrize(
+    ("active", "enabled"),
+    [("", False), ("search", False), ("analytics", True), ("search,analytics", True)],
+)
+def test_a_profile_service_is_enabled_when_one_of_its_profiles_is_active(
+    active: str, enabled: bool
+) -> None:
+    """REALSTACK_PROFILES lists the active profiles; one shared profile is enough."""
+    stack = build(
+        {"ch": clickhouse(profiles=["analytics", "reports"])}, {"REALSTACK_PROFILES": active}
+    )
+    assert stack.enabled(stack.service("ch")) is enabled
+
+
+@pytest.mark.parametrize(
+    ("profiles", "where"),
+    [
+        (["Analytics"], "[0]"),
+        (["analytics", "1st"], "[1]"),
+        ("analytics;search", ""),
+        (["a.b"], "[0]"),
+        ("ok,Not", ""),
+        (["a b"], "[0]"),  # a list entry is one name, never split
+        ([""], "[0]"),
+    ],
+)
+def test_invalid_service_profile_names_are_named_at_the_profiles_field(
+    profiles: object, where: str
+) -> None:
+    """Profile names follow service names: lower-case, starting with a letter."""
+    err = config_error({"ch": clickhouse(profiles=profiles)})
+    assert err.path == f"{SVC}.ch.profiles{where}"
+
+
+@pytest.mark.parametrize("profiles", [5, True, ["analytics", 1], {"analytics": True}])
+def test_mistyped_service_profiles_are_named(profiles: object) -> None:
+    """Profiles are strings: a list of them or one comma-separated string."""
+    err = config_error({"ch": clickhouse(profiles=profiles)})
+    assert err.path.startswith(f"{SVC}.ch.profiles")
+
+
+def test_active_profiles_come_from_realstack_profiles() -> None:
+    """Commas and spaces separate; no variable means no active profile."""
+    assert build({"cache": redis()}).profiles == frozenset()
+    stack = build({"cache": redis()}, {"REALSTACK_PROFILES": "analytics, search"})
+    assert stack.profiles == {"analytics", "search"}
+
+
+def test_an_invalid_active_profile_names_realstack_profiles() -> None:
+    """A bad name in REALSTACK_PROFILES is reported against that variable."""
+    err = config_error({"cache": redis()}, {"REALSTACK_PROFILES": "analytics,Search"})
+    assert err.path == "REALSTACK_PROFILES"
+    assert "'Search'" in err.message
+
+
+def test_active_profiles_come_from_the_env_file_or_the_environment(tmp_path: Path) -> None:
+    """REALSTACK_PROFILES in envs/<env>.env applies; the environment's value replaces it."""
+    env_files = {**ENV_FILES, "dev": ENV_FILES["dev"] + "REALSTACK_PROFILES=analytics\n"}
+    root = write_project(tmp_path, env_files)
+    assert load_stack(root, "test", environ={}).profiles == frozenset()
+    assert load_stack(root, "dev", environ={}).profiles == {"analytics"}
+    environ = {"REALSTACK_PROFILES": "search reports"}
+    assert load_stack(root, "dev", environ=environ).profiles == {"search", "reports"}
+
+
+@pytest.mark.parametrize("value", ["", " ", ",", " , ,\t"])
+def test_parse_profiles_of_nothing_is_the_empty_set(value: str) -> None:
+    """Separators alone name no profile."""
+    assert parse_profiles(value) == frozenset()
+
+
+@pytest.mark.parametrize("bad", ["Analytics", "9lives", "an.alytics", "analytics!", "a" * 64])
+def test_parse_profiles_rejects_invalid_names_at_the_given_path(bad: str) -> None:
+    """The error names the path it was given and the offending name."""
+    with pytest.raises(ConfigError) as info:
+        parse_profiles(f"analytics,{bad}", "profile")
+    assert info.value.path == "profile"
+    assert repr(bad) in info.value.message
+
+
+PROFILE_NAMES = st.from_regex(r"[a-z][a-z0-9_-]{0,62}", fullmatch=True)
+SEPARATORS = st.text(st.sampled_from(", \t\n"), min_size=1, max_size=4)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    names=st.lists(PROFILE_NAMES, max_size=6),
+    separators=st.lists(SEPARATORS, min_size=7, max_size=7),
+    edges=st.tuples(SEPARATORS | st.just(""), SEPARATORS | st.just("")),
+)
+def test_parse_profiles_round_trips_any_valid_names_in_any_layout(
+    names: list[str], separators: list[str], edges: tuple[str, str]
+) -> None:
+    """Valid names joined by any run of commas and whitespace, with any padding (and repeats),
+    parse back to exactly their set."""
+    body = "".join(name + sep for name, sep in zip(names, separators, strict=False))
+    assert parse_profiles(edges[0] + body + edges[1]) == frozenset(names)
+
+
+# --------------------------------------------------------------------------- field readers
+
+
+@pytest.mark.parametrize(
+    ("reader", "value"),
+    [
+        (fields.text, 5),
+        (fields.str_list, "run app"),
+        (fields.str_map, ["A=1"]),
+        (fields.integer, "5.0"),
+        (fields.port_number, None),
+        (fields.seconds, 0),
+        (fields.boolean, "maybe"),
+    ],
+)
+def test_each_field_reader_names_the_path_it_is_given(reader: Any, value: object) -> None:
+    """A reader that refuses a value raises ConfigError at exactly the caller's path."""
+    with pytest.raises(ConfigError) as info:
+        reader(value, "tool.realstack.services.x.field")
+    assert info.value.path == "tool.realstack.services.x.field"
+
+
+def test_choice_lists_the_choices() -> None:
+    """An unknown choice says what would have been accepted."""
+    with pytest.raises(ConfigError) as info:
+        fields.choice("podman", ("auto", "docker", "native"), "provider")
+    assert info.value.message == "expected one of auto, docker, native; got 'podman'"
+
+
+def test_interpolate_walks_lists_and_tables_and_leaves_other_values_alone() -> None:
+    """Strings anywhere inside are substituted; numbers, booleans and None pass through."""
+    raw = {"a": ["${X}", 1, True, None], "b": {"c": "${Y:-y}/${X}"}, "d": 2.5}
+    assert fields.interpolate(raw, {"X": "x"}, "p") == {
+        "a": ["x", 1, True, None],
+        "b": {"c": "y/x"},
+        "d": 2.5,
+    }
+
+
+def test_an_empty_variable_counts_as_unset() -> None:
+    """``X=`` in an env file falls back to the default, or is reported when there is none."""
+    assert fields.interpolate("${X:-dflt}", {"X": ""}, "p") == "dflt"
+    with pytest.raises(ConfigError) as info:
+        fields.interpolate(["ok", "${X}"], {"X": ""}, "p")
+    assert info.value.path == "p[1]"
+
+
+@settings(max_examples=200, deadline=None)
+@given(value=st.text(max_size=20))
+def test_literal_braces_survive_the_placeholder_step(value: str) -> None:
+    """Any substituted value, braces included, comes out of {placeholder} formatting as is."""
+    template = fields.interpolate("${V:-}", {"V": value}, "p", literal_braces=True)
+    assert isinstance(template, str)
+    assert fields.fmt(template, {"port": "1"}, "p") == value
+
+
+@settings(max_examples=200, deadline=None)
+@given(number=st.integers(-(10**18) + 1, 10**18 - 1), pad=st.sampled_from(["", " ", "  "]))
+def test_integer_reads_back_what_str_wrote(number: int, pad: str) -> None:
+    """Any integer of up to 18 digits, as a string with surrounding spaces, reads back."""
+    assert fields.integer(f"{pad}{number}{pad}", "p") == number
+
+
 # --------------------------------------------------------------------------- the repository's own
 
 
@@ -578,6 +846,31 @@ def test_repository_manifest_loads_with_the_seed_ports(
     assert cache.exports["REDIS_URL"] == cache.exports["REDIS_SERVICE_URL"] == redis_url
     assert (pg.port, cache.port) == ((5434, 6381) if env == "test" else (5433, 6380))
     assert (pg.durable, cache.durable) == (durable, durable)
+
+
+@pytest.mark.parametrize(
+    ("env", "port", "user", "password", "database"),
+    [
+        ("test", 8125, "test_user", "test_pass", "analytics_test"),
+        ("dev", 8124, "dev_user", "dev_pass", "analytics_dev"),
+    ],
+)
+def test_repository_clickhouse_is_an_analytics_profile_service_in_docker(
+    env: str, port: int, user: str, password: str, database: str
+) -> None:
+    """The repository's ClickHouse is off unless the analytics profile is on, runs in docker
+    under the default native provider, and exports the env file's login."""
+    ch = load_stack(REPO, env, environ={}).service("clickhouse")
+    assert ch.profiles == ("analytics",)
+    assert ch.provider == "docker"
+    assert not load_stack(REPO, env, environ={}).enabled(ch)
+    assert load_stack(REPO, env, environ={"REALSTACK_PROFILES": "analytics"}).enabled(ch)
+    assert dict(ch.exports) == {
+        "CLICKHOUSE_SERVICE_URL": f"http://localhost:{port}",
+        "CLICKHOUSE_USER": user,
+        "CLICKHOUSE_PASSWORD": password,
+        "CLICKHOUSE_DB": database,
+    }
 
 
 # --------------------------------------------------------------------------- arbitrary manifests
@@ -637,6 +930,8 @@ SERVICE_KEYS = [
     "database",
     "durable",
     "bin_dir",
+    "provider",
+    "profiles",
 ]
 PROBE_KEYS = ["kind", "path", "status", "command", "attempt_timeout"]
 
@@ -687,6 +982,8 @@ OPTIONAL_FIELDS = st.fixed_dictionaries(
         "password": st.sampled_from(["p", "p@ss:/"]),
         "durable": st.sampled_from([True, False, "${X:-false}"]),
         "bin_dir": st.just("/usr/lib/postgresql/15/bin"),
+        "provider": st.sampled_from(["auto", "docker", "native", "${X:-auto}"]),
+        "profiles": st.sampled_from([[], ["analytics"], "analytics, search", "${X:-search}"]),
     },
 )
 PORTS = st.integers(1, 65535) | st.sampled_from(["${X:-5432}", "6379"])
@@ -756,6 +1053,7 @@ variables = st.fixed_dictionaries(
         "Y": values,
         "REALSTACK_INSTANCE": st.sampled_from(["shard-1", "ci.2"]) | values,
         "REALSTACK_STATE_DIR": st.sampled_from([".rs", "/var/tmp/rs"]) | values,
+        "REALSTACK_PROFILES": st.sampled_from(["analytics", "search analytics", ""]) | values,
     },
 )
 
@@ -768,14 +1066,22 @@ _FULL_VAR = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 def test_any_manifest_is_a_valid_stack_or_a_config_error(
     table: dict[str, object], variables: dict[str, str]
 ) -> None:
-    """build_stack raises only ConfigError; what it accepts has valid names, ports and exports."""
+    """build_stack raises only ConfigError; what it accepts has valid names, ports, exports
+    and profiles, and never a native ClickHouse or a dockerised process."""
     try:
         stack = build_stack(table, root=ROOT, env="test", variables=variables)
     except ConfigError as err:
         assert str(err)
         return
     assert re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}", stack.instance), stack.instance
+    assert all(_FULL_NAME.fullmatch(p) for p in stack.profiles), stack.profiles
     for svc in stack.services:
+        assert all(_FULL_NAME.fullmatch(p) for p in svc.profiles), svc.profiles
+        assert list(svc.profiles) == sorted(set(svc.profiles))
+        if svc.kind == "clickhouse":
+            assert svc.provider != "native"
+        if svc.kind == "process":
+            assert svc.provider == "native"
         assert _FULL_NAME.fullmatch(svc.name), svc.name
         assert 1 <= svc.port <= 65535
         assert all(_FULL_VAR.fullmatch(k) for k in svc.exports), dict(svc.exports)

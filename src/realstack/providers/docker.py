@@ -12,6 +12,7 @@ import contextlib
 import functools
 import hashlib
 import importlib
+import json
 import os
 import re
 import shutil
@@ -19,6 +20,7 @@ import subprocess
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, cast
 
 import psutil
@@ -26,6 +28,7 @@ import psutil
 from realstack.errors import ProviderError, ServiceExited
 from realstack.manifest import read_env_file
 from realstack.model import Service, Stack
+from realstack.pidfile import Record
 
 PROJECT_LABEL = "com.docker.compose.project"
 SERVICE_LABEL = "com.docker.compose.service"
@@ -33,6 +36,7 @@ _COMPOSE_TIMEOUT = 300.0  # an image build or a slow engine, not a readiness wai
 # Parallel `compose up`s of one project race to create its network (and end with two of the
 # same name); the start waves run in threads, so compose calls are serialised here.
 _COMPOSE_LOCK = threading.Lock()
+_DEFAULT_SOCKET = "/var/run/docker.sock"  # where the SDK looks without DOCKER_HOST
 
 
 @dataclass(frozen=True)
@@ -60,6 +64,8 @@ def _sdk() -> _Sdk:
 
 def engine_available(timeout: float = 1.0) -> bool:
     """Whether a Docker engine answers a ping (and the SDK is installed); never raises."""
+    if not os.environ.get("DOCKER_HOST") and not Path(_DEFAULT_SOCKET).exists():
+        return False  # the common native-only machine: no socket, no SDK import, no ping
     try:
         sdk = _sdk()
     except ProviderError:
@@ -102,15 +108,32 @@ def project_name(stack: Stack) -> str:
 
 
 def compose_argv(stack: Stack, *args: str) -> tuple[str, ...]:
-    return (*compose_command(), "-p", project_name(stack), "-f", str(stack.compose_path), *args)
+    # Every profile on: realstack decides what starts (by name); `down` and `config` must
+    # see a profile service's container and volumes whatever profiles are active.
+    return (
+        *compose_command(),
+        "-p",
+        project_name(stack),
+        "-f",
+        str(stack.compose_path),
+        "--profile",
+        "*",
+        *args,
+    )
 
 
-def _compose(stack: Stack, *args: str) -> tuple[str, ...]:
-    """Run a compose command with the env file's values so ``${…}`` match the manifest."""
+def _compose_env(stack: Stack) -> dict[str, str]:
+    """The env file's values under the process environment, as the manifest sees them."""
+    return {**read_env_file(stack.root, stack.env), **os.environ}
+
+
+def _compose(stack: Stack, *args: str) -> str:
+    """Run a compose command with the env file's values so ``${…}`` match the manifest;
+    its stdout."""
     if not stack.compose_path.is_file():
         raise ProviderError(f"docker provider: compose file {stack.compose_path} does not exist")
     argv = compose_argv(stack, *args)
-    env = {**read_env_file(stack.root, stack.env), **os.environ}
+    env = _compose_env(stack)
     try:
         with _COMPOSE_LOCK:
             done = subprocess.run(
@@ -129,7 +152,7 @@ def _compose(stack: Stack, *args: str) -> tuple[str, ...]:
         raise ProviderError(
             f"docker provider: `{' '.join(argv)}` exited with {done.returncode}:\n    | {output}"
         )
-    return argv
+    return done.stdout
 
 
 @contextlib.contextmanager
@@ -161,6 +184,25 @@ def containers(stack: Stack) -> dict[str, dict[str, Any]]:
             all=True, filters={"label": [f"{PROJECT_LABEL}={project_name(stack)}"]}
         )
         return {str(c.labels.get(SERVICE_LABEL, "")): cast(dict[str, Any], c.attrs) for c in found}
+
+
+def has_leftovers(stack: Stack, purge: bool) -> bool:
+    """Whether the project still has a network (or, for ``purge``, a volume) to remove."""
+    label = {"label": [f"{PROJECT_LABEL}={project_name(stack)}"]}
+    with _client() as client:
+        return bool(client.networks.list(filters=label)) or (
+            purge and bool(client.volumes.list(filters=label))
+        )
+
+
+def manages(stack: Stack, svc: Service, record: Record | None) -> bool:
+    """Whether ``svc`` is a container of this project: a docker record, or (no record) a
+    container of the project for a service that may run in docker."""
+    if record is not None:
+        return record.provider == "docker"
+    if not svc.may_use_docker:
+        return False
+    return engine_available() and has_container(stack, svc)
 
 
 def has_container(stack: Stack, svc: Service) -> bool:
@@ -197,13 +239,23 @@ def logs_tail(stack: Stack, svc: Service, lines: int = 20) -> list[str]:
     return []
 
 
+def print_logs(stack: Stack, svc: Service, lines: int, *, follow: bool) -> None:
+    """``compose logs`` of the service to this terminal (``--follow`` until Ctrl-C)."""
+    argv = compose_argv(
+        stack, "logs", "--no-log-prefix", "--tail", str(lines), *(["-f"] if follow else [])
+    )
+    env = _compose_env(stack)
+    subprocess.run([*argv, svc.compose_name], cwd=stack.root, env=env, check=False)
+
+
 def log_source(stack: Stack, svc: Service) -> str:
     return f"docker logs of {project_name(stack)}/{svc.compose_name}"
 
 
 def start(stack: Stack, svc: Service) -> tuple[psutil.Process, tuple[str, ...]]:
     """``compose up -d --no-deps <service>``; its container's main process and the argv."""
-    argv = _compose(stack, "up", "-d", "--no-deps", svc.compose_name)
+    argv = compose_argv(stack, "up", "-d", "--no-deps", svc.compose_name)
+    _compose(stack, "up", "-d", "--no-deps", svc.compose_name)
     with _client() as client:
         container = _find(client, stack, svc)
         if container is None:
@@ -231,22 +283,30 @@ def start(stack: Stack, svc: Service) -> tuple[psutil.Process, tuple[str, ...]]:
 
 def stop(stack: Stack, svc: Service, purge: bool) -> None:
     """Stop and remove the service's container; its volumes go only with ``purge``."""
-    volumes: list[str] = []
-    if purge:
-        with _client() as client:
-            container = _find(client, stack, svc)
-            if container is not None:
-                mounts = container.attrs.get("Mounts") or []
-                volumes = [m["Name"] for m in mounts if m.get("Type") == "volume"]
     _compose(stack, "rm", "-s", "-f", *(["-v"] if purge else []), svc.compose_name)
-    if volumes:
-        with _client() as client:
-            for name in volumes:
-                with contextlib.suppress(_sdk().not_found):
-                    volume = client.volumes.get(name)
-                    labels = volume.attrs.get("Labels") or {}
-                    if labels.get(PROJECT_LABEL) == project_name(stack):  # never an external one
-                        volume.remove(force=True)
+
+
+def remove_volumes(stack: Stack, svc: Service) -> list[str]:
+    """The service's named volumes, found from the compose file (so also when its container
+    is already gone); only volumes this project created, never an ``external`` one."""
+    config = json.loads(_compose(stack, "config", "--format", "json"))
+    declared = config.get("volumes") or {}
+    mounts = (config.get("services", {}).get(svc.compose_name) or {}).get("volumes") or []
+    names = [
+        declared[m["source"]].get("name", m["source"])
+        for m in mounts
+        if m.get("type") == "volume" and m.get("source") in declared
+    ]
+    removed = []
+    with _client() as client:
+        for name in names:
+            with contextlib.suppress(_sdk().not_found):
+                volume = client.volumes.get(name)
+                labels = volume.attrs.get("Labels") or {}
+                if labels.get(PROJECT_LABEL) == project_name(stack):
+                    volume.remove(force=True)
+                    removed.append(name)
+    return removed
 
 
 def down(stack: Stack, purge: bool) -> None:

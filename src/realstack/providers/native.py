@@ -8,6 +8,7 @@ from collections.abc import Mapping
 
 from realstack import pgcluster
 from realstack.binaries import find_postgres, find_redis
+from realstack.errors import ProviderError
 from realstack.model import Service
 from realstack.state import InstancePaths
 from realstack.supervisor import LaunchSpec
@@ -27,6 +28,8 @@ class NativeProvider:
             return self._postgres(service, paths)
         if service.kind == "redis":
             return self._redis(service, paths)
+        if service.kind == "clickhouse":
+            raise ProviderError(f"{service.name}: ClickHouse has no native provider; use docker")
         return LaunchSpec(
             argv=service.command,
             env={**os.environ, **self.contract, **service.env},

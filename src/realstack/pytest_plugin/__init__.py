@@ -39,6 +39,7 @@ from realstack.pytest_plugin.fixtures import (
 )
 from realstack.pytest_plugin.policy import down_message, is_strict, required_services, unhealthy
 from realstack.state import InstancePaths, size_of
+from realstack.status import running_services
 
 __all__ = [
     "auth_client",
@@ -84,7 +85,8 @@ class _Session:
         return self._stack
 
     def contract(self) -> dict[str, str]:
-        return envfile.contract(self.load_stack())
+        stack = self.load_stack()
+        return envfile.contract(stack, running_services(stack))
 
     def needed(self) -> list[str]:
         return sorted({name for names in self.requires.values() for name in names})
@@ -217,8 +219,8 @@ def _register(state: _Session, items: list[pytest.Item]) -> None:
                 f"{nodeid}: requires unknown service(s) {unknown}; "
                 f"the manifest has {', '.join(stack.names)}"
             )
-        if not names:
-            state.requires[nodeid] = list(stack.names)
+        if not names:  # the services a plain `services.start` brings up (active profiles)
+            state.requires[nodeid] = [svc.name for svc in stack.services if stack.enabled(svc)]
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -277,12 +279,14 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
         stack = load_stack(config.getoption("realstack_root"), config.getoption("realstack_env"))
     except RealstackError:
         return []
-    urls = envfile.contract(stack)
+    urls = envfile.contract(stack, running_services(stack))
     lines = [f"realstack: env {stack.env} ({stack.state_dir})"]
-    return lines + [f"  {k}={_redact(v)}" for k, v in urls.items() if k != "REALSTACK_ENV"]
+    return lines + [f"  {k}={_redact(k, v)}" for k, v in urls.items() if k != "REALSTACK_ENV"]
 
 
-def _redact(url: str) -> str:
+def _redact(key: str, url: str) -> str:
+    if key.endswith(("PASSWORD", "SECRET", "TOKEN", "_KEY")):
+        return "***" if url else ""
     from urllib.parse import urlsplit, urlunsplit  # noqa: PLC0415
 
     parts = urlsplit(url)

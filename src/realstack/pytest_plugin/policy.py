@@ -50,6 +50,12 @@ def down_message(stack: Stack, failures: dict[str, str]) -> str:
     lines = [f"realstack: required services of env {stack.env!r} are not healthy:"]
     for name, error in failures.items():
         lines.append(f"  ✗ {name}: {error}")
+        svc = stack.service(name)
+        if not stack.enabled(svc):
+            lines.append(
+                f"    ({name} is in profile {','.join(svc.profiles)}, which is not enabled: "
+                f"start it with --profile {svc.profiles[0]} or --only {name})"
+            )
         log = paths.log(name)
         for line in tail(log, LOG_LINES):
             lines.append(f"      | {line}")

@@ -1,0 +1,298 @@
+"""What a start brings up (profiles, ``only``, dependencies), where each service runs
+(``--provider``, ``auto``), and how status shows a service whose profile is off."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from conftest import free_port
+from realstack import orchestrator
+from realstack.errors import ConfigError
+from realstack.manifest import build_stack
+from realstack.model import Stack
+from realstack.providers import docker as docker_provider
+from realstack.status import status
+
+ROOT = Path("/srv/project")
+SVC_SCRIPT = Path(__file__).resolve().parents[1] / "process" / "svc.py"
+
+
+def process(port: int, **fields: Any) -> dict[str, Any]:
+    return {"kind": "process", "port": port, "command": ["{python}", "-m", "app"], **fields}
+
+
+# postgres and api are always on; the analytics profile adds ClickHouse and its ingester,
+# the search profile a Redis; reports (always on) reads ClickHouse.
+APP: dict[str, Any] = {
+    "postgres": {"kind": "postgres", "port": 5434, "user": "u", "database": "d"},
+    "clickhouse": {"kind": "clickhouse", "port": 8125, "profiles": ["analytics"]},
+    "ingest": process(8091, profiles="analytics", depends_on=["clickhouse", "postgres"]),
+    "search": {"kind": "redis", "port": 6390, "profiles": ["search"]},
+    "api": process(8001, depends_on=["postgres"]),
+}
+
+
+def stack_of(
+    services: Mapping[str, Any], active: str = "", root: Path = ROOT, **table: Any
+) -> Stack:
+    return build_stack(
+        {"services": dict(services), **table},
+        root=root,
+        env="test",
+        variables={"REALSTACK_PROFILES": active},
+    )
+
+
+def to_start(stack: Stack, only: Sequence[str] | None = None) -> list[str]:
+    return [s.name for s in orchestrator._to_start(stack, only)]
+
+
+# --------------------------------------------------------------------------- what starts
+
+
+def test_a_plain_start_brings_up_only_the_services_without_profiles() -> None:
+    """No active profile: the profile services stay down."""
+    assert to_start(stack_of(APP)) == ["postgres", "api"]
+
+
+@pytest.mark.parametrize(
+    ("active", "expected"),
+    [
+        ("analytics", ["postgres", "clickhouse", "ingest", "api"]),
+        ("search", ["postgres", "search", "api"]),
+        ("search,analytics", ["postgres", "clickhouse", "ingest", "search", "api"]),
+        ("reports", ["postgres", "api"]),
+    ],
+)
+def test_an_active_profile_adds_its_services_in_manifest_order(
+    active: str, expected: list[str]
+) -> None:
+    """Each active profile adds the services that carry it; an unused profile adds nothing."""
+    assert to_start(stack_of(APP, active)) == expected
+
+
+def test_a_service_named_in_only_starts_whatever_its_profiles() -> None:
+    """Naming a service is enough: its profile need not be active, and its dependencies
+    (with or without a profile) come along."""
+    assert to_start(stack_of(APP), ["ingest"]) == ["postgres", "clickhouse", "ingest"]
+    assert to_start(stack_of(APP), ["search"]) == ["search"]
+
+
+def test_only_adds_nothing_else_of_the_active_profiles() -> None:
+    """``only`` is the whole selection: an active profile does not widen it."""
+    assert to_start(stack_of(APP, "analytics,search"), ["api"]) == ["postgres", "api"]
+
+
+def test_an_enabled_service_brings_its_profile_dependency_along() -> None:
+    """A dependency is started for the service that needs it, whatever the dependency's
+    profiles: reports (always on) pulls ClickHouse in without the analytics profile."""
+    services = {**APP, "reports": process(8092, depends_on=["clickhouse"])}
+    assert to_start(stack_of(services)) == ["postgres", "clickhouse", "api", "reports"]
+
+
+def test_an_unknown_name_in_only_is_a_usage_error() -> None:
+    """A typo in ``only`` names the option and the known services."""
+    with pytest.raises(ConfigError) as info:
+        orchestrator._to_start(stack_of(APP), ["clickhose"])
+    assert info.value.path == "only"
+    assert "'clickhose'" in info.value.message
+
+
+@settings(max_examples=100, deadline=None)
+@given(active=st.sets(st.sampled_from(["analytics", "search", "reports"])))
+def test_a_plain_start_is_the_enabled_services_closed_under_dependencies(
+    active: set[str],
+) -> None:
+    """Every service without a profile or with an active one starts; any other service
+    starts only as a dependency of one that does."""
+    services = {**APP, "reports": process(8092, depends_on=["clickhouse"], profiles="reports")}
+    stack = stack_of(services, " ".join(sorted(active)))
+    started = set(to_start(stack))
+    for svc in stack.services:
+        own = not svc.profiles or bool(active & set(svc.profiles))
+        needed = any(
+            svc.name in {d.service for d in other.depends_on}
+            for other in stack.services
+            if other.name in started
+        )
+        assert (svc.name in started) == (own or needed), (svc.name, sorted(started))
+
+
+# --------------------------------------------------------------------------- where it runs
+
+INFRA: dict[str, Any] = {
+    "postgres": {"kind": "postgres", "port": 5434, "user": "u", "database": "d"},
+    "redis": {"kind": "redis", "port": 6381},
+    "clickhouse": {"kind": "clickhouse", "port": 8125},
+    "api": process(8001),
+}
+
+
+class Notes:
+    """A reporter that keeps what it was told."""
+
+    def __init__(self) -> None:
+        self.events: list[tuple[str, str, str]] = []
+
+    def __call__(self, service: str, event: str, detail: str) -> None:
+        self.events.append((service, event, detail))
+
+
+def engine(monkeypatch: pytest.MonkeyPatch, answers: bool) -> list[float]:
+    """Pretend the Docker engine does (not) answer; the list records each ping."""
+    pings: list[float] = []
+
+    def engine_available(timeout: float = 1.0) -> bool:
+        pings.append(timeout)
+        return answers
+
+    monkeypatch.setattr(docker_provider, "engine_available", engine_available)
+    return pings
+
+
+def no_engine_check(monkeypatch: pytest.MonkeyPatch) -> None:
+    def engine_available(timeout: float = 1.0) -> bool:
+        pytest.fail("the Docker engine was asked although no service is on auto")
+
+    monkeypatch.setattr(docker_provider, "engine_available", engine_available)
+
+
+def test_manifest_providers_are_kept_without_an_override(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Native postgres/redis stay native, ClickHouse is docker, a process native; no ping."""
+    no_engine_check(monkeypatch)
+    resolved = orchestrator.resolve_providers(stack_of(INFRA).services)
+    assert resolved == {
+        "postgres": "native",
+        "redis": "native",
+        "clickhouse": "docker",
+        "api": "native",
+    }
+
+
+@pytest.mark.parametrize(("override", "switchable"), [("docker", "docker"), ("native", "native")])
+def test_the_provider_override_moves_only_postgres_and_redis(
+    monkeypatch: pytest.MonkeyPatch, override: str, switchable: str
+) -> None:
+    """``--provider`` is for the kinds that run both ways: a process stays native and
+    ClickHouse stays in docker, whatever it says."""
+    no_engine_check(monkeypatch)
+    stack = stack_of(INFRA, provider="docker" if override == "native" else "native")
+    resolved = orchestrator.resolve_providers(stack.services, override)
+    assert resolved == {
+        "postgres": switchable,
+        "redis": switchable,
+        "clickhouse": "docker",
+        "api": "native",
+    }
+
+
+def test_auto_without_an_engine_falls_back_to_native_for_postgres_and_redis_only(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """No engine: postgres and redis run natively (each with a note), ClickHouse is still
+    docker (it has nowhere else to go, so starting it reports the missing engine), and the
+    engine is asked once."""
+    pings = engine(monkeypatch, answers=False)
+    notes = Notes()
+    resolved = orchestrator.resolve_providers(stack_of(INFRA).services, "auto", notes)
+    assert resolved == {
+        "postgres": "native",
+        "redis": "native",
+        "clickhouse": "docker",
+        "api": "native",
+    }
+    assert [(name, event) for name, event, _ in notes.events] == [
+        ("postgres", "note"),
+        ("redis", "note"),
+    ]
+    assert all("docker engine not answering" in detail for _, _, detail in notes.events)
+    assert len(pings) == 1
+
+
+def test_auto_clickhouse_never_falls_back_to_native(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A manifest-level auto ClickHouse without an engine is docker, and no note says native."""
+    engine(monkeypatch, answers=False)
+    notes = Notes()
+    stack = stack_of({"clickhouse": INFRA["clickhouse"]}, provider="auto")
+    assert stack.service("clickhouse").provider == "auto"
+    assert orchestrator.resolve_providers(stack.services, report=notes) == {"clickhouse": "docker"}
+    assert notes.events == []
+
+
+def test_auto_with_an_engine_puts_every_infra_service_in_docker(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """An answering engine: postgres, redis and ClickHouse in docker, the process native."""
+    pings = engine(monkeypatch, answers=True)
+    notes = Notes()
+    resolved = orchestrator.resolve_providers(
+        stack_of(INFRA, provider="auto").services, None, notes
+    )
+    assert resolved == {
+        "postgres": "docker",
+        "redis": "docker",
+        "clickhouse": "docker",
+        "api": "native",
+    }
+    assert notes.events == []
+    assert len(pings) == 1
+
+
+def test_an_unknown_provider_override_is_a_usage_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``--provider podman`` names the option and the choices."""
+    no_engine_check(monkeypatch)
+    with pytest.raises(ConfigError) as info:
+        orchestrator.resolve_providers(stack_of(INFRA).services, "podman")
+    assert info.value.path == "provider"
+    assert "auto, docker, native" in info.value.message
+
+
+# --------------------------------------------------------------------------- status
+
+
+def distinct_free_ports(count: int) -> list[int]:
+    ports: list[int] = []
+    while len(ports) < count:
+        port = free_port()
+        if port not in ports:
+            ports.append(port)
+    return ports
+
+
+def quiet_stack(tmp_path: Path, active: str = "") -> Stack:
+    """Native services on free ports, nothing started: always-on cache, search (one profile)
+    and reports (two profiles)."""
+    cache, search, reports = distinct_free_ports(3)
+    services = {
+        "cache": {"kind": "redis", "port": cache},
+        "search": {"kind": "redis", "port": search, "profiles": ["search"]},
+        "reports": process(reports, profiles=["reports", "analytics"]),
+    }
+    return stack_of(services, active, root=tmp_path)
+
+
+def test_status_says_which_profile_a_down_service_waits_for(tmp_path: Path) -> None:
+    """A profile service that is down because its profile is off says so, naming all its
+    profiles; an always-on service that is down just says nothing."""
+    rows = {row.name: row for row in status(quiet_stack(tmp_path), probe=False)}
+    assert {name: row.state for name, row in rows.items()} == {
+        "cache": "down",
+        "search": "down",
+        "reports": "down",
+    }
+    assert rows["cache"].health == "-"
+    assert rows["search"].health == "profile search not enabled"
+    assert rows["reports"].health == "profile analytics,reports not enabled"
+
+
+def test_status_of_a_down_service_whose_profile_is_active_is_plain_down(tmp_path: Path) -> None:
+    """Once the profile is active, down is down: nothing about profiles."""
+    rows = {row.name: row for row in status(quiet_stack(tmp_path, "analytics"), probe=False)}
+    assert (rows["reports"].state, rows["reports"].health) == ("down", "-")
+    assert rows["search"].health == "profile search not enabled"
