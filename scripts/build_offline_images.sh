@@ -1,17 +1,21 @@
 #!/usr/bin/env bash
-# Build the PostgreSQL and Redis images without any image registry.
+# Build the PostgreSQL, Redis and ClickHouse images without any image registry.
 #
 # Why: only package registries are reachable here, so `docker pull` cannot
 # work. We debootstrap a minimal Debian, `docker import` it as the base, and
-# build docker/postgres and docker/redis on it with Debian's packages.
+# build docker/postgres (15), docker/redis (7) and docker/clickhouse (18.16,
+# bookworm's clickhouse-server) on it with Debian's packages.
 #
 # Every image is tagged with a content key (sha256 of its recipe: the base
-# recipe below, its Dockerfile and its entrypoint), and a step is skipped when
-# its keyed tag already exists, so a second run takes well under a second.
-# Change a Dockerfile or the base recipe and only what depends on it rebuilds.
+# recipe below and every file in its docker/NAME directory), and a step is
+# skipped when its keyed tag already exists, so a second run takes well under a
+# second. Change a Dockerfile, an entrypoint or the base recipe and only what
+# depends on it rebuilds.
 #
-# Output: `export POSTGRES_IMAGE=... REDIS_IMAGE=...` on stdout, and the same
-# in dotenv form in .realstack/offline-images.env.
+# Output: `export POSTGRES_IMAGE=... REDIS_IMAGE=... CLICKHOUSE_IMAGE=...` on
+# stdout, and the same in dotenv form in .realstack/offline-images.env.
+# Tags: realstack-offline/{postgres:15,redis:7,clickhouse:18}-<key>, plus the
+# unkeyed aliases realstack-offline/postgres:15, redis:7 and clickhouse:18.
 #
 # Usage: scripts/build_offline_images.sh [--rebuild]
 #   --rebuild   build everything again even when keyed tags exist (picks up
@@ -144,6 +148,18 @@ EOF
     ROOTFS_DIR=""
 }
 
+# image_key NAME BASE_KEY: content key of docker/NAME on that base: every
+# regular file in the directory, in C-locale path order (for postgres and redis
+# that is Dockerfile, docker-entrypoint.sh).
+image_key() {
+    local dir="${ROOT}/docker/$1" base_key=$2
+    [[ -f ${dir}/Dockerfile ]] || die "${dir}/Dockerfile not found"
+    {
+        printf 'base %s\n' "${base_key}"
+        find "${dir}" -type f -print0 | LC_ALL=C sort -z | xargs -0 cat
+    } | sha12
+}
+
 # build_image NAME TAG BASE_TAG KEY: docker build docker/NAME.
 build_image() {
     local name=$1 tag=$2 base=$3 key=$4 log="${STATE_DIR}/build-${1}.log"
@@ -176,13 +192,14 @@ step() {
 }
 
 write_env_file() {
-    local pg=$1 redis=$2 tmp
+    local pg=$1 redis=$2 clickhouse=$3 tmp
     mkdir -p "$(dirname "${ENV_FILE}")"
     tmp="$(mktemp "${ENV_FILE}.XXXXXX")"
     {
         printf '# Written by scripts/build_offline_images.sh: locally built images (no registry).\n'
         printf 'POSTGRES_IMAGE=%s\n' "${pg}"
         printf 'REDIS_IMAGE=%s\n' "${redis}"
+        printf 'CLICKHOUSE_IMAGE=%s\n' "${clickhouse}"
     } >"${tmp}"
     chmod 0644 "${tmp}"
     mv -f "${tmp}" "${ENV_FILE}"
@@ -193,22 +210,23 @@ main() {
     t0="$(date +%s%N)"
     preflight
 
-    local base_key pg_key redis_key
+    local base_key pg_key redis_key ch_key
     base_key="$(base_recipe | sha12)"
     local base_tag="${REPO}/debian:${SUITE}-${VARIANT}-${base_key}"
-    pg_key="$(cat <(printf 'base %s\n' "${base_key}") \
-        "${ROOT}/docker/postgres/Dockerfile" "${ROOT}/docker/postgres/docker-entrypoint.sh" | sha12)"
-    redis_key="$(cat <(printf 'base %s\n' "${base_key}") \
-        "${ROOT}/docker/redis/Dockerfile" "${ROOT}/docker/redis/docker-entrypoint.sh" | sha12)"
+    pg_key="$(image_key postgres "${base_key}")"
+    redis_key="$(image_key redis "${base_key}")"
+    ch_key="$(image_key clickhouse "${base_key}")"
     local pg_tag="${REPO}/postgres:15-${pg_key}" redis_tag="${REPO}/redis:7-${redis_key}"
+    local ch_tag="${REPO}/clickhouse:18-${ch_key}"
 
     step base "${base_tag}" "${REPO}/debian:${SUITE}" build_base "${base_tag}"
     step postgres "${pg_tag}" "${REPO}/postgres:15" build_image postgres "${pg_tag}" "${base_tag}" "${pg_key}"
     step redis "${redis_tag}" "${REPO}/redis:7" build_image redis "${redis_tag}" "${base_tag}" "${redis_key}"
+    step clickhouse "${ch_tag}" "${REPO}/clickhouse:18" build_image clickhouse "${ch_tag}" "${base_tag}" "${ch_key}"
 
-    write_env_file "${pg_tag}" "${redis_tag}"
+    write_env_file "${pg_tag}" "${redis_tag}" "${ch_tag}"
     say "done in $(elapsed_since "${t0}")s; wrote ${ENV_FILE#"${ROOT}"/}"
-    printf 'export POSTGRES_IMAGE=%s REDIS_IMAGE=%s\n' "${pg_tag}" "${redis_tag}"
+    printf 'export POSTGRES_IMAGE=%s REDIS_IMAGE=%s CLICKHOUSE_IMAGE=%s\n' "${pg_tag}" "${redis_tag}" "${ch_tag}"
 }
 
 main "$@"

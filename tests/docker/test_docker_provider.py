@@ -7,15 +7,13 @@ Needs a running Docker engine (`bash scripts/start_docker_engine.sh`) and the of
 from __future__ import annotations
 
 import importlib
-import os
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import psycopg
 import pytest
 import redis
-from dotenv import dotenv_values
+from _images import REPO, offline_images
 
 from conftest import Project, free_port
 from realstack import envfile
@@ -27,7 +25,6 @@ from realstack.waiting import wait_until
 pytestmark = pytest.mark.docker
 
 _sdk: Any = importlib.import_module("docker")
-REPO = Path(__file__).resolve().parents[2]
 
 COMPOSE = """
 services:
@@ -76,29 +73,7 @@ startup_timeout = 60
 
 @pytest.fixture(scope="session")
 def images() -> dict[str, str]:
-    """The offline images; a missing engine or image is a failure with the fix, never a skip."""
-    if not docker_provider.engine_available(timeout=5.0):
-        pytest.fail("no Docker engine answers: run `bash scripts/start_docker_engine.sh` first")
-    found = {
-        k: v or ""
-        for k, v in dotenv_values(REPO / ".realstack" / "offline-images.env").items()
-        if v
-    }
-    wanted = {
-        "POSTGRES_IMAGE": os.environ.get("POSTGRES_IMAGE")
-        or found.get("POSTGRES_IMAGE", "local/postgres:15"),
-        "REDIS_IMAGE": os.environ.get("REDIS_IMAGE") or found.get("REDIS_IMAGE", "local/redis:7"),
-    }
-    client = _sdk.from_env()
-    try:
-        for image in wanted.values():
-            try:
-                client.images.get(image)
-            except _sdk.errors.ImageNotFound:
-                pytest.fail(f"image {image} missing: run `bash scripts/build_offline_images.sh`")
-    finally:
-        client.close()
-    return wanted
+    return offline_images()
 
 
 @pytest.fixture
