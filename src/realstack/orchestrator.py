@@ -362,6 +362,8 @@ def start(
     # what runs after this start: the services it starts, and those already running
     contract = envfile.contract(stack, {*(s.name for s in selected), *running_services(stack)})
     providers = resolve_providers(selected, provider, report)
+    if "docker" in providers.values():
+        docker_provider.require_engine()  # one clear message, before anything has started
     with _locked(paths, lock_timeout):
         run = _StartRun(stack, paths, NativeProvider(contract), report, timeout, wait, providers)
         try:

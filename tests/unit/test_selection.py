@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from conftest import free_port
 from realstack import orchestrator
-from realstack.errors import ConfigError
+from realstack.errors import ConfigError, ProviderError
 from realstack.manifest import build_stack
 from realstack.model import Stack
 from realstack.providers import docker as docker_provider
@@ -296,3 +296,18 @@ def test_status_of_a_down_service_whose_profile_is_active_is_plain_down(tmp_path
     rows = {row.name: row for row in status(quiet_stack(tmp_path, "analytics"), probe=False)}
     assert (rows["reports"].state, rows["reports"].health) == ("down", "-")
     assert rows["search"].health == "profile search not enabled"
+
+
+def test_docker_without_an_engine_fails_before_anything_starts_and_says_how_to_fix_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One message naming where it looked and the fix; no compose call, nothing started."""
+    monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/no-engine.sock")
+    stack = stack_of({"cache": {"kind": "redis", "port": free_port()}}, root=tmp_path)
+    with pytest.raises(ProviderError) as caught:
+        orchestrator.start(stack, provider="docker")
+    message = str(caught.value)
+    assert f"no Docker engine answers at unix://{tmp_path}/no-engine.sock" in message
+    assert "start_docker_engine.sh" in message
+    assert "--provider native" in message
+    assert not list((tmp_path / ".realstack").rglob("*.json"))

@@ -64,8 +64,11 @@ def _sdk() -> _Sdk:
 
 def engine_available(timeout: float = 1.0) -> bool:
     """Whether a Docker engine answers a ping (and the SDK is installed); never raises."""
-    if not os.environ.get("DOCKER_HOST") and not Path(_DEFAULT_SOCKET).exists():
-        return False  # the common native-only machine: no socket, no SDK import, no ping
+    host = _docker_host()
+    if host.startswith("unix://") and not Path(host.removeprefix("unix://")).exists():
+        # The common native-only machine: no SDK import, no ping (and the SDK leaks the
+        # socket of a failed unix connect).
+        return False
     try:
         sdk = _sdk()
     except ProviderError:
@@ -79,6 +82,21 @@ def engine_available(timeout: float = 1.0) -> bool:
             client.close()
     except unreachable:
         return False
+
+
+def _docker_host() -> str:
+    """Where the SDK connects: ``DOCKER_HOST``, else the default socket."""
+    return os.environ.get("DOCKER_HOST") or f"unix://{_DEFAULT_SOCKET}"
+
+
+def require_engine() -> None:
+    """A :class:`ProviderError` with the fix when no engine answers (before anything starts)."""
+    if not engine_available(timeout=5.0):
+        raise ProviderError(
+            f"docker provider: no Docker engine answers at {_docker_host()}. Start one "
+            "(`sudo systemctl start docker`; on a machine without an init system "
+            "`bash scripts/start_docker_engine.sh`), or use --provider native (or auto)."
+        )
 
 
 @functools.cache
