@@ -102,17 +102,27 @@ def e2e(session: nox.Session) -> None:
         session.run(*PYTEST, "tests/e2e", *_suite_args(session))
 
 
+# The integration modules that hold for any provider; test_native_stack and
+# test_embedded_binaries test native binaries and pin `provider = "native"`.
+PROVIDER_AGNOSTIC = tuple(
+    f"tests/integration/{name}.py"
+    for name in ("test_service_patterns", "test_cli", "test_orchestration_script")
+)
+
+
 @nox.session
 def docker(session: nox.Session) -> None:
-    """The Docker provider: its own tests, then the e2e suite with PostgreSQL and Redis in
-    containers (auth and backend stay native processes).
+    """The Docker provider: its own tests, then the provider-agnostic integration modules and
+    the e2e suite with PostgreSQL and Redis in containers (process services stay native).
 
     Needs a running engine and images: `bash scripts/start_docker_engine.sh`, and without a
     registry `bash scripts/build_offline_images.sh` + `set -a; . .realstack/offline-images.env`.
+    No engine or no image fails the run with that fix; nothing is skipped.
     """
     _install(session)
     session.env["REALSTACK_PROVIDER"] = "docker"
     session.run(*PYTEST, "tests/docker", *_suite_args(session))
+    session.run(*PYTEST, *PROVIDER_AGNOSTIC, *_suite_args(session))
     with _stack(session, "test"):
         session.run(*PYTEST, "tests/e2e", *_suite_args(session))
 

@@ -1,25 +1,52 @@
-"""Shared test helpers: throwaway projects with their own manifest, env file and free ports."""
+"""Shared test helpers: throwaway projects with their own manifest, env file and free ports.
+
+A project runs its PostgreSQL and Redis natively unless it is created with
+``provider="docker"`` (the integration suite does that when ``REALSTACK_PROVIDER=docker``):
+its manifest then points at the repository's docker-compose.test.yml, and its teardown checks
+that no container, volume or network of its compose project survives.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import functools
+import importlib
+import json
+import os
 import shutil
 import socket
 import tempfile
 import textwrap
-from collections.abc import Callable, Iterator
+import tomllib
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
+from typing import Any
 
 import psutil
 import pytest
+from dotenv import dotenv_values
 
 import realstack
 from realstack import orchestrator
+from realstack.errors import ConfigError
 from realstack.manifest import load_stack
 from realstack.model import Stack
+from realstack.providers import docker as docker_provider
 from realstack.results import Report
 
 pytest_plugins = ["pytester"]
+
+REPO = Path(__file__).resolve().parents[1]
+COMPOSE_FILE = REPO / "docker-compose.test.yml"
+OFFLINE_IMAGES = REPO / ".realstack" / "offline-images.env"
+# The compose file's defaults, for when neither the environment nor the offline build names one.
+DEFAULT_IMAGES = {
+    "POSTGRES_IMAGE": "postgres:16-alpine",
+    "REDIS_IMAGE": "redis:7-alpine",
+    "CLICKHOUSE_IMAGE": "clickhouse/clickhouse-server:24.8",
+}
+PROJECT_LABEL = docker_provider.PROJECT_LABEL
+SERVICE_LABEL = docker_provider.SERVICE_LABEL
 
 
 def free_port() -> int:
@@ -29,17 +56,84 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-class Project:
-    """A temporary realstack project: pyproject manifest + envs/test.env."""
+def provider_under_test() -> str:
+    """``docker`` when ``REALSTACK_PROVIDER=docker`` (as in ``nox -s docker``), else ``native``."""
+    return "docker" if os.environ.get("REALSTACK_PROVIDER") == "docker" else "native"
 
-    def __init__(self, root: Path) -> None:
+
+def _sdk() -> Any:
+    # The docker SDK ships no types; imported by name so mypy does not ask for stubs.
+    return importlib.import_module("docker")
+
+
+@functools.cache
+def _images() -> tuple[tuple[str, str], ...]:
+    offline = {k: v for k, v in dotenv_values(OFFLINE_IMAGES).items() if v}
+    wanted = {k: os.environ.get(k) or offline.get(k) or d for k, d in DEFAULT_IMAGES.items()}
+    client = _sdk().from_env(timeout=10)
+    try:
+        missing = []
+        for image in wanted.values():
+            try:
+                client.images.get(image)
+            except _sdk().errors.ImageNotFound:
+                missing.append(image)
+    finally:
+        client.close()
+    if missing:
+        pytest.fail(
+            f"image(s) {', '.join(missing)} not in the Docker engine: without a registry run "
+            "`bash scripts/build_offline_images.sh`, then "
+            "`set -a; . .realstack/offline-images.env; set +a`; with one, `docker pull` them",
+            pytrace=False,
+        )
+    return tuple(wanted.items())
+
+
+def docker_images() -> dict[str, str]:
+    """POSTGRES_IMAGE, REDIS_IMAGE and CLICKHOUSE_IMAGE for the compose file: from the
+    environment, else the offline build's env file, else the compose defaults.
+
+    No engine, or an image the engine lacks, fails the test with the fix: never a skip.
+    """
+    if not docker_provider.engine_available(timeout=5.0):
+        pytest.fail(
+            "REALSTACK_PROVIDER=docker but no Docker engine answers: "
+            "run `bash scripts/start_docker_engine.sh` first",
+            pytrace=False,
+        )
+    return dict(_images())
+
+
+class Project:
+    """A temporary realstack project: pyproject manifest + envs/test.env.
+
+    With ``provider="docker"``, a manifest that names no ``provider`` of its own runs its
+    PostgreSQL and Redis with the docker provider, from the repository's compose file; the
+    ``images`` go into the env file, where compose finds them.
+    """
+
+    def __init__(
+        self, root: Path, provider: str = "native", images: Mapping[str, str] | None = None
+    ) -> None:
         self.root = root
+        self.provider = provider
+        self.images = dict(images or {})
 
     def write(self, manifest: str, env: dict[str, str] | None = None) -> Project:
-        body = '[tool.realstack]\ndefault_env = "test"\n' + textwrap.dedent(manifest)
-        (self.root / "pyproject.toml").write_text(body)
+        header = '[tool.realstack]\ndefault_env = "test"\n'
+        body = textwrap.dedent(manifest)
+        values = dict(env or {})
+        if self.provider == "docker":
+            own = _top_level(header + body)
+            if "provider" not in own:
+                header += 'provider = "docker"\n'
+                values = {**self.images, **values}
+                if "compose_file" not in own:
+                    header += f"compose_file = {json.dumps(str(COMPOSE_FILE))}\n"
+        (self.root / "pyproject.toml").write_text(header + body)
         (self.root / "envs").mkdir(exist_ok=True)
-        lines = [f"{k}={v}" for k, v in (env or {}).items()]
+        lines = [f"{k}={v}" for k, v in values.items()]
         (self.root / "envs" / "test.env").write_text("\n".join(lines) + "\n")
         return self
 
@@ -56,29 +150,115 @@ class Project:
     def state(self) -> Path:
         return self.root / ".realstack" / "test"
 
+    def compose_project(self) -> str:
+        """The compose project name realstack gives this project's containers."""
+        try:
+            stack = self.stack()
+        except ConfigError:  # a manifest broken on purpose: the name needs only root + instance
+            root = self.root.resolve()
+            stack = Stack(root, "test", "test", root / ".realstack" / "test", ())
+        return docker_provider.project_name(stack)
 
-@pytest.fixture
-def project() -> Iterator[Project]:
+    def containers(self) -> list[str]:
+        """Names of the containers (running or not) of this project's compose project."""
+        client = _sdk().from_env(timeout=10)
+        try:
+            found = client.containers.list(
+                all=True, filters={"label": f"{PROJECT_LABEL}={self.compose_project()}"}
+            )
+            return [str(c.name) for c in found]
+        finally:
+            client.close()
+
+    def container_log(self, service: str) -> str:
+        """The whole log (stdout and stderr) of ``service``'s container in this project."""
+        labels = [f"{PROJECT_LABEL}={self.compose_project()}", f"{SERVICE_LABEL}={service}"]
+        client = _sdk().from_env(timeout=10)
+        try:
+            found = client.containers.list(all=True, filters={"label": labels})
+            assert len(found) == 1, f"{len(found)} containers of {service} in {labels[0]}"
+            return bytes(found[0].logs()).decode(errors="replace")
+        finally:
+            client.close()
+
+    def uses_docker(self) -> bool:
+        """Whether this project may have put anything into a Docker engine."""
+        if self.provider == "docker":
+            return True
+        try:
+            stack = self.stack()
+        except ConfigError:
+            return False
+        return any(s.kind != "process" and s.provider != "native" for s in stack.services)
+
+
+def _top_level(text: str) -> dict[str, Any]:
+    """The ``[tool.realstack]`` table of ``text`` (empty when it is broken on purpose)."""
+    try:
+        table = tomllib.loads(text).get("tool", {}).get("realstack", {})
+    except tomllib.TOMLDecodeError:
+        return {}
+    return table if isinstance(table, dict) else {}
+
+
+def remove_docker_leftovers(project: Project) -> list[str]:
+    """Remove and name every container, volume and network left in ``project``'s compose
+    project (only those: the label filter never matches another project's)."""
+    label = f"{PROJECT_LABEL}={project.compose_project()}"
+    left: list[str] = []
+    client = _sdk().from_env(timeout=30)
+    try:
+        for container in client.containers.list(all=True, filters={"label": label}):
+            left.append(f"container {container.name}")
+            container.remove(force=True, v=True)
+        for volume in client.volumes.list(filters={"label": label}):
+            left.append(f"volume {volume.name}")
+            volume.remove(force=True)
+        for network in client.networks.list(filters={"label": label}):
+            left.append(f"network {network.name}")
+            network.remove()
+    finally:
+        client.close()
+    return left
+
+
+@contextlib.contextmanager
+def throwaway_project(prefix: str, provider: str = "native") -> Iterator[Project]:
     """A project under /tmp (traversable by the PostgreSQL user when tests run as root).
 
-    Whatever a test leaves running is stopped through realstack afterwards, and the test fails
-    if any process carrying this project's owner marker survives that.
+    Afterwards it is stopped through realstack with ``purge=True``, and the test fails if any
+    process carrying its owner marker survives that, or (docker) any container, volume or
+    network of its compose project. Survivors are removed before failing.
     """
-    root = Path(tempfile.mkdtemp(prefix="realstack-test-"))
+    images = docker_images() if provider == "docker" else None
+    root = Path(tempfile.mkdtemp(prefix=prefix))
     root.chmod(0o755)
-    proj = Project(root)
+    proj = Project(root, provider, images)
     try:
         yield proj
     finally:
-        if (root / "pyproject.toml").exists():
-            # a test may have broken the manifest on purpose; the marker check below still runs
-            with contextlib.suppress(realstack.RealstackError):
-                proj.stop()
-        survivors = [p for p in psutil.process_iter() if _carries(p, str(root))]
-        for proc in survivors:
-            proc.kill()
-        shutil.rmtree(root, ignore_errors=True)
-        assert not survivors, f"processes outlived the test: {survivors}"
+        try:
+            if (root / "pyproject.toml").exists():
+                # a test may have broken the manifest on purpose; the checks below still run
+                with contextlib.suppress(realstack.RealstackError):
+                    proj.stop(purge=True)
+        finally:
+            survivors = [p for p in psutil.process_iter() if _carries(p, str(root))]
+            for proc in survivors:
+                proc.kill()
+            leftovers: list[str] = []
+            if proj.uses_docker() and docker_provider.engine_available(timeout=5.0):
+                leftovers = remove_docker_leftovers(proj)
+            shutil.rmtree(root, ignore_errors=True)
+            assert not survivors, f"processes outlived the test: {survivors}"
+            assert not leftovers, f"docker objects outlived the test: {leftovers}"
+
+
+@pytest.fixture
+def project() -> Iterator[Project]:
+    """A native throwaway project (see :func:`throwaway_project`)."""
+    with throwaway_project("realstack-test-") as proj:
+        yield proj
 
 
 def _carries(proc: psutil.Process, root: str) -> bool:

@@ -208,6 +208,7 @@ def build_stack(
         services=services,
         compose_file=root / text(compose_raw, f"{ROOT}.compose_file"),
         profiles=parse_profiles(variables.get("REALSTACK_PROFILES", ""), "REALSTACK_PROFILES"),
+        variables=dict(variables),
     )
 
 

@@ -118,6 +118,9 @@ class Stack:
     services: tuple[Service, ...]
     compose_file: Path | None = None  # None: ``root / DEFAULT_COMPOSE_FILE``
     profiles: frozenset[str] = frozenset()  # active: REALSTACK_PROFILES, ``--profile``
+    # what ``${…}`` resolved against (env file + environment): compose interpolates its file
+    # with the same values, so containers and manifest agree. May hold secrets: not in repr.
+    variables: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
 
     def enabled(self, svc: Service) -> bool:
         """Whether a start without ``--only`` starts ``svc`` (no profile, or an active one)."""

@@ -14,9 +14,8 @@ from typing import Any
 
 import httpx
 import pytest
-from _images import REPO, offline_images
 
-from conftest import Project, free_port
+from conftest import REPO, Project, docker_images, free_port
 from realstack import envfile, orchestrator
 from realstack.providers import docker as docker_provider
 from realstack.status import status
@@ -44,7 +43,7 @@ startup_timeout = 90
 
 @pytest.fixture(scope="session")
 def images() -> dict[str, str]:
-    return offline_images()
+    return docker_images()
 
 
 @pytest.fixture

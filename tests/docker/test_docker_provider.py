@@ -13,9 +13,8 @@ from typing import Any
 import psycopg
 import pytest
 import redis
-from _images import REPO, offline_images
 
-from conftest import Project, free_port
+from conftest import REPO, Project, docker_images, free_port
 from realstack import envfile
 from realstack.errors import ConfigError, ServiceExited
 from realstack.providers import docker as docker_provider
@@ -73,7 +72,7 @@ startup_timeout = 60
 
 @pytest.fixture(scope="session")
 def images() -> dict[str, str]:
-    return offline_images()
+    return docker_images()
 
 
 @pytest.fixture

@@ -10,23 +10,30 @@ from conftest import Project, free_port
 from realstack.supervisor import OWNER_VAR
 
 SERVICES = ("postgres", "redis")
+USER = "app_user"
 PASSWORD = "s3cret pass@:/%#?"  # needs URL quoting in DATABASE_URL
-MANIFEST = f"""
+DATABASE = "app_db"
+# The credentials come from the env file, like the ports: the docker provider's compose file
+# (docker-compose.test.yml) reads the same variables, so container and manifest agree.
+CREDENTIALS = {"POSTGRES_USER": USER, "POSTGRES_PASSWORD": PASSWORD, "POSTGRES_DB": DATABASE}
+MANIFEST = """
 [tool.realstack.services.postgres]
 kind = "postgres"
-port = "${{POSTGRES_PORT}}"
-user = "app_user"
-password = "{PASSWORD}"
-database = "app_db"
-durable = "${{DURABLE:-false}}"
+port = "${POSTGRES_PORT}"
+user = "${POSTGRES_USER}"
+password = "${POSTGRES_PASSWORD}"
+database = "${POSTGRES_DB}"
+durable = "${DURABLE:-false}"
 
 [tool.realstack.services.redis]
 kind = "redis"
-port = "${{REDIS_PORT}}"
+port = "${REDIS_PORT}"
 database = "2"
-durable = "${{DURABLE:-false}}"
+durable = "${DURABLE:-false}"
 """
-MANIFEST_VARS = ("POSTGRES_PORT", "REDIS_PORT", "DURABLE")
+# For modules that test details of native binaries: native whatever REALSTACK_PROVIDER says.
+NATIVE_MANIFEST = 'provider = "native"\n' + MANIFEST
+MANIFEST_VARS = ("POSTGRES_PORT", "REDIS_PORT", *CREDENTIALS, "DURABLE")
 
 
 def distinct_free_ports(count: int) -> list[int]:
@@ -39,10 +46,14 @@ def distinct_free_ports(count: int) -> list[int]:
     return ports
 
 
-def write_manifest(project: Project, manifest: str = MANIFEST) -> Project:
-    """Write ``manifest`` with both services on free ports (DURABLE left to its default)."""
-    pg_port, redis_port = distinct_free_ports(2)
-    return project.write(manifest, {"POSTGRES_PORT": str(pg_port), "REDIS_PORT": str(redis_port)})
+def write_manifest(project: Project, manifest: str = MANIFEST, *more_ports: str) -> Project:
+    """Write ``manifest`` with the credentials, and POSTGRES_PORT, REDIS_PORT and each of
+    ``more_ports`` on distinct free ports (DURABLE left to its default)."""
+    names = ("POSTGRES_PORT", "REDIS_PORT", *more_ports)
+    ports = {
+        name: str(port) for name, port in zip(names, distinct_free_ports(len(names)), strict=True)
+    }
+    return project.write(manifest, {**CREDENTIALS, **ports})
 
 
 def processes_owned_by(root: Path) -> list[psutil.Process]:
@@ -56,6 +67,19 @@ def processes_owned_by(root: Path) -> list[psutil.Process]:
         except psutil.Error:
             continue
     return owned
+
+
+def containers_of(project: Project) -> list[str]:
+    """The containers (running or not) of ``project``'s compose project; none when native."""
+    return project.containers() if project.provider == "docker" else []
+
+
+def server_log(project: Project, service: str) -> str:
+    """All ``service``'s server has logged: realstack's log file of the native process, or
+    under docker the container's own log (stdout and stderr), read through the engine."""
+    if project.provider == "docker":
+        return project.container_log(service)
+    return (project.state / "logs" / f"{service}.log").read_text()
 
 
 def still_running(pid: int) -> bool:

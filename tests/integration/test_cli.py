@@ -26,7 +26,9 @@ from integration._support import (
     MANIFEST_VARS,
     PASSWORD,
     SERVICES,
+    containers_of,
     processes_owned_by,
+    server_log,
     still_running,
     write_manifest,
 )
@@ -108,9 +110,9 @@ def lines_with(text: str, *words: str) -> list[str]:
     return [line for line in text.splitlines() if set(words) <= set(line.split())]
 
 
-def is_run_of_lines(lines: list[str], log: Path) -> bool:
-    """Whether ``lines`` are consecutive, complete lines of the file ``log``."""
-    whole = log.read_text().splitlines()
+def is_run_of_lines(lines: list[str], log: str) -> bool:
+    """Whether ``lines`` are consecutive, complete lines of the text ``log``."""
+    whole = log.splitlines()
     n = len(lines)
     return any(whole[i : i + n] == lines for i in range(len(whole) - n + 1))
 
@@ -193,7 +195,7 @@ def test_logs_prints_the_last_lines_of_the_service_log(up: Project) -> None:
     done = succeeded(invoke(up, "services.logs", "postgres", "--lines", "5"))
     lines = done.stdout.splitlines()
     assert 1 <= len(lines) <= 5, done.stdout
-    assert is_run_of_lines(lines, up.state / "logs" / "postgres.log")
+    assert is_run_of_lines(lines, server_log(up, "postgres"))
 
 
 def test_logs_prints_long_lines_whole(up: Project) -> None:
@@ -204,14 +206,15 @@ def test_logs_prints_long_lines_whole(up: Project) -> None:
         pytest.raises(psycopg.errors.DivisionByZero),
     ):
         conn.execute(f"SELECT 1/0, '{literal}'")  # PostgreSQL logs the ERROR and the STATEMENT
-    log = up.state / "logs" / "postgres.log"
-    wait_until(lambda: None if literal in log.read_text() else "statement not logged yet", 10)
+    wait_until(
+        lambda: None if literal in server_log(up, "postgres") else "statement not logged yet", 10
+    )
     done = succeeded(invoke(up, "services.logs", "postgres", "--lines", "2"))
     lines = done.stdout.splitlines()
     assert len(lines) == 2, f"{len(lines)} line(s), starting {done.stdout[:80]!r}"
     assert "ERROR:  division by zero" in lines[0]
     assert lines[1].endswith(f"STATEMENT:  SELECT 1/0, '{literal}'")
-    assert is_run_of_lines(lines, log)
+    assert is_run_of_lines(lines, server_log(up, "postgres"))
 
 
 def test_restart_gives_redis_a_new_pid_and_leaves_it_healthy(up: Project) -> None:
@@ -234,6 +237,7 @@ def test_stop_exits_0_and_status_shows_every_service_down(up: Project) -> None:
     assert {name: row["state"] for name, row in rows.items()} == dict.fromkeys(SERVICES, "down")
     assert [r["pid"] for r in running.values() if still_running(r["pid"])] == []
     assert processes_owned_by(up.root) == []
+    assert containers_of(up) == []
 
 
 # --------------------------------------------------------------------------- mistakes → exit 2
@@ -291,6 +295,7 @@ def test_foreign_listener_on_the_postgres_port_fails_start_with_exit_1(project: 
         assert str(port) in stderr
         assert "in use" in stderr
         assert processes_owned_by(project.root) == []
+        assert containers_of(project) == []
         rows = status_json(project)
         assert rows["postgres"]["state"] == "foreign"
         assert rows["redis"]["state"] == "down"

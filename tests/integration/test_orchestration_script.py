@@ -15,7 +15,13 @@ from pathlib import Path
 import pytest
 
 from conftest import Project
-from integration._support import MANIFEST, MANIFEST_VARS, distinct_free_ports, processes_owned_by
+from integration._support import (
+    MANIFEST,
+    MANIFEST_VARS,
+    containers_of,
+    processes_owned_by,
+    write_manifest,
+)
 from realstack.status import status
 
 pytestmark = pytest.mark.integration
@@ -108,11 +114,7 @@ def timing_rows(output: str) -> dict[str, str]:
 @pytest.fixture(scope="module")
 def orchestration(module_project: Project) -> Project:
     """The shared project: postgres, redis and web on free ports."""
-    pg_port, redis_port, web_port = distinct_free_ports(3)
-    return module_project.write(
-        MANIFEST + WEB_SERVICE,
-        {"POSTGRES_PORT": str(pg_port), "REDIS_PORT": str(redis_port), "WEB_PORT": str(web_port)},
-    )
+    return write_manifest(module_project, MANIFEST + WEB_SERVICE, "WEB_PORT")
 
 
 @pytest.fixture
@@ -229,6 +231,7 @@ def test_cleanup_runs_the_checks_then_leaves_nothing_running(up: Project) -> Non
     for name in SERVICES:
         assert lines_with(output, name, "stopped"), output
     assert processes_owned_by(up.root) == []
+    assert containers_of(up) == []
     assert {row.name: row.state for row in status(up.stack(), probe=False)} == dict.fromkeys(
         SERVICES, "down"
     )

@@ -24,7 +24,7 @@ from redis.client import PubSub
 from redis.retry import Retry
 
 from conftest import Project
-from integration._support import MANIFEST, distinct_free_ports
+from integration._support import MANIFEST, write_manifest
 from realstack.envfile import contract
 from realstack.waiting import wait_until
 
@@ -49,15 +49,7 @@ WAIT = 5.0  # deadline for conditions that hold within milliseconds on a healthy
 @pytest.fixture(scope="module")
 def patterns(module_project: Project) -> Project:
     """The shared project: postgres, redis (db 2) and the silent service on free ports."""
-    pg_port, redis_port, silent_port = distinct_free_ports(3)
-    return module_project.write(
-        MANIFEST + SILENT_SERVICE,
-        {
-            "POSTGRES_PORT": str(pg_port),
-            "REDIS_PORT": str(redis_port),
-            "SILENT_PORT": str(silent_port),
-        },
-    )
+    return write_manifest(module_project, MANIFEST + SILENT_SERVICE, "SILENT_PORT")
 
 
 @pytest.fixture

@@ -26,7 +26,6 @@ from typing import Any, cast
 import psutil
 
 from realstack.errors import ProviderError, ServiceExited
-from realstack.manifest import read_env_file
 from realstack.model import Service, Stack
 from realstack.pidfile import Record
 
@@ -141,8 +140,9 @@ def compose_argv(stack: Stack, *args: str) -> tuple[str, ...]:
 
 
 def _compose_env(stack: Stack) -> dict[str, str]:
-    """The env file's values under the process environment, as the manifest sees them."""
-    return {**read_env_file(stack.root, stack.env), **os.environ}
+    """The process environment (PATH, DOCKER_HOST …) under the values the manifest was
+    resolved with, so the compose file's ``${…}`` agree with the manifest."""
+    return {**os.environ, **stack.variables}
 
 
 def _compose(stack: Stack, *args: str) -> str:
