@@ -3,11 +3,13 @@
 
     python scripts/test_service_orchestration.py [--quick] [--verbose] [--cleanup] [--env test]
 
-Run from the project root after ``invoke services.start --wait``. Checks:
-  startup       every service of the manifest is "ours" (realstack.status)
+Run from the project root after ``invoke services.start --wait``. The services in scope are
+the ones a plain start brings up (no profile, or an active one) plus any that run. Checks:
+  startup       every service in scope is "ours" (realstack.status)
   health        every service's own readiness probe passes now (its latency is measured)
   connectivity  a PostgreSQL query via DATABASE_URL, Redis SET/GET/DEL via REDIS_URL,
-                GET <URL>/health for every http(s) *_SERVICE_URL of the env contract
+                ClickHouse SELECT 1 via CLICKHOUSE_SERVICE_URL, GET <URL>/health for every
+                other http(s) *_SERVICE_URL of the env contract
   env           runtime.env and runtime.json hold exactly realstack.contract(stack)
 ``--quick`` runs startup and health only; ``--verbose`` prints every check's detail;
 ``--cleanup`` stops the stack after the checks (realstack.stop).
@@ -36,6 +38,7 @@ import realstack
 from realstack import probes
 from realstack.model import Stack
 from realstack.state import InstancePaths
+from realstack.status import running_services
 from realstack.status import status as inspect_status
 
 CLIENT_TIMEOUT = 5.0  # seconds for each connectivity client: a hung service fails, not hangs
@@ -71,10 +74,13 @@ def _timed(action: Callable[[str], str], url: str) -> tuple[str, float]:
 # --------------------------------------------------------------------------- checks
 
 
-def check_startup(stack: Stack) -> list[Check]:
-    """Every service has a live ours-record (pid + create_time), as ``realstack.status`` says."""
+def check_startup(stack: Stack, scope: Sequence[str]) -> list[Check]:
+    """Every service in scope has a live ours-record (pid + create_time), as
+    ``realstack.status`` says."""
     checks = []
     for row in inspect_status(stack, probe=False):
+        if row.name not in scope:
+            continue
         if row.state == "ours":
             checks.append(Check("startup", row.name, True, f"ours, pid {row.pid}, port {row.port}"))
         else:
@@ -84,10 +90,10 @@ def check_startup(stack: Stack) -> list[Check]:
     return checks
 
 
-def check_health(stack: Stack) -> list[Check]:
+def check_health(stack: Stack, scope: Sequence[str]) -> list[Check]:
     """Each service's own readiness probe, one attempt now, with its latency."""
     checks = []
-    for svc in stack.services:
+    for svc in (stack.service(name) for name in scope):
         probe = probes.check_for(svc)
         t0 = time.perf_counter()
         failure = probe()
@@ -127,6 +133,24 @@ def _redis_roundtrip(url: str) -> str:
     return f"SET/GET/DEL on db {url.rsplit('/', 1)[-1]}"
 
 
+def _clickhouse_query(values: Mapping[str, str]) -> Callable[[str], str]:
+    """``SELECT 1`` over ClickHouse's HTTP interface with the contract's credentials."""
+
+    def roundtrip(url: str) -> str:
+        response = httpx.post(
+            url,
+            params={"database": values.get("CLICKHOUSE_DB", "default")},
+            content="SELECT 1",
+            auth=(values.get("CLICKHOUSE_USER", "default"), values.get("CLICKHOUSE_PASSWORD", "")),
+            timeout=CLIENT_TIMEOUT,
+        )
+        if response.status_code != 200 or response.text.strip() != "1":
+            raise ValueError(f"SELECT 1 -> HTTP {response.status_code}")
+        return f"SELECT 1 as {values.get('CLICKHOUSE_USER', 'default')}"
+
+    return roundtrip
+
+
 def _http_health(url: str) -> str:
     target = url.rstrip("/") + "/health"
     response = httpx.get(target, timeout=CLIENT_TIMEOUT)
@@ -143,15 +167,20 @@ def _exporter(stack: Stack, variable: str) -> str:
     return next((s.name for s in stack.services if variable in s.exports), variable)
 
 
-def check_connectivity(stack: Stack) -> list[Check]:
+def check_connectivity(stack: Stack, running: Iterable[str]) -> list[Check]:
     """Real traffic through the env contract's URLs (values never printed: they hold secrets)."""
-    values = realstack.contract(stack)
+    values = realstack.contract(stack, set(running))
     plan: list[tuple[str, str, Callable[[str], str]]] = []
     if "DATABASE_URL" in values:
         plan.append(("DATABASE_URL", values["DATABASE_URL"], _postgres_roundtrip))
     if "REDIS_URL" in values:
         plan.append(("REDIS_URL", values["REDIS_URL"], _redis_roundtrip))
+    if "CLICKHOUSE_SERVICE_URL" in values:
+        url = values["CLICKHOUSE_SERVICE_URL"]
+        plan.append(("CLICKHOUSE_SERVICE_URL", url, _clickhouse_query(values)))
     for name, url in values.items():
+        if name == "CLICKHOUSE_SERVICE_URL":
+            continue
         if name.endswith("_SERVICE_URL") and url.startswith(("http://", "https://")):
             plan.append((name, url, _http_health))
     checks = []
@@ -183,9 +212,11 @@ def _differences(found: Mapping[str, str | None], expected: Mapping[str, str]) -
     return "; ".join(parts)
 
 
-def check_env(stack: Stack, runtime: Mapping[str, Any] | None) -> list[Check]:
+def check_env(
+    stack: Stack, running: Iterable[str], runtime: Mapping[str, Any] | None
+) -> list[Check]:
     """runtime.env (what dotenv loaders read) and runtime.json's env equal the contract."""
-    expected = realstack.contract(stack)
+    expected = realstack.contract(stack, set(running))
     paths = InstancePaths(stack.state_dir)
     checks = []
     if not paths.runtime_env.is_file():
@@ -263,14 +294,22 @@ def timings_table(stack: Stack, runtime: Mapping[str, Any] | None, health: list[
 # --------------------------------------------------------------------------- main
 
 
+def in_scope(stack: Stack, running: Iterable[str]) -> list[str]:
+    """What should run: the services a plain start brings up, and whatever runs besides."""
+    running = set(running)
+    return [s.name for s in stack.services if stack.enabled(s) or s.name in running]
+
+
 def run_checks(stack: Stack, quick: bool) -> tuple[list[Check], list[Check]]:
     """All checks (startup + health only when ``quick``), and the health checks alone."""
-    startup = check_startup(stack)
-    health = check_health(stack)
+    running = running_services(stack)
+    scope = in_scope(stack, running)
+    startup = check_startup(stack, scope)
+    health = check_health(stack, scope)
     checks = [*startup, *health]
     if not quick:
-        checks += check_connectivity(stack)
-        checks += check_env(stack, read_runtime(stack))
+        checks += check_connectivity(stack, running)
+        checks += check_env(stack, running, read_runtime(stack))
     return checks, health
 
 
@@ -302,7 +341,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except realstack.RealstackError as exc:
         print(f"realstack: {exc}", file=sys.stderr)
         return exc.exit_code
-    print(f"realstack [{stack.env}] {stack.root}: checking {', '.join(stack.names)}")
+    scope = in_scope(stack, running_services(stack))
+    print(f"realstack [{stack.env}] {stack.root}: checking {', '.join(scope)}")
     checks, health = run_checks(stack, args.quick)
     print()
     print(checks_table(checks, args.verbose))

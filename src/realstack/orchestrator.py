@@ -12,7 +12,7 @@ import dataclasses
 import graphlib
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -332,10 +332,13 @@ def _selected(stack: Stack, only: Sequence[str] | None) -> list[Service]:
     return list(stack.services if not only else [stack.service(n) for n in only])
 
 
-def _to_start(stack: Stack, only: Sequence[str] | None) -> list[Service]:
-    """``only`` (a named service starts whatever its profiles), else the enabled services;
-    dependencies come along either way."""
-    named = [s.name for s in _selected(stack, only) if only or stack.enabled(s)]
+def _to_start(
+    stack: Stack, only: Sequence[str] | None, profiles: Collection[str] = ()
+) -> list[Service]:
+    """``only`` (a named service starts whatever its profiles), else the enabled services
+    (``profiles``: more active ones for this start); dependencies come along either way."""
+    active = dataclasses.replace(stack, profiles=stack.profiles | set(profiles))
+    named = [s.name for s in _selected(stack, only) if only or active.enabled(s)]
     return graph.with_dependencies(stack.services, named)
 
 
@@ -351,13 +354,16 @@ def start(
     report: Reporter = _quiet,
     lock_timeout: float = 300.0,
     provider: str | None = None,
+    profiles: Collection[str] = (),
 ) -> Report:
-    """Start what is missing of ``only`` (default: all) and its dependencies.
+    """Start what is missing of ``only`` (default: the enabled services) and its dependencies.
 
-    ``provider`` overrides the manifest's for postgres/redis services (``--provider``).
+    ``provider`` overrides the manifest's for postgres/redis services (``--provider``);
+    ``profiles`` are activated for this start only (``--profile``): the env contract keeps
+    following the configured profiles and what runs.
     """
     t0 = time.monotonic()
-    selected = _to_start(stack, only)
+    selected = _to_start(stack, only, profiles)
     paths = InstancePaths(stack.state_dir)
     # what runs after this start: the services it starts, and those already running
     contract = envfile.contract(stack, {*(s.name for s in selected), *running_services(stack)})
@@ -383,6 +389,7 @@ def _rollback(stack: Stack, paths: InstancePaths, run: _StartRun, report: Report
     for name in reversed(run.started_order):
         report(name, "rollback", "stopping what this start started")
         teardown.stop_one(stack.service(name), paths, marked, stack)
+    teardown.down_docker_project(stack, False, report)  # a network compose made for it
 
 
 def _start_result(svc: Service, run: _StartRun, errors: dict[str, RealstackError]) -> ServiceResult:
@@ -425,7 +432,8 @@ def stop(
             if purge and result.action != "failed":
                 for what in teardown.purge(svc, paths, stack):
                     report(svc.name, "purged", what)
-        if only is None:
-            teardown.down_docker_project(stack, purge, report)
+        # The project's network goes once its last container has (also after `--only` stops
+        # of every service, as nox sessions do); volumes of services not stopped never do.
+        teardown.down_docker_project(stack, purge and only is None, report)
         teardown.write_runtime(stack, paths)
     return Report(tuple(results), time.monotonic() - t0)

@@ -96,13 +96,13 @@ def start(
 ) -> None:
     """Start what is missing, in dependency order; reuse what already runs."""
     stack = _stack(env)
-    if profile:
-        stack = replace(stack, profiles=stack.profiles | parse_profiles(profile, "profile"))
+    profiles = parse_profiles(profile or "", "profile")
+    active = replace(stack, profiles=stack.profiles | profiles)
     names = _only(only)
     orchestrator.check_names(stack, names)
     if provider is not None and provider not in PROVIDERS:
         raise ConfigError("provider", f"expected one of {', '.join(PROVIDERS)}; got {provider!r}")
-    wanted = names or [s.name for s in stack.services if stack.enabled(s)]
+    wanted = names or [s.name for s in stack.services if active.enabled(s)]
     print(f"realstack [{stack.env}] starting {', '.join(wanted)}")
     report = orchestrator.start(
         stack,
@@ -111,6 +111,7 @@ def start(
         timeout=float(timeout) if timeout else None,
         report=_Progress(),
         provider=provider,
+        profiles=profiles,
     )
     if not report.ok:
         _print_failures(report)

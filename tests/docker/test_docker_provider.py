@@ -241,3 +241,21 @@ def test_the_repositorys_compose_file_runs_the_manifests_services(dproject: Proj
         assert conn.execute("SELECT 1").fetchone() == (1,)
     with redis.Redis.from_url(contract["REDIS_URL"]) as client:
         assert client.ping()
+
+
+def test_stopping_every_service_by_name_removes_the_network_and_keeps_the_volumes(
+    dproject: Project,
+) -> None:
+    """What `nox -s e2e` does (`services.stop --only=<what it started>`) leaves no network."""
+    dproject.start(only=["postgres", "redis"]).raise_for_errors()
+    stack = dproject.stack()
+    label = {"label": f"com.docker.compose.project={docker_provider.project_name(stack)}"}
+    client = _client()
+    try:
+        dproject.stop(only=["redis"]).raise_for_errors()
+        assert client.networks.list(filters=label) != []  # postgres still uses it
+        dproject.stop(only=["postgres"], purge=False).raise_for_errors()
+        assert client.networks.list(filters=label) == []
+        assert len(client.volumes.list(filters=label)) == 2  # data stays without --purge
+    finally:
+        client.close()
