@@ -105,6 +105,12 @@ def docker_images() -> dict[str, str]:
     return dict(_images())
 
 
+@pytest.fixture(scope="session")
+def images() -> dict[str, str]:
+    """The images the compose file runs (see :func:`docker_images`)."""
+    return docker_images()
+
+
 class Project:
     """A temporary realstack project: pyproject manifest + envs/test.env.
 

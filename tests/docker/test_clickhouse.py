@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
-from conftest import REPO, Project, docker_images, free_port
+from conftest import REPO, Project, free_port
 from realstack import envfile, orchestrator
 from realstack.providers import docker as docker_provider
 from realstack.status import running_services, status
@@ -38,11 +38,6 @@ password = "${CLICKHOUSE_PASSWORD}"
 database = "${CLICKHOUSE_DB}"
 startup_timeout = 90
 """
-
-
-@pytest.fixture(scope="session")
-def images() -> dict[str, str]:
-    return docker_images()
 
 
 @pytest.fixture

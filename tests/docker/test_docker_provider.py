@@ -14,7 +14,7 @@ import psycopg
 import pytest
 import redis
 
-from conftest import REPO, Project, docker_images, free_port
+from conftest import REPO, Project, free_port
 from realstack import envfile
 from realstack.errors import ConfigError, ServiceExited
 from realstack.providers import docker as docker_provider
@@ -68,11 +68,6 @@ port = "${REDIS_PORT}"
 database = "1"
 startup_timeout = 60
 """
-
-
-@pytest.fixture(scope="session")
-def images() -> dict[str, str]:
-    return docker_images()
 
 
 @pytest.fixture

@@ -12,6 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from conftest import free_port
+from integration._support import distinct_free_ports
 from realstack import orchestrator
 from realstack.errors import ConfigError, ProviderError
 from realstack.manifest import build_stack
@@ -254,15 +255,6 @@ def test_an_unknown_provider_override_is_a_usage_error(monkeypatch: pytest.Monke
 
 
 # --------------------------------------------------------------------------- status
-
-
-def distinct_free_ports(count: int) -> list[int]:
-    ports: list[int] = []
-    while len(ports) < count:
-        port = free_port()
-        if port not in ports:
-            ports.append(port)
-    return ports
 
 
 def quiet_stack(tmp_path: Path, active: str = "") -> Stack:
