@@ -49,9 +49,10 @@ def unit(session: nox.Session) -> None:
 
 @nox.session
 def process(session: nox.Session) -> None:
-    """Real processes: spawn, group kill, escalation, ownership, readiness failures."""
+    """Real processes: spawn, group kill, escalation, ownership, readiness failures; the
+    provider contract (one lifecycle specification) for the fake and native providers."""
     _install(session)
-    session.run(*PYTEST, "tests/process", *session.posargs)
+    session.run(*PYTEST, "tests/process", "tests/providers", *session.posargs)
 
 
 @nox.session
@@ -121,7 +122,14 @@ def docker(session: nox.Session) -> None:
     """
     _install(session)
     session.env["REALSTACK_PROVIDER"] = "docker"
-    session.run(*PYTEST, "tests/docker", *_suite_args(session))
+    # the provider contract for docker too, and the plugin's log sections from containers
+    session.run(
+        *PYTEST,
+        "tests/docker",
+        "tests/providers",
+        "tests/plugin/test_failure_reports.py",
+        *_suite_args(session),
+    )
     session.run(*PYTEST, *PROVIDER_AGNOSTIC, *_suite_args(session))
     with _stack(session, "test"):
         session.run(*PYTEST, "tests/e2e", *_suite_args(session))

@@ -25,7 +25,7 @@ from pathlib import Path
 from realstack import orchestrator, probes
 from realstack.manifest import load_stack
 from realstack.model import Stack
-from realstack.providers.native import NativeProvider
+from realstack.providers.native.launch import launch_spec
 from realstack.state import InstancePaths
 from realstack.supervisor import as_user
 from realstack.waiting import wait_until
@@ -84,7 +84,7 @@ def invoke(cli: list[str], root: Path, *args: str) -> None:
 def raw_start_stop(stack: Stack) -> float:
     """Start both servers as a plain script would; return the time until both answer."""
     paths = InstancePaths(stack.state_dir)
-    specs = [NativeProvider().launch_spec(s, paths) for s in stack.services]  # argv only
+    specs = [launch_spec(s, paths, {}) for s in stack.services]  # argv only
     t0 = time.perf_counter()
     procs = [
         subprocess.Popen(

@@ -27,12 +27,13 @@ import pytest
 from dotenv import dotenv_values
 
 import realstack
-from realstack import orchestrator
+from realstack import orchestrator, supervisor
 from realstack.errors import ConfigError
 from realstack.manifest import load_stack
 from realstack.model import Stack
 from realstack.providers import docker as docker_provider
 from realstack.results import Report
+from realstack.supervisor import OWNER_VAR
 
 pytest_plugins = ["pytester"]
 
@@ -249,7 +250,7 @@ def throwaway_project(prefix: str, provider: str = "native") -> Iterator[Project
                 with contextlib.suppress(realstack.RealstackError):
                     proj.stop(purge=True)
         finally:
-            survivors = [p for p in psutil.process_iter() if _carries(p, str(root))]
+            survivors = owned_by(root)
             for proc in survivors:
                 proc.kill()
             leftovers: list[str] = []
@@ -267,11 +268,21 @@ def project() -> Iterator[Project]:
         yield proj
 
 
-def _carries(proc: psutil.Process, root: str) -> bool:
-    try:
-        return proc.environ().get("REALSTACK_OWNER", "").startswith(root)
-    except psutil.Error:
-        return False
+def owned_by(root: Path | str) -> list[psutil.Process]:
+    """Live processes of the project at ``root``: its owner marker in their environment, or
+    one of its log files as their stdout/stderr (what valkey, which wipes its environment,
+    still shows). Every leftover check of the suites uses this one scan."""
+    prefix = str(root)
+    found = []
+    for proc in psutil.process_iter():
+        try:
+            marked = proc.environ().get(OWNER_VAR, "").startswith(prefix)
+            logged = any(s.startswith(prefix + "/") for s in supervisor.streams(proc.pid))
+            if (marked or logged) and proc.status() != psutil.STATUS_ZOMBIE:
+                found.append(proc)
+        except psutil.Error:
+            continue
+    return found
 
 
 ProjectFactory = Callable[[], Project]

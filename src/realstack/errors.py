@@ -7,7 +7,10 @@
     │   ├── ProbeTimeout           never became ready: probe, last error, elapsed, log tail
     │   ├── ServiceExited          died while starting: exit code, log tail
     │   └── PortInUse              a process that is not ours answers on the port
-    ├── ProviderError              a provider cannot work here (binary missing, wrong user …)
+    ├── ProviderError(provider, service)
+    │   ├── ProviderUnavailable    cannot work here; said before anything starts (no engine …)
+    │   └── ProviderFailed         failed at runtime (compose exited, a container vanished …)
+    │       └── StopFailed(pids)   processes survived SIGKILL, or a container would not go
     └── LockTimeout                another realstack run held the state lock too long
 
 Messages are complete sentences for humans; the attributes are for code.
@@ -118,7 +121,31 @@ class PortInUse(ServiceError):
 
 
 class ProviderError(RealstackError):
-    """A provider cannot run a service on this machine (missing binary, permissions …)."""
+    """A provider could not do its part; ``provider`` and ``service`` say whose (may be "")."""
+
+    def __init__(self, message: str, *, provider: str = "", service: str = "") -> None:
+        self.provider = provider
+        self.service = service
+        super().__init__(message)
+
+
+class ProviderUnavailable(ProviderError):
+    """The provider cannot work on this machine (missing binary, no engine, permissions).
+
+    Raised before anything starts, so nothing needs rolling back.
+    """
+
+
+class ProviderFailed(ProviderError):
+    """The provider failed while doing its work (a compose call exited, a container vanished)."""
+
+
+class StopFailed(ProviderFailed):
+    """Something of ours would not stop; ``pids`` (or a container) survived the whole ladder."""
+
+    def __init__(self, message: str, *, provider: str, service: str, pids: tuple[int, ...] = ()):
+        self.pids = pids
+        super().__init__(message, provider=provider, service=service)
 
 
 class LockTimeout(RealstackError):

@@ -56,3 +56,16 @@ def dependents_first(services: Sequence[Service]) -> list[Service]:
     # waves() also yields the dependencies of the given services; stop only the given ones.
     order = [name for wave in waves(services) for name in wave if name in by_name]
     return [by_name[n] for n in reversed(order)]
+
+
+Node = tuple[str, str]  # (service, "started" | "healthy")
+
+
+def phase_graph(services: Sequence[Service]) -> graphlib.TopologicalSorter[Node]:
+    """The start graph: each service is started, then healthy; a dependency edge waits for
+    the phase its condition names, so a ``started`` dependency does not wait for health."""
+    sorter: graphlib.TopologicalSorter[Node] = graphlib.TopologicalSorter()
+    for svc in services:
+        sorter.add((svc.name, "healthy"), (svc.name, "started"))
+        sorter.add((svc.name, "started"), *((d.service, d.condition) for d in svc.depends_on))
+    return sorter

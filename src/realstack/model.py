@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,9 +19,6 @@ PROBE_KINDS: tuple[ProbeKind, ...] = ("tcp", "http", "postgres", "redis", "click
 CONDITIONS: tuple[Condition, ...] = ("started", "healthy")
 PROVIDERS: tuple[ProviderName, ...] = ("auto", "docker", "native")
 DEFAULT_COMPOSE_FILE = "docker-compose.test.yml"
-# Kinds that run both ways, so ``--provider`` applies to them; process is always native and
-# clickhouse always docker (no native provider yet).
-SWITCHABLE_KINDS: tuple[ServiceKind, ...] = ("postgres", "redis")
 
 
 @dataclass(frozen=True)
@@ -85,11 +83,6 @@ class Service:
         return self.compose_service or self.name
 
     @property
-    def may_use_docker(self) -> bool:
-        """Whether this service can be a container (so stop/status must look for one)."""
-        return self.kind != "process" and self.provider != "native"
-
-    @property
     def url_host(self) -> str:
         """Host used in URLs: the seeds' ``localhost`` for loopback binds."""
         return "localhost" if self.host in ("127.0.0.1", "localhost") else self.host
@@ -121,6 +114,16 @@ class Stack:
     # what ``${…}`` resolved against (env file + environment): compose interpolates its file
     # with the same values, so containers and manifest agree. May hold secrets: not in repr.
     variables: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
+
+    @property
+    def instance_id(self) -> str:
+        """Who this stack is: (canonical project root, env, instance name, state dir).
+
+        It goes into every record, process marker and compose project, so a copied checkout,
+        another env or another state dir never takes this instance's processes for its own.
+        """
+        key = "\0".join((str(self.root), self.env, self.instance, str(self.state_dir)))
+        return hashlib.sha256(key.encode()).hexdigest()[:16]
 
     def enabled(self, svc: Service) -> bool:
         """Whether a start without ``--only`` starts ``svc`` (no profile, or an active one)."""

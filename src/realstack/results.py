@@ -1,17 +1,52 @@
-"""What start and stop return: one result per service, as values (errors included)."""
+"""What start and stop return: one result per service, as values (errors included), and the
+progress events they emit on the way."""
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal
 
 from realstack.errors import RealstackError
 
-Reporter = Callable[[str, str, str], None]  # (service, event, detail) for progress output
-Action = Literal[
-    "started", "reused", "failed", "cancelled", "rolled-back", "stopped", "not-running", "stale"
-]
+
+class Event(enum.StrEnum):
+    """Progress events (printed as their value by the tasks)."""
+
+    STARTING = "starting"
+    WAITING = "waiting"
+    READY = "ready"
+    REUSED = "reused"
+    DRIFT = "drift"
+    STALE = "stale"
+    ORPHANS = "orphans"
+    NOTE = "note"
+    LOCK = "lock"
+    ROLLBACK = "rollback"
+    STOPPING = "stopping"
+    STOPPED = "stopped"
+    NOT_RUNNING = "not-running"
+    FAILED = "failed"
+    PURGED = "purged"
+    DOWN = "down"
+
+
+Progress = Callable[[str, Event, str], None]  # (service, event, detail)
+
+
+def quiet(service: str, event: Event, detail: str) -> None:
+    """Default progress: say nothing."""
+
+
+class Action(enum.StrEnum):
+    STARTED = "started"
+    REUSED = "reused"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    ROLLED_BACK = "rolled-back"
+    STOPPED = "stopped"
+    NOT_RUNNING = "not-running"
+    STALE = "stale"
 
 
 @dataclass(frozen=True)
@@ -23,19 +58,25 @@ class ServiceResult:
     seconds: float = 0.0  # spawn → ready (start) or signal → gone (stop)
     error: RealstackError | None = None
 
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
 
 @dataclass(frozen=True)
 class Report:
     results: tuple[ServiceResult, ...]
     seconds: float
+    rollback: tuple[ServiceResult, ...] = ()  # what a failed start stopped again, and how
 
     @property
     def ok(self) -> bool:
-        return all(r.error is None for r in self.results)
+        return all(r.ok for r in self.results)
 
     @property
     def errors(self) -> list[RealstackError]:
-        return [r.error for r in self.results if r.error is not None]
+        """The operation's errors, then any the rollback met (never hiding the first)."""
+        return [r.error for r in (*self.results, *self.rollback) if r.error is not None]
 
     def raise_for_errors(self) -> None:
         if self.errors:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -49,14 +50,6 @@ class InstancePaths:
     def record(self, service: str) -> Path:
         return self.services / f"{service}.json"
 
-    def intent(self, service: str) -> Path:
-        """Present from just before a spawn until its record is written (crash evidence)."""
-        return self.services / f"{service}.starting"
-
-    def marker(self, service: str) -> str:
-        """The ``REALSTACK_OWNER`` value a service's processes carry; unique per instance."""
-        return f"{self.root}::{service}"
-
     def log(self, service: str) -> Path:
         return self.logs / f"{service}.log"
 
@@ -67,6 +60,22 @@ class InstancePaths:
         """Create the tree, private to this user (0700)."""
         for path in (self.base, self.root, self.services, self.logs, self.data):
             path.mkdir(mode=0o700, parents=True, exist_ok=True)
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write via a temp file in the same directory and rename, so readers never see half.
+
+    No fsync: the rename is atomic for every process, which is what these files guard
+    against (a starter killed mid-write); after a power loss no recorded process exists anyway.
+    """
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "w") as fh:
+            fh.write(text)
+        Path(tmp).replace(path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 _TAIL_BLOCK = 8192

@@ -1,20 +1,23 @@
-"""Read-only inspection: which services run, who owns them, whether they answer."""
+"""Read-only inspection: which services run, who owns them, whether they answer.
+
+The states come from the same provider ``find`` that start and stop act on, so the three
+never disagree: ``ours`` (a live record of this instance), ``orphan`` (ours without a record:
+``services.stop`` removes it), ``stale`` (a record nothing matches), ``foreign`` (someone else
+answers on the port), ``down``.
+"""
 
 from __future__ import annotations
 
-import contextlib
-import dataclasses
 import time
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Literal
 
-import psutil
-
-from realstack import pidfile, probes, supervisor
+from realstack import plan, runtime
 from realstack.errors import RealstackError
-from realstack.model import Stack
-from realstack.providers import docker as docker_provider
-from realstack.state import InstancePaths
+from realstack.model import Service, Stack
+from realstack.providers import Orphan, Ours, Stale
+from realstack.providers.placement import Placement
+from realstack.records import Records
 
 State = Literal["ours", "orphan", "stale", "foreign", "down"]
 
@@ -32,75 +35,65 @@ class ServiceStatus:
     owner: str | None = None  # for foreign listeners
 
 
-def port_owner(port: int) -> str | None:
-    """Who listens on ``port``, as 'pid N (cmdline)', where psutil can see it."""
-    with contextlib.suppress(psutil.Error):
-        for conn in psutil.net_connections(kind="tcp"):
-            if conn.status == psutil.CONN_LISTEN and conn.laddr and conn.laddr.port == port:
-                if conn.pid is None:
-                    return None
-                with contextlib.suppress(psutil.Error):
-                    cmd = " ".join(psutil.Process(conn.pid).cmdline())
-                    return f"pid {conn.pid} ({cmd})"
-                return f"pid {conn.pid}"
-    return None
+def _row(
+    stack: Stack, svc: Service, placement: Placement, records: Records, probe: bool
+) -> ServiceStatus:
+    where = runtime.locate(placement, records, svc)
+    found = where.found
+    configured = placement.choose(svc)
+    provider = where.provider.name if where.provider is not None else configured
+    if isinstance(found, Ours):
+        record = found.handle.record
+        health = "-"
+        if probe and where.provider is not None:
+            health = where.provider.probe(svc)() or "healthy"
+        changed = plan.drift(record.settings, plan.settings_of(stack, svc, configured))
+        if changed:
+            health += f"; drifted from the manifest ({changed}): `services.start` restarts it"
+        return ServiceStatus(
+            svc.name,
+            svc.kind,
+            provider,
+            svc.port,
+            "ours",
+            getattr(record, "pid", None),
+            time.time() - record.started_at,
+            health,
+        )
+    if isinstance(found, Orphan):
+        health = f"{found.detail}; `services.stop` cleans it up"
+        return ServiceStatus(
+            svc.name, svc.kind, provider, svc.port, "orphan", found.pid, None, health
+        )
+    occupant = placement.for_start(svc).occupant(svc)
+    if occupant is not None:
+        health = "answers, but realstack did not start it"
+        return ServiceStatus(
+            svc.name, svc.kind, provider, svc.port, "foreign", health=health, owner=occupant or None
+        )
+    if isinstance(found, Stale):
+        return ServiceStatus(svc.name, svc.kind, provider, svc.port, "stale")
+    health = "-" if stack.enabled(svc) else f"profile {','.join(svc.profiles)} not enabled"
+    return ServiceStatus(svc.name, svc.kind, provider, svc.port, health=health)
 
 
-def running_services(stack: Stack) -> set[str]:
-    """The services with an ours-record: what the env contract must describe."""
-    paths = InstancePaths(stack.state_dir)
-    return {
-        svc.name
-        for svc in stack.services
-        if (record := pidfile.read(paths.record(svc.name))) and pidfile.process_of(record)
-    }
-
-
-def status(stack: Stack, *, probe: bool = True) -> list[ServiceStatus]:
+def status(
+    stack: Stack, *, probe: bool = True, placement: Placement | None = None
+) -> list[ServiceStatus]:
     """What runs, who owns it and whether it answers; never changes anything."""
-    paths = InstancePaths(stack.state_dir)
-    marked = supervisor.scan()
-    containers = _docker_containers(stack)
+    placement = placement or Placement(stack)
+    records = runtime.records_of(stack)
     rows = []
     for svc in stack.services:
-        record = pidfile.read(paths.record(svc.name))
-        proc = pidfile.process_of(record) if record else None
-        orphans = marked.get(paths.marker(svc.name), [])
-        row = ServiceStatus(
-            svc.name, svc.kind, record.provider if record else svc.provider, svc.port
-        )
-        container = containers.get(svc.compose_name, {}).get("State", {})
-        if proc is not None and record is not None:
-            health = (probes.check_for(svc)() or "healthy") if probe else "-"
-            uptime = time.time() - record.started_at
-            row = dataclasses.replace(row, state="ours", pid=proc.pid, health=health, uptime=uptime)
-        elif container.get("Running"):
-            health = "container without a record; `services.stop` removes it"
-            row = dataclasses.replace(
-                row, state="orphan", provider="docker", pid=container.get("Pid"), health=health
+        try:
+            rows.append(_row(stack, svc, placement, records, probe))
+        except RealstackError as exc:  # an engine gone away: say so in the row, go on
+            rows.append(
+                ServiceStatus(svc.name, svc.kind, svc.provider, svc.port, health=f"unknown: {exc}")
             )
-        elif orphans:
-            health = "record lost; `services.stop` cleans it up"
-            row = dataclasses.replace(row, state="orphan", pid=orphans[0].pid, health=health)
-        elif probes.tcp_check(svc.host, svc.port, 0.5)() is None:
-            health = "answers, but realstack did not start it"
-            row = dataclasses.replace(
-                row, state="foreign", owner=port_owner(svc.port), health=health
-            )
-        elif record is not None:
-            row = dataclasses.replace(row, state="stale")
-        elif not stack.enabled(svc):
-            row = dataclasses.replace(row, health=f"profile {','.join(svc.profiles)} not enabled")
-        rows.append(row)
     return rows
 
 
-def _docker_containers(stack: Stack) -> dict[str, dict[str, Any]]:
-    """The project's containers, when a service may run in docker and the engine answers."""
-    if not any(s.may_use_docker for s in stack.services):
-        return {}
-    if not docker_provider.engine_available():
-        return {}
-    with contextlib.suppress(RealstackError):
-        return docker_provider.containers(stack)
-    return {}
+def running_services(stack: Stack) -> set[str]:
+    """The services with a live record of this instance: what the env contract describes."""
+    return set(runtime.live(stack, Placement(stack)))

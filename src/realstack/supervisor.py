@@ -1,9 +1,12 @@
 """Spawn services in their own session and stop them with the TERM → wait → KILL ladder.
 
-Every spawned process carries ``REALSTACK_OWNER=<marker>`` in its environment, which its
-descendants inherit. ``stop`` signals the process group, every descendant it can see and every
-process that carries the marker, so a grandchild that left the group (or a service whose
-starter was SIGKILLed before it could write its record) is not left behind.
+Every spawned process carries two marks: ``REALSTACK_OWNER=<marker>`` in its environment, which
+its descendants inherit, and its instance's log file as stdout/stderr. Servers may rewrite
+their environment (valkey overwrites it with its process title) but keep their standard
+streams, so :func:`owned` finds a service's processes by either mark. ``stop`` signals the
+process group, every descendant it can see and every marked process, so a grandchild that left
+the group, or a server whose starter was SIGKILLed before it could write a record, is not left
+behind.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from typing import Any
 
 import psutil
 
-from realstack.errors import ProviderError
+from realstack.errors import StopFailed
 from realstack.waiting import WaitTimeout, wait_until
 
 OWNER_VAR = "REALSTACK_OWNER"
@@ -55,6 +58,14 @@ class LaunchSpec:
     stop_signal: signal.Signals = signal.SIGTERM
 
 
+@dataclass(frozen=True)
+class Marks:
+    """How one service's processes are recognised: the env marker or the log as a std stream."""
+
+    marker: str
+    log: Path
+
+
 def as_user(user: str | None) -> dict[str, Any]:
     """Popen arguments that drop to ``user`` completely: uid, gid and supplementary groups."""
     if user is None:
@@ -67,10 +78,10 @@ def as_user(user: str | None) -> dict[str, Any]:
     }
 
 
-def spawn(spec: LaunchSpec, log_path: Path, marker: str) -> psutil.Process:
-    """Start ``spec`` in a new session, output appended to ``log_path``."""
-    env = {**spec.env, OWNER_VAR: marker}
-    with log_path.open("ab") as log:
+def spawn(spec: LaunchSpec, marks: Marks) -> psutil.Process:
+    """Start ``spec`` in a new session bearing ``marks``: output appended to its log."""
+    env = {**spec.env, OWNER_VAR: marks.marker}
+    with marks.log.open("ab") as log:
         popen = subprocess.Popen(
             spec.argv,
             stdin=subprocess.DEVNULL,
@@ -117,18 +128,50 @@ def _alive(procs: Iterable[psutil.Process]) -> list[psutil.Process]:
     return [proc for proc in procs if not has_exited(proc)]
 
 
-def scan() -> dict[str, list[psutil.Process]]:
-    """Live processes carrying an owner marker, by marker (this process excluded)."""
+def streams(pid: int) -> set[str]:
+    """Where ``pid``'s stdout and stderr point (readable for our own processes, or as root)."""
+    found = set()
+    for fd in (1, 2):
+        with contextlib.suppress(OSError):
+            found.add(str(Path(f"/proc/{pid}/fd/{fd}").readlink()))
+    return found
+
+
+def scan(marks: Iterable[Marks]) -> dict[str, list[psutil.Process]]:
+    """Live processes bearing any of ``marks``, by marker (this process excluded).
+
+    One pass over the process table for all services: the std streams first (a readlink; what
+    a server that rewrote its environment still shows), then the environment.
+    """
+    by_log = {str(m.log): m.marker for m in marks}
+    markers = set(by_log.values())
     me = os.getpid()
     found: dict[str, list[psutil.Process]] = {}
     for proc in psutil.process_iter():
         if proc.pid == me:
             continue
         with contextlib.suppress(psutil.Error):
-            marker = proc.environ().get(OWNER_VAR)
-            if marker is not None and proc.status() != psutil.STATUS_ZOMBIE:
-                found.setdefault(marker, []).append(proc)
+            hit = next((by_log[s] for s in streams(proc.pid) if s in by_log), None)
+            if hit is None and (value := proc.environ().get(OWNER_VAR)) in markers:
+                hit = value
+            if hit is not None and proc.status() != psutil.STATUS_ZOMBIE:
+                found.setdefault(hit, []).append(proc)
     return found
+
+
+def bears(proc: psutil.Process, marks: Marks) -> bool:
+    """Whether ``proc`` carries one of ``marks`` (a recorded pid proves nothing on its own)."""
+    if str(marks.log) in streams(proc.pid):
+        return True
+    try:
+        return proc.environ().get(OWNER_VAR) == marks.marker
+    except psutil.Error:
+        return False
+
+
+def owned(marks: Marks) -> list[psutil.Process]:
+    """The live processes of one service (see :func:`scan`)."""
+    return scan([marks]).get(marks.marker, [])
 
 
 def _family(
@@ -156,7 +199,7 @@ def _signal_all(
 
 def stop(
     leader: psutil.Process | None,
-    marker: str,
+    marks: Marks,
     marked: Iterable[psutil.Process] = (),
     *,
     stop_signal: signal.Signals = signal.SIGTERM,
@@ -164,8 +207,8 @@ def stop(
 ) -> bool:
     """Stop ``leader`` (verified ours by the caller), its group, descendants and ``marked``.
 
-    ``marked`` are the processes carrying ``marker`` (from :func:`scan`). Returns ``True`` if
-    the ladder had to escalate to SIGKILL.
+    ``marked`` are the processes bearing ``marks`` (from :func:`owned`). Returns ``True`` if
+    the ladder had to escalate to SIGKILL; raises :class:`StopFailed` if anything survives it.
     """
     family = _family(leader, marked)
     if not family:
@@ -177,13 +220,18 @@ def stop(
     except WaitTimeout:
         pass
     # Escalate: everything still alive, plus anything marked that appeared since we looked.
-    family = _alive([*family, *scan().get(marker, [])])
+    family = _alive([*family, *owned(marks)])
     _signal_all(leader, family, signal.SIGKILL)
     try:
         wait_until(lambda: None if not _alive(family) else "still running", 5.0)
     except WaitTimeout:
-        pids = ", ".join(str(p.pid) for p in _alive(family))
-        raise ProviderError(f"processes {pids} survived SIGKILL (uninterruptible?)") from None
+        pids = tuple(p.pid for p in _alive(family))
+        raise StopFailed(
+            f"processes {', '.join(map(str, pids))} survived SIGKILL (uninterruptible?)",
+            provider="native",
+            service=marks.marker.rpartition("::")[2],
+            pids=pids,
+        ) from None
     return True
 
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import functools
 import json
-import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -20,14 +19,12 @@ from invoke.context import Context
 from invoke.exceptions import Exit
 from invoke.tasks import task
 
-from realstack import envfile, orchestrator, pidfile
+from realstack import envfile, orchestrator, runtime
 from realstack.errors import ConfigError, RealstackError
 from realstack.manifest import load_stack, parse_profiles
 from realstack.model import PROVIDERS, Stack
-from realstack.providers import docker as docker_provider
-from realstack.results import Report
-from realstack.state import InstancePaths, tail
-from realstack.status import running_services
+from realstack.results import Action, Event, Report
+from realstack.state import InstancePaths
 from realstack.status import status as inspect_status
 
 P = ParamSpec("P")
@@ -59,7 +56,7 @@ class _Progress:
     def __init__(self) -> None:
         self.t0 = time.monotonic()
 
-    def __call__(self, service: str, event: str, detail: str) -> None:
+    def __call__(self, service: str, event: Event, detail: str) -> None:
         elapsed = time.monotonic() - self.t0
         print(f"  [{elapsed:6.2f}s] {service:<12} {event:<10} {detail}".rstrip(), flush=True)
 
@@ -108,16 +105,16 @@ def start(
         stack,
         only=names,
         wait=wait,
-        timeout=float(timeout) if timeout else None,
-        report=_Progress(),
+        timeout=float(timeout) if timeout is not None else None,
+        progress=_Progress(),
         provider=provider,
         profiles=profiles,
     )
     if not report.ok:
         _print_failures(report)
         raise Exit(code=max(e.exit_code for e in report.errors))
-    started = sum(r.action == "started" for r in report.results)
-    reused = sum(r.action == "reused" for r in report.results)
+    started = sum(r.action == Action.STARTED for r in report.results)
+    reused = sum(r.action == Action.REUSED for r in report.results)
     state = "healthy" if wait else "started"
     print(
         f"✓ {started} started, {reused} already running ({state}) in {report.seconds:.2f}s; "
@@ -136,11 +133,11 @@ def start(
 def stop(c: Context, env: str | None = None, only: str | None = None, purge: bool = False) -> None:
     """Stop exactly what realstack started (dependents first). Data stays unless --purge."""
     stack = _stack(env)
-    report = orchestrator.stop(stack, only=_only(only), purge=purge, report=_Progress())
+    report = orchestrator.stop(stack, only=_only(only), purge=purge, progress=_Progress())
     if not report.ok:
         _print_failures(report)
         raise Exit(code=1)
-    stopped = sum(r.action == "stopped" for r in report.results)
+    stopped = sum(r.action == Action.STOPPED for r in report.results)
     print(f"✓ {stopped} stopped in {report.seconds:.2f}s" + ("; data purged" if purge else ""))
 
 
@@ -191,19 +188,14 @@ def logs(
     own log for a service in docker)."""
     stack = _stack(env)
     orchestrator.check_names(stack, [name], "name")
-    paths = InstancePaths(stack.state_dir)
-    svc = stack.service(name)
-    if docker_provider.manages(stack, svc, pidfile.read(paths.record(name))):
-        docker_provider.print_logs(stack, svc, int(lines), follow=follow)
-        return
-    path = paths.log(name)
+    source = runtime.logs(stack, stack.service(name))
     if follow:
-        # tail(1) is the tool made for following a file; Ctrl-C ends it.
-        subprocess.run(["tail", "-n", str(int(lines)), "-F", str(path)], check=False)
+        source.follow(int(lines))
         return
-    if not path.exists():
-        print(f"(no log yet: {path})")
-    for line in tail(path, int(lines)):
+    found = source.tail(int(lines))
+    if not found:
+        print(f"(nothing logged yet: {source.source})")
+    for line in found:
         print(line)
 
 
@@ -213,10 +205,11 @@ def restart(c: Context, name: str, env: str | None = None, timeout: float | None
     """Stop one service and start it again, waiting until it is healthy."""
     stack = _stack(env)
     orchestrator.check_names(stack, [name], "name")
-    progress = _Progress()
-    orchestrator.stop(stack, only=[name], report=progress).raise_for_errors()
-    report = orchestrator.start(
-        stack, only=[name], wait=True, report=progress, timeout=float(timeout) if timeout else None
+    report = orchestrator.restart(
+        stack,
+        name,
+        timeout=float(timeout) if timeout is not None else None,
+        progress=_Progress(),
     )
     if not report.ok:
         _print_failures(report)
@@ -231,7 +224,7 @@ def show(c: Context, env: str | None = None, format: str = "dotenv") -> None:
     if format not in envfile.FORMATS:
         raise ConfigError("format", f"expected one of {', '.join(envfile.FORMATS)}; got {format!r}")
     stack = _stack(env)
-    values = envfile.contract(stack, running_services(stack))
+    values = runtime.contract(stack)
     print(envfile.render(values, cast(Any, format)), end="")
 
 

@@ -7,6 +7,7 @@ Needs a running Docker engine (`bash scripts/start_docker_engine.sh`) and the of
 from __future__ import annotations
 
 import importlib
+import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -101,14 +102,33 @@ def _client() -> Any:
     return _sdk.from_env()
 
 
+def _container_ids(project: Project) -> dict[str, str]:
+    """Service → the container id its record names (records carry no host pid)."""
+    found = {}
+    for path in (project.state / "services").glob("*.json"):
+        data = json.loads(path.read_text())
+        assert "pid" not in data, data
+        found[data["service"]] = data["container_id"]
+    return found
+
+
 def test_start_healthy_status_contract_and_reuse(dproject: Project) -> None:
+    """Started containers are healthy, ours in status, serve the contract, and are reused."""
     report = dproject.start(only=["postgres", "redis"])
     report.raise_for_errors()
     assert {r.name: r.action for r in report.results} == {"postgres": "started", "redis": "started"}
     stack = dproject.stack()
-    for name in ("postgres", "redis"):
-        state = docker_provider.container_state(stack, stack.service(name))
-        assert (state.exited, state.health) == (False, "healthy")
+    client = _client()
+    try:
+        for name, container_id in _container_ids(dproject).items():
+            container = client.containers.get(container_id)
+            assert container.labels["com.docker.compose.service"] == name
+            assert (container.status, container.attrs["State"]["Health"]["Status"]) == (
+                "running",
+                "healthy",
+            )
+    finally:
+        client.close()
     rows = {r.name: r for r in status(stack)}
     for name in ("postgres", "redis"):
         assert (rows[name].provider, rows[name].state, rows[name].health) == (
@@ -127,9 +147,10 @@ def test_start_healthy_status_contract_and_reuse(dproject: Project) -> None:
     with redis.Redis.from_url(contract["REDIS_URL"]) as client:
         assert client.ping()
 
+    ids = _container_ids(dproject)
     again = dproject.start(only=["postgres", "redis"])
     assert {r.action for r in again.results} == {"reused"}
-    assert {r.pid for r in again.results} == {r.pid for r in report.results}
+    assert _container_ids(dproject) == ids
 
 
 def test_stop_spares_other_projects_keeps_volumes_and_purge_drops_them(
@@ -157,7 +178,7 @@ def test_stop_spares_other_projects_keeps_volumes_and_purge_drops_them(
         stopped = dproject.stop()
         stopped.raise_for_errors()
         assert {r.action for r in stopped.results} >= {"stopped"}
-        assert docker_provider.containers(stack) == {}
+        assert dproject.containers() == []
         other.reload()
         assert other.status == "running"  # another project's container: never touched
         assert status(stack)[0].state == "down"
@@ -193,9 +214,8 @@ def test_container_that_exits_at_once_reports_its_log_tail(dproject: Project) ->
     assert isinstance(error, ServiceExited)
     assert error.returncode == 3
     assert any("realstack-boom-marker" in line for line in error.log_tail)
-    stack = dproject.stack()
     # rolled back: the failed container is removed, not left behind
-    wait_until(lambda: None if "broken" not in docker_provider.containers(stack) else "left", 10)
+    wait_until(lambda: None if dproject.containers() == [] else "left", 10)
 
 
 def test_auto_picks_docker_when_the_engine_answers(dproject: Project) -> None:
@@ -211,7 +231,7 @@ def test_unrecorded_container_is_an_orphan_and_stop_removes_it(dproject: Project
     row = next(r for r in status(stack) if r.name == "redis")
     assert (row.provider, row.state) == ("docker", "orphan")
     dproject.stop().raise_for_errors()
-    assert docker_provider.containers(stack) == {}
+    assert dproject.containers() == []
 
 
 def test_bad_provider_is_a_config_error(dproject: Project) -> None:

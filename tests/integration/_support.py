@@ -6,8 +6,7 @@ from pathlib import Path
 
 import psutil
 
-from conftest import Project, free_port
-from realstack.supervisor import OWNER_VAR
+from conftest import Project, free_port, owned_by
 
 SERVICES = ("postgres", "redis")
 USER = "app_user"
@@ -57,16 +56,8 @@ def write_manifest(project: Project, manifest: str = MANIFEST, *more_ports: str)
 
 
 def processes_owned_by(root: Path) -> list[psutil.Process]:
-    """Live processes carrying the owner marker of the project at ``root``."""
-    owned = []
-    for proc in psutil.process_iter():
-        try:
-            marker = proc.environ().get(OWNER_VAR, "")
-            if marker.startswith(str(root)) and proc.status() != psutil.STATUS_ZOMBIE:
-                owned.append(proc)
-        except psutil.Error:
-            continue
-    return owned
+    """Live processes of the project at ``root`` (see :func:`conftest.owned_by`)."""
+    return owned_by(root)
 
 
 def containers_of(project: Project) -> list[str]:

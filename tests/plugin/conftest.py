@@ -9,8 +9,6 @@ strict; they use the plugin's fixtures against real PostgreSQL and Redis.
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
 import textwrap
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,9 +16,8 @@ from pathlib import Path
 import psutil
 import pytest
 
-from conftest import Project, free_port
+from conftest import Project, free_port, owned_by, provider_under_test, throwaway_project
 from realstack.status import status
-from realstack.supervisor import OWNER_VAR
 
 SRC = Path(__file__).resolve().parents[2] / "src"
 SERVICES = ("postgres", "redis")
@@ -63,16 +60,8 @@ def write_manifest(project: Project) -> Project:
 
 
 def owned_processes(root: Path) -> list[psutil.Process]:
-    """Live (non-zombie) processes carrying the owner marker of the project at ``root``."""
-    owned = []
-    for proc in psutil.process_iter():
-        try:
-            marked = proc.environ().get(OWNER_VAR, "").startswith(str(root))
-            if marked and proc.status() != psutil.STATUS_ZOMBIE:
-                owned.append(proc)
-        except psutil.Error:
-            continue
-    return owned
+    """Live processes of the project at ``root`` (see :func:`conftest.owned_by`)."""
+    return owned_by(root)
 
 
 def states(project: Project) -> dict[str, str]:
@@ -126,24 +115,14 @@ class Inner:
 
 @pytest.fixture(scope="module")
 def stack_project() -> Iterator[Project]:
-    """One throwaway postgres + redis project per module (the template cluster is built once).
+    """One throwaway postgres + redis project per module (the template cluster is built once),
+    in containers under ``REALSTACK_PROVIDER=docker`` (``nox -s docker``), else native.
 
     Each test states the stack it needs (``bring_up`` / ``bring_down``) before its inner run.
+    Afterwards nothing of it may be left: no process, container, volume or network.
     """
-    root = Path(tempfile.mkdtemp(prefix="realstack-ptest-"))
-    root.chmod(0o755)  # traversable by the PostgreSQL user when the tests run as root
-    proj = write_manifest(Project(root))
-    try:
-        yield proj
-    finally:
-        try:
-            proj.stop()
-        finally:
-            survivors = owned_processes(root)
-            for proc in survivors:
-                proc.kill()
-            shutil.rmtree(root, ignore_errors=True)
-            assert not survivors, f"processes outlived the module: {survivors}"
+    with throwaway_project("realstack-ptest-", provider_under_test()) as proj:
+        yield write_manifest(proj)
 
 
 @pytest.fixture

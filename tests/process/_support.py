@@ -11,7 +11,7 @@ from pathlib import Path
 
 import psutil
 
-from realstack.supervisor import OWNER_VAR
+from conftest import owned_by
 from realstack.waiting import wait_until
 
 HERE = Path(__file__).resolve().parent
@@ -67,16 +67,8 @@ def is_alive(pid: int) -> bool:
 
 
 def marked(prefix: str) -> list[psutil.Process]:
-    """Live processes whose owner marker starts with ``prefix`` (a project root or a marker)."""
-    found = []
-    for proc in psutil.process_iter():
-        try:
-            marker = proc.environ().get(OWNER_VAR)
-            if marker is not None and marker.startswith(prefix) and is_alive(proc.pid):
-                found.append(proc)
-        except psutil.Error:
-            continue
-    return found
+    """Live processes of the project at ``prefix`` (see :func:`conftest.owned_by`)."""
+    return owned_by(prefix)
 
 
 def wait_for_text(path: Path, text: str, timeout: float = 10.0) -> None:

@@ -2,7 +2,7 @@
 
 It never sleeps: once set up it blocks in ``accept`` (with ``--port``) or ``signal.pause``, so it
 runs until it is signalled. Order: ignore SIGTERM, write the environment, say the line, exit
-(``--exit``), listen.
+(``--exit``), re-exec without environment (``--exec-without-env``), listen.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ import json
 import os
 import signal
 import socket
+import sys
 from pathlib import Path
 
 
@@ -28,6 +29,11 @@ def main() -> int:
     parser.add_argument("--say", help="print this line (<pid> becomes the pid)")
     parser.add_argument("--exit", type=int, help="exit with this code after saying the line")
     parser.add_argument("--port", type=int, help="listen on 127.0.0.1:PORT")
+    parser.add_argument(
+        "--exec-without-env",
+        action="store_true",
+        help="after the line, re-exec with an empty environment (as valkey wipes its own)",
+    )
     args = parser.parse_args()
     if args.ignore_term:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
@@ -37,6 +43,8 @@ def main() -> int:
         print(args.say.replace("<pid>", str(os.getpid())), flush=True)
     if args.exit is not None:
         return int(args.exit)
+    if args.exec_without_env:
+        os.execve(sys.executable, [sys.executable, __file__], {})
     if args.port is not None:
         server = socket.create_server(("127.0.0.1", args.port))
         while True:

@@ -27,8 +27,8 @@ from process._support import (
     wait_for_file,
     wait_for_text,
 )
-from realstack import pidfile
 from realstack.errors import PortInUse, ProbeTimeout, ServiceExited
+from realstack.records import ProcessRecord, Records
 from realstack.results import Report
 from realstack.state import InstancePaths
 from realstack.status import status
@@ -276,7 +276,7 @@ def test_concurrent_starts_from_two_processes_give_one_instance(
 
 def _sigkill_starter_mid_start(
     project: Project, starters: list[subprocess.Popen[str]]
-) -> pidfile.Record:
+) -> ProcessRecord:
     """Start ``app`` (never ready) from a starter process, SIGKILL it while it waits; the record."""
     gate = project.root / "gate"  # never created: the starter waits until it is killed
     _write_app(project, "--say", "app up pid=<pid>", probe=file_probe(gate), startup_timeout=30)
@@ -286,8 +286,7 @@ def _sigkill_starter_mid_start(
     release(starter)
     wait_for_text(paths.log("app"), "app up pid=")
     wait_for_file(paths.record("app"))
-    record = pidfile.read(paths.record("app"))
-    assert record is not None
+    record = _record(project)
     assert is_alive(record.pid)
 
     starter.kill()
@@ -298,11 +297,16 @@ def _sigkill_starter_mid_start(
     return record
 
 
+def _record(project: Project) -> ProcessRecord:
+    stack = project.stack()
+    record = Records(_paths(project), stack.instance_id).read("app")
+    assert isinstance(record, ProcessRecord), record
+    return record
+
+
 def _lose_record(project: Project) -> None:
-    """Leave the state a starter SIGKILLed between spawn and record write leaves: intent only."""
-    paths = _paths(project)
-    paths.record("app").unlink()
-    paths.intent("app").touch()
+    """Leave the state a starter SIGKILLed between spawn and record write leaves: no record."""
+    _paths(project).record("app").unlink()
 
 
 def test_stop_after_sigkilled_starter_leaves_nothing_running(
@@ -332,8 +336,7 @@ def test_interrupted_starter_rolls_back_by_itself(
     release(starter)
     wait_for_text(paths.log("app"), "app up")
     wait_for_file(paths.record("app"))
-    record = pidfile.read(paths.record("app"))
-    assert record is not None
+    record = _record(project)
 
     starter.send_signal(signal.SIGINT)
     _, stderr = starter.communicate(timeout=30)
@@ -357,7 +360,6 @@ def test_stop_finds_unrecorded_orphan_by_marker(
 
     assert [(r.name, r.action) for r in report.results] == [("app", "stopped")]
     assert not is_alive(record.pid)
-    assert not _paths(project).intent("app").exists()
     _assert_nothing_runs(project)
 
 
@@ -375,7 +377,6 @@ def test_start_replaces_unrecorded_orphan(
     [result] = report.results
     assert result.action == "started"
     assert not is_alive(record.pid)
-    assert not _paths(project).intent("app").exists()
     assert [p.pid for p in marked(str(project.root))] == [result.pid]
 
 

@@ -13,11 +13,14 @@ import psutil
 import pytest
 
 from conftest import Project, free_port
-from process._support import SVC, SVC_TREE, is_alive, marked, service_toml, wait_for_text
-from realstack import pidfile, supervisor
+from process._support import SVC, SVC_TREE, is_alive, service_toml, wait_for_text
+from realstack import supervisor
+from realstack.providers.native import NativeProvider
+from realstack.records import ProcessRecord, Records
 from realstack.state import InstancePaths
 from realstack.status import status
-from realstack.supervisor import OWNER_VAR, LaunchSpec
+from realstack.supervisor import OWNER_VAR, LaunchSpec, Marks
+from realstack.waiting import wait_until
 
 pytestmark = pytest.mark.process
 
@@ -60,9 +63,8 @@ def start_tree(project: Project) -> Iterator[StartTree]:
 
 
 def _marker(project: Project, service: str) -> str:
-    record = pidfile.read(InstancePaths(project.stack().state_dir).record(service))
-    assert record is not None, f"no ownership record for {service}"
-    return record.marker
+    stack = project.stack()
+    return NativeProvider(stack).marks(stack.service(service)).marker
 
 
 def test_stop_kills_service_child_and_grandchild(project: Project, start_tree: StartTree) -> None:
@@ -127,31 +129,30 @@ def test_stop_escalates_to_sigkill_when_children_ignore_sigterm(
 
 # --------------------------------------------------------------------------- supervisor directly
 
-Spawn = Callable[..., tuple[psutil.Process, str]]
+Spawn = Callable[..., tuple[psutil.Process, Marks]]
 
 
 @pytest.fixture
 def spawn(tmp_path: Path) -> Iterator[Spawn]:
-    """``spawn(*svc_args)`` runs ``svc.py`` under the supervisor; returns (process, marker).
+    """``spawn(*svc_args)`` runs ``svc.py`` under the supervisor; returns (process, marks).
 
     It returns once the process has said it is ready (its signal handlers are in place).
     Whatever carries the marker is killed at teardown, and the test fails if anything did.
     """
-    marker = f"realstack-process-test::{tmp_path}"
-    log = tmp_path / "svc.log"
+    marks = Marks(f"realstack-process-test::{tmp_path}", tmp_path / "svc.log")
     spawned: list[int] = []
 
-    def run(*args: str) -> tuple[psutil.Process, str]:
+    def run(*args: str) -> tuple[psutil.Process, Marks]:
         argv = (sys.executable, str(SVC), *args, "--say", "svc <pid> ready")
-        proc = supervisor.spawn(LaunchSpec(argv=argv, env=dict(os.environ)), log, marker)
+        proc = supervisor.spawn(LaunchSpec(argv=argv, env=dict(os.environ)), marks)
         spawned.append(proc.pid)
-        wait_for_text(log, f"svc {proc.pid} ready")
-        return proc, marker
+        wait_for_text(marks.log, f"svc {proc.pid} ready")
+        return proc, marks
 
     try:
         yield run
     finally:
-        survivors = marked(marker)
+        survivors = supervisor.owned(marks)
         for proc in survivors:
             proc.kill()
         for pid in spawned:
@@ -161,9 +162,9 @@ def spawn(tmp_path: Path) -> Iterator[Spawn]:
 
 def test_supervisor_stop_escalates_and_says_so_when_sigterm_is_ignored(spawn: Spawn) -> None:
     """supervisor.stop returns True after it had to SIGKILL a process that ignores SIGTERM."""
-    proc, marker = spawn("--ignore-term")
+    proc, marks = spawn("--ignore-term")
 
-    escalated = supervisor.stop(proc, marker, timeout=0.5)
+    escalated = supervisor.stop(proc, marks, timeout=0.5)
 
     assert escalated is True
     assert not is_alive(proc.pid)
@@ -172,13 +173,27 @@ def test_supervisor_stop_escalates_and_says_so_when_sigterm_is_ignored(spawn: Sp
 
 def test_supervisor_stop_does_not_escalate_when_sigterm_suffices(spawn: Spawn) -> None:
     """supervisor.stop returns False when SIGTERM alone ended the process."""
-    proc, marker = spawn()
+    proc, marks = spawn()
 
-    escalated = supervisor.stop(proc, marker, timeout=5)
+    escalated = supervisor.stop(proc, marks, timeout=5)
 
     assert escalated is False
     assert not is_alive(proc.pid)
     assert supervisor.exit_code(proc) == -signal.SIGTERM
+
+
+def test_a_server_that_wipes_its_environment_is_still_found_by_its_log_stream(
+    spawn: Spawn,
+) -> None:
+    """valkey overwrites its environment (process title): the marker is gone, but its stdout
+    is still the instance's log, so it is found and stopped without any record."""
+    proc, marks = spawn("--exec-without-env")
+    wait_until(lambda: None if OWNER_VAR not in proc.environ() else "not re-exec'd yet", 10)
+
+    assert [p.pid for p in supervisor.owned(marks)] == [proc.pid]
+    supervisor.stop(None, marks, supervisor.owned(marks), timeout=5)
+    assert not is_alive(proc.pid)
+    assert supervisor.owned(marks) == []
 
 
 # --------------------------------------------------------------------------- stale records
@@ -202,18 +217,19 @@ def _write_stale_record(project: Project, pid: int) -> Path:
         service_toml("app", [str(SVC), "--port", "{port}"], port_var="APP_PORT"),
         {"APP_PORT": str(port)},
     )
-    paths = InstancePaths(project.stack().state_dir)
+    stack = project.stack()
+    paths = InstancePaths(stack.state_dir)
     paths.ensure()
-    record = pidfile.Record(
+    record = ProcessRecord(
         service="app",
+        instance=stack.instance_id,
+        provider="native",
         pid=pid,
         create_time=psutil.Process(pid).create_time() - 3600,  # an older process had this pid
         argv=("an-old-app",),
         port=port,
-        provider="native",
-        marker=f"{paths.root}::app",
     )
-    pidfile.write(paths.record("app"), record)
+    Records(paths, stack.instance_id).write(record)
     return paths.record("app")
 
 

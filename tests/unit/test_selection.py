@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -13,11 +13,12 @@ from hypothesis import strategies as st
 
 from conftest import free_port
 from integration._support import distinct_free_ports
-from realstack import orchestrator
+from realstack import orchestrator, plan
 from realstack.errors import ConfigError, ProviderError
 from realstack.manifest import build_stack
 from realstack.model import Stack
-from realstack.providers import docker as docker_provider
+from realstack.providers.placement import Placement
+from realstack.results import Event
 from realstack.status import status
 
 ROOT = Path("/srv/project")
@@ -51,7 +52,7 @@ def stack_of(
 
 
 def to_start(stack: Stack, only: Sequence[str] | None = None) -> list[str]:
-    return [s.name for s in orchestrator._to_start(stack, only)]
+    return [s.name for s in plan.to_start(stack, only)]
 
 
 # --------------------------------------------------------------------------- what starts
@@ -100,7 +101,7 @@ def test_an_enabled_service_brings_its_profile_dependency_along() -> None:
 def test_an_unknown_name_in_only_is_a_usage_error() -> None:
     """A typo in ``only`` names the option and the known services."""
     with pytest.raises(ConfigError) as info:
-        orchestrator._to_start(stack_of(APP), ["clickhose"])
+        plan.to_start(stack_of(APP), ["clickhose"])
     assert info.value.path == "only"
     assert "'clickhose'" in info.value.message
 
@@ -141,33 +142,39 @@ class Notes:
     def __init__(self) -> None:
         self.events: list[tuple[str, str, str]] = []
 
-    def __call__(self, service: str, event: str, detail: str) -> None:
+    def __call__(self, service: str, event: Event, detail: str) -> None:
         self.events.append((service, event, detail))
 
 
-def engine(monkeypatch: pytest.MonkeyPatch, answers: bool) -> list[float]:
-    """Pretend the Docker engine does (not) answer; the list records each ping."""
-    pings: list[float] = []
+def engine(answers: bool) -> tuple[list[bool], Callable[[], bool]]:
+    """A pretend Docker engine that does (not) answer; the list records each ping."""
+    pings: list[bool] = []
 
-    def engine_available(timeout: float = 1.0) -> bool:
-        pings.append(timeout)
+    def ping() -> bool:
+        pings.append(answers)
         return answers
 
-    monkeypatch.setattr(docker_provider, "engine_available", engine_available)
-    return pings
+    return pings, ping
 
 
-def no_engine_check(monkeypatch: pytest.MonkeyPatch) -> None:
-    def engine_available(timeout: float = 1.0) -> bool:
-        pytest.fail("the Docker engine was asked although no service is on auto")
-
-    monkeypatch.setattr(docker_provider, "engine_available", engine_available)
+def no_engine_check() -> bool:
+    pytest.fail("the Docker engine was asked although no service is on auto")
 
 
-def test_manifest_providers_are_kept_without_an_override(monkeypatch: pytest.MonkeyPatch) -> None:
+def resolve(
+    stack: Stack,
+    override: str | None = None,
+    ping: Callable[[], bool] = no_engine_check,
+    progress: Notes | None = None,
+) -> dict[str, str]:
+    """Where a start would put each service (the provider's name, nothing constructed)."""
+    placement = Placement(stack, override, engine=ping)
+    return {s.name: placement.choose(s, progress or Notes()) for s in stack.services}
+
+
+def test_manifest_providers_are_kept_without_an_override() -> None:
     """Native postgres/redis stay native, ClickHouse is docker, a process native; no ping."""
-    no_engine_check(monkeypatch)
-    resolved = orchestrator.resolve_providers(stack_of(INFRA).services)
+    resolved = resolve(stack_of(INFRA))
     assert resolved == {
         "postgres": "native",
         "redis": "native",
@@ -178,13 +185,12 @@ def test_manifest_providers_are_kept_without_an_override(monkeypatch: pytest.Mon
 
 @pytest.mark.parametrize(("override", "switchable"), [("docker", "docker"), ("native", "native")])
 def test_the_provider_override_moves_only_postgres_and_redis(
-    monkeypatch: pytest.MonkeyPatch, override: str, switchable: str
+    override: str, switchable: str
 ) -> None:
     """``--provider`` is for the kinds that run both ways: a process stays native and
     ClickHouse stays in docker, whatever it says."""
-    no_engine_check(monkeypatch)
     stack = stack_of(INFRA, provider="docker" if override == "native" else "native")
-    resolved = orchestrator.resolve_providers(stack.services, override)
+    resolved = resolve(stack, override)
     assert resolved == {
         "postgres": switchable,
         "redis": switchable,
@@ -193,15 +199,13 @@ def test_the_provider_override_moves_only_postgres_and_redis(
     }
 
 
-def test_auto_without_an_engine_falls_back_to_native_for_postgres_and_redis_only(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
+def test_auto_without_an_engine_falls_back_to_native_for_postgres_and_redis_only() -> None:
     """No engine: postgres and redis run natively (each with a note), ClickHouse is still
     docker (it has nowhere else to go, so starting it reports the missing engine), and the
     engine is asked once."""
-    pings = engine(monkeypatch, answers=False)
+    pings, ping = engine(answers=False)
     notes = Notes()
-    resolved = orchestrator.resolve_providers(stack_of(INFRA).services, "auto", notes)
+    resolved = resolve(stack_of(INFRA), "auto", ping, notes)
     assert resolved == {
         "postgres": "native",
         "redis": "native",
@@ -216,25 +220,21 @@ def test_auto_without_an_engine_falls_back_to_native_for_postgres_and_redis_only
     assert len(pings) == 1
 
 
-def test_auto_clickhouse_never_falls_back_to_native(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_auto_clickhouse_never_falls_back_to_native() -> None:
     """A manifest-level auto ClickHouse without an engine is docker, and no note says native."""
-    engine(monkeypatch, answers=False)
+    _, ping = engine(answers=False)
     notes = Notes()
     stack = stack_of({"clickhouse": INFRA["clickhouse"]}, provider="auto")
     assert stack.service("clickhouse").provider == "auto"
-    assert orchestrator.resolve_providers(stack.services, report=notes) == {"clickhouse": "docker"}
+    assert resolve(stack, None, ping, notes) == {"clickhouse": "docker"}
     assert notes.events == []
 
 
-def test_auto_with_an_engine_puts_every_infra_service_in_docker(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
+def test_auto_with_an_engine_puts_every_infra_service_in_docker() -> None:
     """An answering engine: postgres, redis and ClickHouse in docker, the process native."""
-    pings = engine(monkeypatch, answers=True)
+    pings, ping = engine(answers=True)
     notes = Notes()
-    resolved = orchestrator.resolve_providers(
-        stack_of(INFRA, provider="auto").services, None, notes
-    )
+    resolved = resolve(stack_of(INFRA, provider="auto"), None, ping, notes)
     assert resolved == {
         "postgres": "docker",
         "redis": "docker",
@@ -245,11 +245,10 @@ def test_auto_with_an_engine_puts_every_infra_service_in_docker(
     assert len(pings) == 1
 
 
-def test_an_unknown_provider_override_is_a_usage_error(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_an_unknown_provider_override_is_a_usage_error() -> None:
     """``--provider podman`` names the option and the choices."""
-    no_engine_check(monkeypatch)
     with pytest.raises(ConfigError) as info:
-        orchestrator.resolve_providers(stack_of(INFRA).services, "podman")
+        resolve(stack_of(INFRA), "podman")
     assert info.value.path == "provider"
     assert "auto, docker, native" in info.value.message
 

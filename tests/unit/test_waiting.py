@@ -7,30 +7,10 @@ from itertools import pairwise
 
 import pytest
 
-from realstack.waiting import Clock, WaitTimeout, wait_until
+from realstack.testing import FakeClock
+from realstack.waiting import WaitTimeout, wait_until
 
 START = 1000.0
-
-
-class FakeClock:
-    """Time stands still except when the code under test sleeps (or a check takes time)."""
-
-    def __init__(self) -> None:
-        self.now = START
-        self.sleeps: list[float] = []
-
-    def sleep(self, seconds: float) -> None:
-        assert seconds >= 0, f"negative sleep {seconds}"
-        self.sleeps.append(seconds)
-        self.now += seconds
-
-    @property
-    def clock(self) -> Clock:
-        return Clock(now=lambda: self.now, sleep=self.sleep)
-
-    @property
-    def elapsed(self) -> float:
-        return self.now - START
 
 
 class Failing:

@@ -21,10 +21,11 @@ from typing import Any
 
 import pytest
 
-from realstack import envfile, orchestrator
+from realstack import orchestrator, runtime
 from realstack.errors import RealstackError
 from realstack.manifest import load_stack
 from realstack.model import Stack
+from realstack.providers import Logs
 from realstack.pytest_plugin import audit, hooks, reporting
 from realstack.pytest_plugin.fixtures import (
     auth_client,
@@ -38,8 +39,6 @@ from realstack.pytest_plugin.fixtures import (
     ws_connect,
 )
 from realstack.pytest_plugin.policy import down_message, is_strict, required_services, unhealthy
-from realstack.state import InstancePaths, size_of
-from realstack.status import running_services
 
 __all__ = [
     "auth_client",
@@ -64,7 +63,8 @@ class _Session:
         self._stack: Stack | None = None
         self.requires: dict[str, list[str]] = {}  # strict nodeid → services it needs
         self.started: list[str] = []
-        self.offsets: dict[str, dict[str, int]] = {}
+        self.offsets: dict[str, dict[str, float]] = {}  # nodeid → service → log mark
+        self._logs: dict[str, Logs] = {}
         self.skipped: list[str] = []
         self.infra: list[tuple[str, str]] = []
         self.failed: list[str] = []
@@ -85,8 +85,17 @@ class _Session:
         return self._stack
 
     def contract(self) -> dict[str, str]:
-        stack = self.load_stack()
-        return envfile.contract(stack, running_services(stack))
+        return runtime.contract(self.load_stack())
+
+    def logs(self, name: str) -> Logs:
+        """Where a service's output is (a log file, a container's log), found once."""
+        if name not in self._logs:
+            stack = self.load_stack()
+            self._logs[name] = runtime.logs(stack, stack.service(name))
+        return self._logs[name]
+
+    def forget_logs(self) -> None:
+        self._logs.clear()
 
     def needed(self) -> list[str]:
         return sorted({name for names in self.requires.values() for name in names})
@@ -200,6 +209,7 @@ def _start(state: _Session, only: list[str] | None) -> None:
             returncode=pytest.ExitCode.TESTS_FAILED,
         )
     state.started = [r.name for r in report.results if r.action == "started"]
+    state.forget_logs()  # what runs where may have changed
 
 
 def _register(state: _Session, items: list[pytest.Item]) -> None:
@@ -242,7 +252,7 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     stack = state.load_stack()
     failures = unhealthy(stack, state.needed())
     if failures:
-        message = down_message(stack, failures)
+        message = down_message(stack, failures, state.logs)
         if _is_xdist_worker(config):
             config.workeroutput[_DOWN_KEY] = message  # type: ignore[attr-defined]
         pytest.exit(message, returncode=pytest.ExitCode.TESTS_FAILED)
@@ -279,7 +289,7 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
         stack = load_stack(config.getoption("realstack_root"), config.getoption("realstack_env"))
     except RealstackError:
         return []
-    urls = envfile.contract(stack, running_services(stack))
+    urls = runtime.contract(stack)
     lines = [f"realstack: env {stack.env} ({stack.state_dir})"]
     return lines + [f"  {k}={_redact(k, v)}" for k, v in urls.items() if k != "REALSTACK_ENV"]
 
@@ -305,8 +315,7 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     names = state.requires.get(item.nodeid)
     if names is None:
         return
-    paths = InstancePaths(state.load_stack().state_dir)
-    state.offsets[item.nodeid] = {n: size_of(paths.log(n)) for n in names}
+    state.offsets[item.nodeid] = {n: state.logs(n).mark() for n in names}
     audit.RECORDER.reset()
     audit.RECORDER.active = True
 
@@ -351,7 +360,7 @@ def pytest_runtest_makereport(
     ):
         reporting.audit(report, stack)
     if report.failed and kind != "skip":
-        reporting.attach_logs(report, stack, state.offsets.get(item.nodeid, {}))
+        reporting.attach_logs(report, state.logs, state.offsets.get(item.nodeid, {}))
         kind, why = reporting.classify(stack, report, names)
     # extra attributes travel with the report: xdist serialises a report's __dict__
     report.__dict__.update(realstack_kind=kind, realstack_why=why)

@@ -13,7 +13,7 @@ import psycopg
 import pytest
 import redis
 
-from realstack import orchestrator
+from realstack import orchestrator, runtime
 from realstack.model import Stack
 from realstack.pytest_plugin.namespaces import (
     DATABASE_KEY,
@@ -24,7 +24,6 @@ from realstack.pytest_plugin.namespaces import (
     reset_redis,
     snapshot_redis,
 )
-from realstack.state import InstancePaths, tail
 from realstack.status import ServiceStatus, status
 
 if TYPE_CHECKING:
@@ -45,11 +44,10 @@ class RealstackHandle:
 
     def restart(self, name: str, timeout: float | None = None) -> None:
         """Stop and start one service, waiting until it is healthy again."""
-        orchestrator.stop(self.stack, only=[name]).raise_for_errors()
-        orchestrator.start(self.stack, only=[name], timeout=timeout).raise_for_errors()
+        orchestrator.restart(self.stack, name, timeout=timeout).raise_for_errors()
 
     def logs(self, name: str, lines: int = 50) -> list[str]:
-        return tail(InstancePaths(self.stack.state_dir).log(name), lines)
+        return runtime.logs(self.stack, self.stack.service(name)).tail(lines)
 
 
 def _state(request: pytest.FixtureRequest) -> Any:

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
 import pytest
 
 from realstack import probes
 from realstack.model import Stack
-from realstack.state import InstancePaths, tail
+from realstack.providers import Logs
 
 LOG_LINES = 20
 
@@ -44,9 +44,8 @@ def unhealthy(stack: Stack, names: Iterable[str]) -> dict[str, str]:
     return failures
 
 
-def down_message(stack: Stack, failures: dict[str, str]) -> str:
+def down_message(stack: Stack, failures: dict[str, str], logs: Callable[[str], Logs]) -> str:
     """The one message a strict session stops with: service, probe, error, log tail, fix."""
-    paths = InstancePaths(stack.state_dir)
     lines = [f"realstack: required services of env {stack.env!r} are not healthy:"]
     for name, error in failures.items():
         lines.append(f"  ✗ {name}: {error}")
@@ -56,8 +55,7 @@ def down_message(stack: Stack, failures: dict[str, str]) -> str:
                 f"    ({name} is in profile {','.join(svc.profiles)}, which is not enabled: "
                 f"start it with --profile {svc.profiles[0]} or --only {name})"
             )
-        log = paths.log(name)
-        for line in tail(log, LOG_LINES):
+        for line in logs(name).tail(LOG_LINES):
             lines.append(f"      | {line}")
     lines.append(
         f"Start them with `invoke services.start --wait --env {stack.env}` (or run pytest with "

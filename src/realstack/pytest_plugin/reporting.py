@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from realstack.model import Stack
+from realstack.providers import Logs
 from realstack.pytest_plugin import audit as io_audit
 from realstack.pytest_plugin.policy import unhealthy
-from realstack.state import InstancePaths, tail
 
 if TYPE_CHECKING:
     from realstack.pytest_plugin import _Session
@@ -47,10 +48,11 @@ def audit(report: pytest.TestReport, stack: Stack) -> None:
         )
 
 
-def attach_logs(report: pytest.TestReport, stack: Stack, offsets: dict[str, int]) -> None:
-    paths = InstancePaths(stack.state_dir)
-    for name, offset in offsets.items():
-        lines = tail(paths.log(name), LOG_LINES_ON_FAILURE, offset)
+def attach_logs(
+    report: pytest.TestReport, logs: Callable[[str], Logs], marks: dict[str, float]
+) -> None:
+    for name, mark in marks.items():
+        lines = logs(name).tail(LOG_LINES_ON_FAILURE, since=mark)
         if lines:
             report.sections.append((f"realstack log: {name} (during this test)", "\n".join(lines)))
 

@@ -1,0 +1,137 @@
+"""Launch and readiness, one template for every provider (mirakuru's ``start`` → wait for
+``check_subprocess``): reuse what is ours and current, clear orphans and drift, refuse a
+foreign port, start, record, then wait until the probe passes or the service exits."""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+from dataclasses import dataclass, field
+
+from realstack._scheduler import Cancelled
+from realstack.errors import PortInUse, ProbeTimeout, ServiceExited
+from realstack.model import Service
+from realstack.plan import Plan, drift
+from realstack.providers import Handle, Orphan, Ours, Stale
+from realstack.providers.placement import Placement
+from realstack.records import Records
+from realstack.results import Event, Progress
+from realstack.runtime import locate
+from realstack.waiting import Clock, WaitTimeout, wait_until
+
+LOG_TAIL = 20
+
+
+@dataclass
+class Launch:
+    """The shared state of one start (its threads write under ``lock``)."""
+
+    plan: Plan
+    placement: Placement
+    records: Records
+    progress: Progress
+    clock: Clock
+    timeout: float | None  # None: each service's startup_timeout
+    cancel: threading.Event = field(default_factory=threading.Event)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    started: list[str] = field(default_factory=list)  # what this start launched, in order
+    handles: dict[str, Handle] = field(default_factory=dict)
+    reused: set[str] = field(default_factory=set)
+    marks: dict[str, float] = field(default_factory=dict)  # log position before the start
+    spawned_at: dict[str, float] = field(default_factory=dict)
+    ready_seconds: dict[str, float] = field(default_factory=dict)
+
+    def ensure_running(self, svc: Service) -> None:
+        """Reuse a current service of ours; otherwise clear what is in the way and start it."""
+        provider = self.plan.providers[svc.name]
+        settings = self.plan.settings[svc.name]
+        where = locate(self.placement, self.records, svc)
+        if where.foreign_record:
+            self.records.delete(svc.name)
+            self.progress(
+                svc.name, Event.STALE, "record of another instance; removed, nothing signalled"
+            )
+        found = where.found
+        if isinstance(found, Ours):
+            changed = drift(found.handle.record.settings, settings)
+            if not changed:
+                self._reuse(svc, found)
+                return
+            self.progress(svc.name, Event.DRIFT, f"{changed}; restarting")
+        elif isinstance(found, Orphan):
+            self.progress(svc.name, Event.ORPHANS, f"stopping {found.detail}")
+        elif isinstance(found, Stale):
+            self.progress(svc.name, Event.STALE, "recorded process is gone; record removed")
+        if isinstance(found, Ours | Orphan) and where.provider is not None:
+            where.provider.stop(svc, found)
+        if where.record is not None:
+            self.records.delete(svc.name)
+        occupant = provider.occupant(svc)
+        if occupant is not None:
+            raise PortInUse(svc.name, svc.port, occupant or None)
+        self.progress(svc.name, Event.STARTING, f"{provider.name}, port {svc.port}")
+        mark = provider.logs(svc).mark()
+        with self.lock:  # from here a rollback stops it, whatever happens next
+            self.started.append(svc.name)
+            self.marks[svc.name] = mark
+            self.spawned_at[svc.name] = self.clock.now()
+        handle = provider.start(svc, self.plan.env[svc.name], settings)
+        self.records.write(handle.record)
+        with self.lock:
+            self.handles[svc.name] = handle
+
+    def _reuse(self, svc: Service, found: Ours) -> None:
+        self.progress(svc.name, Event.REUSED, f"{_who(found.handle)}, port {svc.port}")
+        with self.lock:
+            self.handles[svc.name] = found.handle
+            self.reused.add(svc.name)
+            self.spawned_at[svc.name] = self.clock.now()
+
+    def await_ready(self, svc: Service) -> None:
+        """Probe until ready; fail at once if it exits or the run is cancelled."""
+        with self.lock:
+            handle = self.handles[svc.name]
+            mark = self.marks.get(svc.name)
+            spawned_at = self.spawned_at[svc.name]
+        probe = self.plan.providers[svc.name].probe(svc)
+        timeout = self.timeout if self.timeout is not None else svc.startup_timeout
+
+        def check() -> str | None:
+            if self.cancel.is_set():
+                raise Cancelled
+            ended = handle.exited()
+            if ended is not None:
+                lines = handle.logs.tail(LOG_TAIL, since=mark)
+                raise ServiceExited(svc.name, ended.code, lines, handle.logs.source)
+            return handle.not_ready() or probe()
+
+        def tick(elapsed: float, last_error: str) -> None:
+            self.progress(svc.name, Event.WAITING, f"{elapsed:.1f}s/{timeout:g}s: {last_error}")
+
+        try:
+            wait_until(check, timeout, clock=self.clock, on_tick=tick)
+        except WaitTimeout as exc:
+            raise ProbeTimeout(
+                svc.name,
+                svc.probe.describe(),
+                exc.last_error,
+                exc.elapsed,
+                timeout,
+                handle.logs.tail(LOG_TAIL, since=mark),
+                handle.logs.source,
+            ) from None
+        seconds = self.clock.now() - spawned_at
+        with self.lock:
+            self.ready_seconds[svc.name] = seconds
+            reused = svc.name in self.reused
+        if not reused:  # keep the startup time with the process it describes
+            self.records.write(dataclasses.replace(handle.record, ready_seconds=seconds))
+            self.progress(svc.name, Event.READY, f"in {seconds:.2f}s ({_who(handle)})")
+
+
+def _who(handle: Handle) -> str:
+    record = handle.record
+    pid = getattr(record, "pid", None)
+    return (
+        f"pid {pid}" if pid is not None else f"container {getattr(record, 'container_id', '')[:12]}"
+    )

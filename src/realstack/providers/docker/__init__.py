@@ -1,0 +1,210 @@
+"""The docker provider: postgres, redis and clickhouse as services of the project's compose file.
+
+A container is ours only if this instance's record names it by id and it still carries this
+instance's compose project and service labels; a labelled container without such a record is
+an orphan (ours to remove). No host pid is borrowed, so a remote engine works the same.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, cast
+
+from realstack import ports, probes
+from realstack.errors import ProviderFailed, ServiceExited
+from realstack.model import Service, Stack
+from realstack.providers import Absent, Exited, Found, Orphan, Ours, Stale
+from realstack.providers.docker import compose, engine
+from realstack.providers.docker.compose import project_name
+from realstack.providers.docker.engine import (
+    PROJECT_LABEL,
+    SERVICE_LABEL,
+    engine_available,
+    require_engine,
+)
+from realstack.records import ContainerRecord, Record, Settings
+from realstack.waiting import Check
+
+__all__ = [
+    "PROJECT_LABEL",
+    "SERVICE_LABEL",
+    "ContainerHandle",
+    "ContainerLogs",
+    "DockerProvider",
+    "engine_available",
+    "project_name",
+    "require_engine",
+]
+
+
+@dataclass(frozen=True)
+class ContainerLogs:
+    """The container's own log (stdout + stderr), read through the engine."""
+
+    stack: Stack
+    compose_service: str
+
+    @property
+    def source(self) -> str:
+        return f"docker logs of {project_name(self.stack)}/{self.compose_service}"
+
+    def mark(self) -> float:
+        return time.time()  # the engine's `since` (same clock: a local or NTP-synced engine)
+
+    def tail(self, lines: int, since: float | None = None) -> list[str]:
+        if lines <= 0:
+            return []
+        try:
+            with engine.client() as api:
+                found = engine.service_containers(
+                    api, project_name(self.stack), self.compose_service
+                )
+                if not found:
+                    return []
+                options: dict[str, Any] = {"tail": lines}
+                if since:
+                    options["since"] = float(since)
+                raw = cast(bytes, found[0].logs(**options))
+        except ProviderFailed:
+            return []  # a log tail decorates a report; it must not replace it
+        return raw.decode(errors="replace").splitlines()[-lines:]
+
+    def follow(self, lines: int) -> None:
+        compose.follow_logs(self.stack, self.compose_service, lines)
+
+
+def _state(container: Any) -> dict[str, Any]:
+    return cast(dict[str, Any], container.attrs.get("State") or {})
+
+
+def _running(container: Any) -> bool:
+    state = _state(container)
+    return bool(state.get("Running")) and state.get("Status") not in ("exited", "dead")
+
+
+@dataclass(frozen=True)
+class ContainerHandle:
+    record: ContainerRecord
+    logs: ContainerLogs
+
+    def _container(self) -> Any | None:
+        with engine.client() as api:
+            container = engine.by_id(api, self.record.container_id)
+            if container is not None:
+                container.reload()
+            return container
+
+    def exited(self) -> Exited | None:
+        container = self._container()
+        if container is None:
+            return Exited(None)
+        return None if _running(container) else Exited(_state(container).get("ExitCode"))
+
+    def not_ready(self) -> str | None:
+        container = self._container()
+        health = (_state(container).get("Health") or {}).get("Status") if container else None
+        return None if health in (None, "healthy") else f"container health: {health}"
+
+
+class DockerProvider:
+    """Containers of this instance's compose project."""
+
+    name = "docker"
+
+    def __init__(self, stack: Stack) -> None:
+        self.stack = stack
+        self.project = project_name(stack)
+
+    def preflight(self, services: Sequence[Service]) -> None:
+        require_engine()  # one clear message, before anything has started
+        compose.compose_command()
+
+    def _ours(self, container: Any, svc: Service) -> bool:
+        labels = container.labels
+        return bool(
+            labels.get(PROJECT_LABEL) == self.project
+            and labels.get(SERVICE_LABEL) == svc.compose_name
+        )
+
+    def find(self, svc: Service, record: Record | None) -> Found:
+        with engine.client() as api:
+            if isinstance(record, ContainerRecord) and record.project == self.project:
+                container = engine.by_id(api, record.container_id)
+                if container is not None and self._ours(container, svc) and _running(container):
+                    return Ours(ContainerHandle(record, self.logs(svc)))
+            found = engine.service_containers(api, self.project, svc.compose_name)
+            if found:
+                status = _state(found[0]).get("Status", "unknown")
+                return Orphan(f"container {found[0].short_id} ({status}) without a live record")
+        return Stale(record) if record is not None else Absent()
+
+    def start(self, svc: Service, env: dict[str, str], settings: Settings) -> ContainerHandle:
+        compose.run(self.stack, "up", "-d", "--no-deps", svc.compose_name)
+        logs = self.logs(svc)
+        with engine.client() as api:
+            found = engine.service_containers(api, self.project, svc.compose_name)
+            if not found:
+                raise ProviderFailed(
+                    f"{svc.name}: compose started no container {svc.compose_name!r}",
+                    provider=self.name,
+                    service=svc.name,
+                )
+            container = found[0]
+            if not _running(container):
+                code = _state(container).get("ExitCode")
+                raise ServiceExited(svc.name, code, logs.tail(20), logs.source)
+            ports = container.attrs.get("NetworkSettings", {}).get("Ports") or {}
+            published = {int(b["HostPort"]) for bs in ports.values() for b in bs or () if b}
+        if svc.port not in published:
+            self.stop(svc, Orphan("port mismatch"))
+            raise ProviderFailed(
+                f"{svc.name}: the compose service {svc.compose_name!r} publishes "
+                f"{sorted(published) or 'no port'}, the manifest expects {svc.port}; use the "
+                "same variable in both (envs/<env>.env)",
+                provider=self.name,
+                service=svc.name,
+            )
+        record = ContainerRecord(
+            service=svc.name,
+            instance=self.stack.instance_id,
+            provider=self.name,
+            container_id=str(container.id),
+            project=self.project,
+            compose_service=svc.compose_name,
+            port=svc.port,
+            settings=settings,
+        )
+        return ContainerHandle(record, logs)
+
+    def probe(self, svc: Service) -> Check:
+        return probes.check_for(svc)
+
+    def occupant(self, svc: Service) -> str | None:
+        return ports.occupant(svc.host, svc.port)
+
+    def stop(self, svc: Service, found: Ours | Orphan) -> None:
+        """``compose rm`` the service's container: no pid is ever signalled directly."""
+        compose.run(self.stack, "rm", "-s", "-f", svc.compose_name)
+
+    def purge(self, svc: Service) -> list[str]:
+        if not self.stack.compose_path.is_file() or not engine_available():
+            return []
+        names = compose.volume_names(self.stack, svc.compose_name)
+        with engine.client() as api:
+            return engine.remove_volumes(api, names, self.project)
+
+    def finish(self, services: Sequence[Service], *, purge: bool) -> list[str]:
+        """Once no container of the project is left: its network (and, purging, volumes)."""
+        if not self.stack.compose_path.is_file() or not engine_available():
+            return []
+        with engine.client() as api:
+            containers, networks, volumes = engine.project_resources(api, self.project)
+        if containers or not (networks or (purge and volumes)):
+            return []  # a container still runs (not ours to remove by accident), or nothing left
+        compose.run(self.stack, "down", *(["-v"] if purge else []))
+        return [self.project + (" (volumes)" if purge else "")]
+
+    def logs(self, svc: Service) -> ContainerLogs:
+        return ContainerLogs(self.stack, svc.compose_name)

@@ -1,0 +1,142 @@
+"""The Docker engine through the SDK: imported on first use, pinged, errors mapped here once.
+
+Only containers, networks and volumes carrying this instance's compose project label are ever
+looked at, so a container of another project is never touched.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import importlib
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from realstack.errors import ProviderFailed, ProviderUnavailable
+
+PROJECT_LABEL = "com.docker.compose.project"
+SERVICE_LABEL = "com.docker.compose.service"
+ONEOFF_LABEL = "com.docker.compose.oneoff"
+_DEFAULT_SOCKET = "/var/run/docker.sock"  # where the SDK looks without DOCKER_HOST
+
+
+@dataclass(frozen=True)
+class _Sdk:
+    """The docker SDK, imported on first use: native-only users need neither it nor its cost."""
+
+    module: Any
+    errors: tuple[type[BaseException], ...]  # DockerException, requests' RequestException
+    not_found: type[BaseException]
+
+
+@functools.cache
+def _sdk() -> _Sdk:
+    try:
+        # The SDK ships no types, and mypy would resolve ``import docker`` to this package.
+        module = importlib.import_module("docker")
+        errors = importlib.import_module("docker.errors")
+        requests = importlib.import_module("requests")
+    except ImportError:
+        raise ProviderUnavailable(
+            "docker provider: the docker SDK is not installed: pip install 'realstack[docker]'",
+            provider="docker",
+        ) from None
+    return _Sdk(module, (errors.DockerException, requests.RequestException), errors.NotFound)
+
+
+def docker_host() -> str:
+    """Where the SDK connects: ``DOCKER_HOST``, else the default socket."""
+    return os.environ.get("DOCKER_HOST") or f"unix://{_DEFAULT_SOCKET}"
+
+
+def engine_available(timeout: float = 1.0) -> bool:
+    """Whether a Docker engine answers a ping (and the SDK is installed); never raises."""
+    host = docker_host()
+    if host.startswith("unix://") and not Path(host.removeprefix("unix://")).exists():
+        # The common native-only machine: no SDK import, no ping (and the SDK leaks the
+        # socket of a failed unix connect).
+        return False
+    try:
+        sdk = _sdk()
+    except ProviderUnavailable:
+        return False
+    unreachable: tuple[type[BaseException], ...] = (*sdk.errors, OSError)
+    try:
+        client = sdk.module.from_env(timeout=timeout)
+        try:
+            return bool(client.ping())
+        finally:
+            client.close()
+    except unreachable:
+        return False
+
+
+def require_engine() -> None:
+    """:class:`ProviderUnavailable` with the fix when no engine answers (before any start)."""
+    if not engine_available(timeout=5.0):
+        raise ProviderUnavailable(
+            f"docker provider: no Docker engine answers at {docker_host()}. Start one "
+            "(`sudo systemctl start docker`; on a machine without an init system "
+            "`bash scripts/start_docker_engine.sh`), or use --provider native (or auto).",
+            provider="docker",
+        )
+
+
+@contextlib.contextmanager
+def client() -> Iterator[Any]:
+    """An SDK client; engine errors inside the block become :class:`ProviderFailed`."""
+    sdk = _sdk()
+    try:
+        opened = sdk.module.from_env(timeout=10)
+    except sdk.errors as exc:
+        raise ProviderFailed(
+            f"docker provider: no Docker engine answers: {exc}", provider="docker"
+        ) from exc
+    try:
+        yield opened
+    except sdk.errors as exc:
+        raise ProviderFailed(
+            f"docker provider: Docker engine error: {exc}", provider="docker"
+        ) from exc
+    finally:
+        opened.close()
+
+
+def service_containers(api: Any, project: str, compose_service: str) -> list[Any]:
+    """The project's containers of one compose service (one-off ``run`` containers excluded)."""
+    labels = [f"{PROJECT_LABEL}={project}", f"{SERVICE_LABEL}={compose_service}"]
+    found = api.containers.list(all=True, filters={"label": labels})
+    return [c for c in found if c.labels.get(ONEOFF_LABEL) != "True"]
+
+
+def by_id(api: Any, container_id: str) -> Any | None:
+    """The container with this id, or ``None`` if it is gone."""
+    try:
+        return api.containers.get(container_id)
+    except _sdk().not_found:
+        return None
+
+
+def project_resources(api: Any, project: str) -> tuple[list[Any], list[Any], list[Any]]:
+    """The project's containers, networks and volumes (found by label only)."""
+    label = {"label": [f"{PROJECT_LABEL}={project}"]}
+    return (
+        api.containers.list(all=True, filters=label),
+        api.networks.list(filters=label),
+        api.volumes.list(filters=label),
+    )
+
+
+def remove_volumes(api: Any, names: list[str], project: str) -> list[str]:
+    """Remove the named volumes that this project created (never an ``external`` one)."""
+    removed = []
+    for name in names:
+        with contextlib.suppress(_sdk().not_found):
+            volume = api.volumes.get(name)
+            if (volume.attrs.get("Labels") or {}).get(PROJECT_LABEL) == project:
+                volume.remove(force=True)
+                removed.append(name)
+    return removed

@@ -1,0 +1,166 @@
+"""The native provider: local processes under realstack's supervisor.
+
+A process is ours only if its record is this instance's, a live process has the recorded pid
+and create time, and that process bears this instance's marks (the owner marker in its
+environment, or the instance's log file as its stdout/stderr). Orphans (a starter killed
+between spawn and record, a record lost) are found by the same marks, never by a record's word.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import psutil
+
+from realstack import ports, probes, supervisor
+from realstack.binaries import find_postgres, find_redis
+from realstack.errors import ProviderUnavailable
+from realstack.model import Service, Stack
+from realstack.providers import Absent, Exited, Found, Orphan, Ours, Stale
+from realstack.providers.native.launch import launch_spec, stop_signal
+from realstack.records import ProcessRecord, Record, Settings
+from realstack.state import InstancePaths, size_of, tail
+from realstack.waiting import Check
+
+_CREATE_TIME_TOLERANCE = 0.01  # psutil reports create_time rounded to clock ticks
+
+
+@dataclass(frozen=True)
+class FileLogs:
+    """A service's log file: everything its processes printed, appended across runs."""
+
+    path: Path
+
+    @property
+    def source(self) -> str:
+        return str(self.path)
+
+    def mark(self) -> float:
+        return float(size_of(self.path))
+
+    def tail(self, lines: int, since: float | None = None) -> list[str]:
+        return tail(self.path, lines, int(since or 0))
+
+    def follow(self, lines: int) -> None:
+        # tail(1) is the tool made for following a file; Ctrl-C ends it.
+        subprocess.run(["tail", "-n", str(lines), "-F", str(self.path)], check=False)
+
+
+@dataclass(frozen=True)
+class NativeHandle:
+    proc: psutil.Process
+    record: ProcessRecord
+    logs: FileLogs
+
+    def exited(self) -> Exited | None:
+        if supervisor.has_exited(self.proc):
+            return Exited(supervisor.exit_code(self.proc))
+        return None
+
+    def not_ready(self) -> str | None:
+        return None
+
+
+def process_of(record: ProcessRecord) -> psutil.Process | None:
+    """The live process with the record's pid and create time (``None``: the pid moved on)."""
+    try:
+        proc = psutil.Process(record.pid)
+        if abs(proc.create_time() - record.create_time) > _CREATE_TIME_TOLERANCE:
+            return None  # pid reused by another process: never touch it
+        if proc.status() == psutil.STATUS_ZOMBIE:
+            return None
+    except psutil.Error:
+        return None
+    return proc
+
+
+class NativeProvider:
+    """Runs postgres, redis and app processes as local processes of this instance."""
+
+    name = "native"
+
+    def __init__(self, stack: Stack) -> None:
+        self.stack = stack
+        self.paths = InstancePaths(stack.state_dir)
+
+    def marks(self, svc: Service) -> supervisor.Marks:
+        marker = f"{self.paths.root}::{self.stack.instance_id}::{svc.name}"
+        return supervisor.Marks(marker, self.paths.log(svc.name))
+
+    def preflight(self, services: Sequence[Service]) -> None:
+        for svc in services:
+            if svc.kind == "clickhouse":
+                raise ProviderUnavailable(
+                    f"{svc.name}: ClickHouse has no native provider; use docker",
+                    provider=self.name,
+                    service=svc.name,
+                )
+            if svc.kind == "postgres":
+                find_postgres(svc.bin_dir)
+            elif svc.kind == "redis":
+                find_redis(svc.bin_dir)
+
+    def find(self, svc: Service, record: Record | None) -> Found:
+        marks = self.marks(svc)
+        if isinstance(record, ProcessRecord):
+            proc = process_of(record)
+            if proc is not None and supervisor.bears(proc, marks):
+                return Ours(NativeHandle(proc, record, self.logs(svc)))
+        orphans = supervisor.owned(marks)
+        if orphans:
+            return Orphan(f"{len(orphans)} unrecorded process(es) of this instance", orphans[0].pid)
+        return Stale(record) if record is not None else Absent()
+
+    def start(self, svc: Service, env: dict[str, str], settings: Settings) -> NativeHandle:
+        self.paths.ensure()
+        spec = launch_spec(svc, self.paths, env)
+        proc = supervisor.spawn(spec, self.marks(svc))
+        record = ProcessRecord(
+            service=svc.name,
+            instance=self.stack.instance_id,
+            provider=self.name,
+            pid=proc.pid,
+            create_time=proc.create_time(),
+            port=svc.port,
+            argv=spec.argv,
+            user=spec.user,
+            settings=settings,
+        )
+        return NativeHandle(proc, record, self.logs(svc))
+
+    def probe(self, svc: Service) -> Check:
+        return probes.check_for(svc)
+
+    def occupant(self, svc: Service) -> str | None:
+        return ports.occupant(svc.host, svc.port)
+
+    def stop(self, svc: Service, found: Ours | Orphan) -> None:
+        marks = self.marks(svc)
+        handle = found.handle if isinstance(found, Ours) else None
+        leader = handle.proc if isinstance(handle, NativeHandle) else None
+        supervisor.stop(
+            leader,
+            marks,
+            supervisor.owned(marks),
+            stop_signal=stop_signal(svc),
+            timeout=svc.stop_timeout,
+        )
+        if leader is not None:
+            supervisor.forget(leader.pid)
+
+    def purge(self, svc: Service) -> list[str]:
+        data = self.paths.data_for(svc.name)
+        if not data.exists():
+            return []
+        shutil.rmtree(data, ignore_errors=True)
+        return [str(data)]
+
+    def finish(self, services: Sequence[Service], *, purge: bool) -> list[str]:
+        return []
+
+    def logs(self, svc: Service) -> FileLogs:
+        return FileLogs(self.paths.log(svc.name))

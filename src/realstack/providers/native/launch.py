@@ -1,0 +1,102 @@
+"""How the native provider execs each kind: PostgreSQL and Redis from local binaries (prepared
+data dirs), app processes from the manifest's command."""
+
+from __future__ import annotations
+
+import os
+import signal
+from collections.abc import Mapping
+
+from realstack import pgcluster
+from realstack.binaries import find_postgres, find_redis
+from realstack.errors import ProviderUnavailable
+from realstack.model import Service
+from realstack.state import InstancePaths
+from realstack.supervisor import LaunchSpec
+
+
+def launch_spec(service: Service, paths: InstancePaths, env: Mapping[str, str]) -> LaunchSpec:
+    """Prepare what ``service`` needs on disk and say how to exec it (``env``: for apps)."""
+    if service.kind == "postgres":
+        return _postgres(service, paths)
+    if service.kind == "redis":
+        return _redis(service, paths)
+    if service.kind == "clickhouse":
+        raise ProviderUnavailable(
+            f"{service.name}: ClickHouse has no native provider; use docker",
+            provider="native",
+            service=service.name,
+        )
+    return LaunchSpec(argv=service.command, env={**os.environ, **env}, cwd=service.cwd)
+
+
+def _postgres(service: Service, paths: InstancePaths) -> LaunchSpec:
+    postgres = find_postgres(service.bin_dir).path
+    user = pgcluster.run_as_user()
+    pgcluster.ensure_reachable(postgres.parent, user)
+    data = paths.data_for(service.name)
+    pgcluster.prepare_data_dir(
+        postgres.parent, service, data, paths.templates, user, stop_at=paths.base
+    )
+    argv = [
+        str(postgres),
+        "-D",
+        str(data),
+        "-p",
+        str(service.port),
+        "-c",
+        f"listen_addresses={service.host}",
+        "-c",
+        "unix_socket_directories=",  # TCP only: no socket dir to own or collide on
+        "-c",
+        "logging_collector=off",
+    ]
+    if not service.durable:
+        argv += [
+            "-c",
+            "fsync=off",
+            "-c",
+            "synchronous_commit=off",
+            "-c",
+            "full_page_writes=off",
+        ]
+    return LaunchSpec(
+        argv=tuple(argv), env=_base_env(), cwd=data, user=user, stop_signal=stop_signal(service)
+    )
+
+
+def _redis(service: Service, paths: InstancePaths) -> LaunchSpec:
+    server = find_redis(service.bin_dir).path
+    data = paths.data_for(service.name)
+    data.mkdir(mode=0o700, parents=True, exist_ok=True)
+    argv = [
+        str(server),
+        "--bind",
+        service.host,
+        "--port",
+        str(service.port),
+        "--dir",
+        str(data),
+        "--daemonize",
+        "no",
+        "--protected-mode",
+        "yes",
+        "--logfile",
+        "",
+    ]
+    if service.durable:
+        argv += ["--appendonly", "yes"]
+    else:
+        argv += ["--save", "", "--appendonly", "no"]
+    return LaunchSpec(argv=tuple(argv), env=_base_env(), cwd=data)
+
+
+def stop_signal(service: Service) -> signal.Signals:
+    """SIGINT is PostgreSQL's "fast" shutdown; its SIGTERM ("smart") waits for every client."""
+    return signal.SIGINT if service.kind == "postgres" else signal.SIGTERM
+
+
+def _base_env() -> dict[str, str]:
+    """A minimal environment for servers: they must not pick up the caller's PG*/REDIS* vars."""
+    keep = ("PATH", "LANG", "LC_ALL", "TZ")
+    return {k: v for k, v in os.environ.items() if k in keep}

@@ -1,0 +1,109 @@
+"""Which provider runs, stops and inspects each service: decided here, once per operation.
+
+``auto`` means docker when an engine answers (one ping per operation), else native; the
+``--provider`` override applies to the kinds that run both ways. Stop and status ask the
+provider a record names, or, without a record, every provider the service could have run
+under, so an orphan is found wherever it is.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Final
+
+from realstack.errors import ConfigError
+from realstack.model import PROVIDERS, Service, ServiceKind, Stack
+from realstack.providers import Provider
+from realstack.records import Record
+from realstack.results import Event, Progress, quiet
+
+# Kinds that run both ways, so ``--provider`` applies to them; process is always native and
+# clickhouse always docker (no native provider).
+SWITCHABLE_KINDS: Final[tuple[ServiceKind, ...]] = ("postgres", "redis")
+CONTAINER_KINDS: Final[tuple[ServiceKind, ...]] = ("postgres", "redis", "clickhouse")
+
+
+def _default_factory(stack: Stack) -> Callable[[str], Provider]:
+    def make(name: str) -> Provider:
+        # Imported on demand: a native-only run never loads the docker package.
+        if name == "docker":
+            from realstack.providers.docker import DockerProvider  # noqa: PLC0415
+
+            return DockerProvider(stack)
+        from realstack.providers.native import NativeProvider  # noqa: PLC0415
+
+        return NativeProvider(stack)
+
+    return make
+
+
+def _engine_available() -> bool:
+    from realstack.providers.docker.engine import engine_available  # noqa: PLC0415
+
+    return engine_available()
+
+
+class Placement:
+    """The providers of one stack for one operation (start, stop, status …)."""
+
+    def __init__(
+        self,
+        stack: Stack,
+        override: str | None = None,
+        *,
+        factory: Callable[[str], Provider] | None = None,
+        engine: Callable[[], bool] = _engine_available,
+    ) -> None:
+        if override is not None and override not in PROVIDERS:
+            raise ConfigError(
+                "provider", f"expected one of {', '.join(PROVIDERS)}; got {override!r}"
+            )
+        self.stack = stack
+        self.override = override
+        self._factory = factory or _default_factory(stack)
+        self._engine_probe = engine
+        self._engine: bool | None = None
+        self._made: dict[str, Provider] = {}
+
+    @classmethod
+    def single(cls, stack: Stack, provider: Provider) -> Placement:
+        """Every service on ``provider`` (unit tests: the fake)."""
+        return cls(stack, factory=lambda _name: provider, engine=lambda: False)
+
+    def get(self, name: str) -> Provider:
+        if name not in self._made:
+            self._made[name] = self._factory(name)
+        return self._made[name]
+
+    def used(self) -> list[Provider]:
+        """The providers this operation has asked something."""
+        return list({id(p): p for p in self._made.values()}.values())
+
+    def engine(self) -> bool:
+        if self._engine is None:
+            self._engine = self._engine_probe()
+        return self._engine
+
+    def choose(self, svc: Service, progress: Progress = quiet) -> str:
+        """``docker`` or ``native`` for a start of ``svc``."""
+        choice: str = svc.provider
+        if self.override is not None and svc.kind in SWITCHABLE_KINDS:
+            choice = self.override
+        if choice == "auto":
+            if svc.kind not in SWITCHABLE_KINDS or self.engine():
+                return "docker"
+            progress(svc.name, Event.NOTE, "docker engine not answering; using native")
+            return "native"
+        return choice
+
+    def for_start(self, svc: Service, progress: Progress = quiet) -> Provider:
+        return self.get(self.choose(svc, progress))
+
+    def candidates(self, svc: Service, record: Record | None) -> list[Provider]:
+        """Who may hold ``svc``: the provider of its record, else each it could run under."""
+        if record is not None:
+            return [self.get(record.provider)]
+        names = [] if svc.kind == "clickhouse" else ["native"]
+        if svc.kind in CONTAINER_KINDS and self.engine():
+            names.append("docker")
+        return [self.get(n) for n in names]

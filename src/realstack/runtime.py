@@ -1,0 +1,99 @@
+"""What runs now, for this instance: the one "is it ours?" lookup (:func:`locate`) that start,
+stop and status share, and the env contract of what runs (``runtime.env`` / ``runtime.json``).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from realstack import envfile
+from realstack.model import Service, Stack
+from realstack.providers import Absent, Found, Logs, Ours, Provider
+from realstack.providers.placement import Placement
+from realstack.records import FOREIGN_RECORD, ContainerRecord, ProcessRecord, Record, Records
+from realstack.state import InstancePaths
+
+
+@dataclass(frozen=True)
+class Located:
+    """Where ``find`` found a service: the provider asked, its answer, and the record used."""
+
+    provider: Provider | None
+    found: Found
+    record: Record | None
+    foreign_record: bool = False  # a record of another instance was there (ignored)
+
+
+def records_of(stack: Stack) -> Records:
+    return Records(InstancePaths(stack.state_dir), stack.instance_id)
+
+
+def locate(placement: Placement, records: Records, svc: Service) -> Located:
+    """Ask the provider of this instance's record, or (no record) every provider the service
+    could run under, whether it is ours. A record of another instance counts as none."""
+    raw = records.read(svc.name)
+    record = raw if isinstance(raw, ProcessRecord | ContainerRecord) else None
+    foreign = raw is FOREIGN_RECORD
+    for provider in placement.candidates(svc, record):
+        found = provider.find(svc, record)
+        if not isinstance(found, Absent):
+            return Located(provider, found, record, foreign)
+    return Located(None, Absent(), record, foreign)
+
+
+def logs(stack: Stack, svc: Service, placement: Placement | None = None) -> Logs:
+    """Where ``svc``'s output is: with the provider that runs (or last ran) it."""
+    placement = placement or Placement(stack)
+    raw = records_of(stack).read(svc.name)
+    record = raw if isinstance(raw, ProcessRecord | ContainerRecord) else None
+    provider = placement.candidates(svc, record)[0] if record else placement.for_start(svc)
+    return provider.logs(svc)
+
+
+def live(stack: Stack, placement: Placement) -> dict[str, Located]:
+    """The services of this instance that run (a live, matching record), by name."""
+    records = records_of(stack)
+    found = {}
+    for svc in stack.services:
+        if records.read(svc.name) is None:
+            continue  # nothing recorded: not part of the contract (orphans are not served)
+        where = locate(placement, records, svc)
+        if isinstance(where.found, Ours):
+            found[svc.name] = where
+    return found
+
+
+def contract(stack: Stack, placement: Placement | None = None) -> dict[str, str]:
+    """The env contract of what runs now (enabled services plus the running ones)."""
+    running = live(stack, placement or Placement(stack))
+    return envfile.contract(stack, set(running))
+
+
+def write(stack: Stack, placement: Placement) -> None:
+    """``runtime.env`` and ``runtime.json``: the contract, and per service what runs."""
+    running = live(stack, placement)
+    services = {}
+    for svc in stack.services:
+        where = running.get(svc.name)
+        record = where.found.handle.record if where and isinstance(where.found, Ours) else None
+        services[svc.name] = {
+            "state": "running" if record else "down",
+            "pid": getattr(record, "pid", None),
+            "container": getattr(record, "container_id", None),
+            "port": svc.port,
+            "provider": record.provider if record else None,
+            "started_at": record.started_at if record else None,
+            "ready_seconds": record.ready_seconds if record else None,
+        }
+    envfile.write(
+        InstancePaths(stack.state_dir),
+        envfile.contract(stack, set(running)),
+        {
+            "realstack_env": stack.env,
+            "instance": stack.instance,
+            "instance_id": stack.instance_id,
+            "written_at": time.time(),
+            "services": services,
+        },
+    )
