@@ -17,6 +17,7 @@ from starlette.responses import JSONResponse, Response
 log = logging.getLogger("uvicorn.error")
 
 CHECK_TIMEOUT = 0.8  # below realstack's default probe attempt timeout (1 s): 503, not a hang
+MAX_NUMBER_DIGITS = 100  # longest integer literal a JSON body may hold
 
 
 def error_response(
@@ -42,15 +43,45 @@ def bearer_token(request: Request) -> str | None:
     return token if scheme.lower() == "bearer" and token else None
 
 
+def _bounded_int(digits: str) -> int:
+    """No field is a number: a huge one is junk, and converting it costs quadratic time."""
+    if len(digits) > MAX_NUMBER_DIGITS:
+        raise ValueError(f"a number has more than {MAX_NUMBER_DIGITS} digits")
+    return int(digits)
+
+
 async def json_object(request: Request) -> dict[str, Any]:
-    """The request body as a JSON object, else 422 (the contract's "invalid input")."""
+    """The request body as a JSON object, else 422 (the contract's "invalid input").
+
+    The one place a body is parsed: malformed JSON, invalid UTF-8, nesting deeper than the
+    parser's recursion limit and over-long numbers are all the client's error, never a 500.
+    """
+    raw = await request.body()
     try:
-        body = await request.json()
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        raise HTTPException(422, "request body must be JSON") from None
+        body = json.loads(raw, parse_int=_bounded_int)
+    except RecursionError:
+        raise HTTPException(422, "request body is nested too deeply") from None
+    except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError, _bounded_int
+        raise HTTPException(422, f"request body is not valid JSON: {exc}") from None
     if not isinstance(body, dict):
         raise HTTPException(422, "request body must be a JSON object")
     return body
+
+
+def text_field(body: Mapping[str, Any], name: str, max_length: int) -> str:
+    """A string field PostgreSQL can store as text and UTF-8 can encode, else 422."""
+    value = body.get(name)
+    if not isinstance(value, str):
+        raise HTTPException(422, f"{name!r} must be a string")
+    if len(value) > max_length:
+        raise HTTPException(422, f"{name!r} must be at most {max_length} characters")
+    if "\x00" in value:
+        raise HTTPException(422, f"{name!r} must not contain NUL characters")
+    try:
+        value.encode()
+    except UnicodeEncodeError:
+        raise HTTPException(422, f"{name!r} must be valid Unicode (no lone surrogates)") from None
+    return value
 
 
 async def http_error(_: Request, exc: Exception) -> Response:

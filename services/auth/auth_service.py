@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import time
 import uuid
 from collections.abc import AsyncIterator, Mapping
@@ -27,6 +28,7 @@ from auth_http import (
     http_error,
     json_object,
     log,
+    text_field,
     unauthorized,
 )
 from auth_passwords import DUMMY_HASH, hash_password, verify_password
@@ -43,8 +45,14 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 MIN_PASSWORD_LENGTH = 8
+MAX_PASSWORD_LENGTH = 1024
+MAX_EMAIL_LENGTH = 254  # RFC 5321's limit; also keeps the unique index's entries small
 REVOKED_PREFIX = "auth:revoked:"
 REQUIRED_CLAIMS = ("sub", "email", "jti", "iat", "exp")
+# The one token shape both services accept: three base64url segments, *without* padding
+# (RFC 7515). PyJWT also tolerates a trailing "=" on a segment; the backend, which refuses
+# anything else before asking us, has the same pattern, so every service gives one answer.
+JWT_SHAPE = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+")
 SCHEMA_LOCK_KEY = 0x61757468  # "auth": serialises schema creation across instances
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS users (
@@ -88,9 +96,8 @@ class Settings:
 
 def credentials(body: Mapping[str, Any], *, new_account: bool) -> tuple[str, str]:
     """Email and password from a body; the format rules only gate registration."""
-    email, password = body.get("email"), body.get("password")
-    if not isinstance(email, str) or not isinstance(password, str):
-        raise HTTPException(422, "email and password must be strings")
+    email = text_field(body, "email", MAX_EMAIL_LENGTH)
+    password = text_field(body, "password", MAX_PASSWORD_LENGTH)
     if new_account and "@" not in email:
         raise HTTPException(422, "email must contain '@'")
     if new_account and len(password) < MIN_PASSWORD_LENGTH:
@@ -166,6 +173,8 @@ class AuthService:
 
     def decode_token(self, token: str) -> dict[str, Any] | None:
         """Claims of a well-signed, unexpired HS256 token; None otherwise (never ``alg: none``)."""
+        if not JWT_SHAPE.fullmatch(token):
+            return None
         try:
             claims: dict[str, Any] = jwt.decode(
                 token,

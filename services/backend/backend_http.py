@@ -20,6 +20,7 @@ from starlette.responses import JSONResponse, Response
 log = logging.getLogger("uvicorn.error")
 
 CHECK_TIMEOUT = 0.8  # below realstack's default probe attempt timeout (1 s): 503, not a hang
+MAX_NUMBER_DIGITS = 100  # longest integer literal a JSON body or frame may hold
 _TOKEN_IN_QUERY = re.compile(r"([?&]token=)[^&\s\"]+")
 
 
@@ -66,21 +67,52 @@ def bearer_token(headers: Headers) -> str | None:
     return token if scheme.lower() == "bearer" and token else None
 
 
+class InvalidInput(Exception):
+    """Malformed client input: a 422 over HTTP, an error frame over the WebSocket."""
+
+
+def _bounded_int(digits: str) -> int:
+    """Ids fit in 19 digits: a huge number is junk, and converting it costs quadratic time."""
+    if len(digits) > MAX_NUMBER_DIGITS:
+        raise ValueError(f"a number has more than {MAX_NUMBER_DIGITS} digits")
+    return int(digits)
+
+
+def parse_object(raw: str | bytes, what: str) -> dict[str, Any]:
+    """The one JSON parser for request bodies and WebSocket frames: a JSON object or InvalidInput.
+
+    Malformed JSON, invalid UTF-8, nesting deeper than the parser's recursion limit and
+    over-long numbers are all the client's error, never a 500.
+    """
+    try:
+        value = json.loads(raw, parse_int=_bounded_int)
+    except RecursionError:
+        raise InvalidInput(f"{what} is nested too deeply") from None
+    except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError, _bounded_int
+        raise InvalidInput(f"{what} is not valid JSON: {exc}") from None
+    if not isinstance(value, dict):
+        raise InvalidInput(f"{what} must be a JSON object")
+    return value
+
+
 async def json_object(request: Request) -> dict[str, Any]:
     """The request body as a JSON object, else 422 (the contract's "invalid input")."""
-    try:
-        body = await request.json()
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        raise HTTPException(422, "request body must be JSON") from None
-    if not isinstance(body, dict):
-        raise HTTPException(422, "request body must be a JSON object")
-    return body
+    return parse_object(await request.body(), "request body")
 
 
-def string_field(body: Mapping[str, Any], name: str) -> str:
-    value = body.get(name)
+def text_field(data: Mapping[str, Any], name: str, max_length: int) -> str:
+    """A string field PostgreSQL can store as text and UTF-8 can encode, else InvalidInput."""
+    value = data.get(name)
     if not isinstance(value, str):
-        raise HTTPException(422, f"{name!r} must be a string")
+        raise InvalidInput(f"{name!r} must be a string")
+    if len(value) > max_length:
+        raise InvalidInput(f"{name!r} must be at most {max_length} characters")
+    if "\x00" in value:
+        raise InvalidInput(f"{name!r} must not contain NUL characters")
+    try:
+        value.encode()
+    except UnicodeEncodeError:
+        raise InvalidInput(f"{name!r} must be valid Unicode (no lone surrogates)") from None
     return value
 
 
@@ -89,6 +121,11 @@ async def http_error(_: Request, exc: Exception) -> Response:
     if not isinstance(exc, HTTPException):  # pragma: no cover - registered for HTTPException
         raise exc
     return error_response(exc.status_code, str(exc.detail), exc.headers)
+
+
+async def invalid_input(_: Request, exc: Exception) -> Response:
+    """Malformed client input (:class:`InvalidInput`) as a 422 ``{"detail"}``."""
+    return error_response(422, str(exc))
 
 
 async def dependency_down(_: Request, exc: Exception) -> Response:

@@ -23,15 +23,17 @@ import psycopg
 from backend_agent import AgentRunner
 from backend_http import (
     CHECK_TIMEOUT,
+    InvalidInput,
     bearer_token,
     dependency_down,
     describe,
     health_response,
     http_error,
+    invalid_input,
     json_object,
     log,
     redact_tokens_in_logs,
-    string_field,
+    text_field,
 )
 from backend_ws import CloseConnection, FrameError
 from psycopg_pool import AsyncConnectionPool
@@ -48,8 +50,11 @@ from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket
 
 AUTH_TIMEOUT = 2.0  # backend → auth calls; auth answers in milliseconds when it is up
-# A JWT is three base64url segments; anything else is rejected without asking auth (and can
-# never smuggle bytes into the header we forward).
+MAX_TITLE_LENGTH = 200
+MAX_CONTENT_LENGTH = 32_000
+# A JWT is three base64url segments without padding: auth's own JWT_SHAPE, the one token
+# shape both services accept. Anything else is rejected without asking auth (and can never
+# smuggle bytes into the header we forward).
 _JWT_SHAPE = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+")
 
 
@@ -194,24 +199,27 @@ class BackendService:
 
     async def create_thread(self, request: Request) -> Response:
         user = await self.current_user(request)
-        title = string_field(await json_object(request), "title")
+        title = text_field(await json_object(request), "title", MAX_TITLE_LENGTH)
         return JSONResponse(await store.create_thread(self.pool, user, title), status_code=201)
 
     async def post_message(self, request: Request) -> Response:
         user = await self.current_user(request)
-        thread_id: int = request.path_params["thread_id"]
-        content = string_field(await json_object(request), "content")
-        if not await store.owns_thread(self.pool, user, thread_id):
-            raise HTTPException(404, "thread not found")
+        content = text_field(await json_object(request), "content", MAX_CONTENT_LENGTH)
+        thread_id = await self._owned_thread(request, user)
         message = await store.add_message(self.pool, user, thread_id, "user", content)
         return JSONResponse(message, status_code=201)
 
     async def list_messages(self, request: Request) -> Response:
         user = await self.current_user(request)
-        thread_id: int = request.path_params["thread_id"]
-        if not await store.owns_thread(self.pool, user, thread_id):
-            raise HTTPException(404, "thread not found")
+        thread_id = await self._owned_thread(request, user)
         return JSONResponse(await store.list_messages(self.pool, thread_id))
+
+    async def _owned_thread(self, request: Request, user: str) -> int:
+        """The path's thread id if ``user`` owns that thread; else 404 (unknown or foreign)."""
+        thread_id = store.thread_id_of(request.path_params["thread_id"])
+        if thread_id is None or not await store.owns_thread(self.pool, user, thread_id):
+            raise HTTPException(404, "thread not found")
+        return thread_id
 
     async def get_run(self, request: Request) -> Response:
         user = await self.current_user(request)
@@ -279,13 +287,10 @@ class BackendService:
             raise CloseConnection(1008, "token no longer valid")
         if frame.get("type") != "user_message":
             raise FrameError("unsupported frame type; expected 'user_message'")
-        thread_id, content = frame.get("thread_id"), frame.get("content")
-        if isinstance(thread_id, str) and thread_id.isdigit():
-            thread_id = int(thread_id)
-        if not isinstance(thread_id, int) or isinstance(thread_id, bool):
+        thread_id = store.thread_id_of(frame.get("thread_id"))
+        if thread_id is None:
             raise FrameError("'thread_id' must be a thread id")
-        if not isinstance(content, str):
-            raise FrameError("'content' must be a string")
+        content = text_field(frame, "content", MAX_CONTENT_LENGTH)
         try:
             owned = await store.owns_thread(self.pool, user, thread_id)
         except psycopg.OperationalError as exc:
@@ -298,7 +303,8 @@ class BackendService:
 def create_app(settings: Settings) -> Starlette:
     redact_tokens_in_logs()
     service = BackendService(settings)
-    messages = "/api/threads/{thread_id:int}/messages"
+    # {thread_id} is parsed by the handler: Starlette's int convertor fails (500) on huge ids.
+    messages = "/api/threads/{thread_id}/messages"
     return Starlette(
         routes=[
             Route("/api/threads", service.create_thread, methods=["POST"]),
@@ -310,6 +316,7 @@ def create_app(settings: Settings) -> Starlette:
         ],
         exception_handlers={
             HTTPException: http_error,
+            InvalidInput: invalid_input,
             psycopg.OperationalError: dependency_down,  # includes the pool's PoolTimeout
             RedisConnectionError: dependency_down,
             RedisTimeoutError: dependency_down,

@@ -59,6 +59,17 @@ async def create_schema(pool: AsyncConnectionPool) -> None:
             await conn.execute(statement)
 
 
+def thread_id_of(value: object) -> int | None:
+    """A thread id from a URL path or a frame (an int, or a string of ASCII digits); else None."""
+    if isinstance(value, str):
+        # str.isdigit() also admits "²" and other digits int() refuses; 19 digits hold a bigint.
+        digits = value.isascii() and value.isdigit() and len(value) <= len(str(MAX_BIGINT))
+        return int(value) if digits else None
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    return None
+
+
 async def owns_thread(pool: AsyncConnectionPool, user_id: str, thread_id: int) -> bool:
     """Unknown and foreign threads look the same to the caller: both are a 404."""
     if not 0 < thread_id <= MAX_BIGINT:

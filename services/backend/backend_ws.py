@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from backend_agent import event_channel
+from backend_http import InvalidInput, parse_object
 from redis.asyncio import Redis
 from redis.asyncio.client import PubSub
 from redis.exceptions import RedisError
@@ -108,7 +109,7 @@ class _Connection:
                 return
             try:
                 await self._on_frame(_parse(message.get("text")))
-            except FrameError as exc:
+            except (FrameError, InvalidInput) as exc:
                 await self._send(json.dumps({"type": "error", "detail": str(exc)}))
 
     async def _forward_events(self) -> None:
@@ -132,10 +133,4 @@ class _Connection:
 def _parse(text: str | None) -> Mapping[str, Any]:
     if text is None:
         raise FrameError("frames must be JSON text")
-    try:
-        frame = json.loads(text)
-    except ValueError:
-        raise FrameError("frame is not valid JSON") from None
-    if not isinstance(frame, dict):
-        raise FrameError("frame must be a JSON object")
-    return frame
+    return parse_object(text, "frame")

@@ -190,6 +190,10 @@ class Ws:
     def send(self, frame: Mapping[str, Any]) -> None:
         self.conn.send(json.dumps(dict(frame)))
 
+    def send_text(self, text: str) -> None:
+        """A raw text frame, for frames ``send`` cannot produce (malformed JSON)."""
+        self.conn.send(text)
+
     def recv(self, timeout: float = FRAME_TIMEOUT) -> Frame:
         try:
             raw = self.conn.recv(timeout=timeout)

@@ -14,9 +14,9 @@ import httpx
 import psycopg
 import pytest
 import redis
-from dotenv import dotenv_values
 
 from e2e._support import ENV, HTTP_TIMEOUT, ROOT, User, UserFactory, register_and_login
+from realstack.manifest import load_stack
 
 SERVICES = ("postgres", "redis", "auth", "backend")
 HOW_TO_START = "run `invoke services.start --wait` (or `nox -s e2e`)"
@@ -33,9 +33,13 @@ def contract(service_urls: dict[str, str]) -> dict[str, str]:
 
 @pytest.fixture(scope="session")
 def jwt_secret() -> str:
-    """The throwaway HS256 key of the test stack, from envs/test.env."""
-    secret = dotenv_values(ROOT / "envs" / f"{ENV}.env").get("AUTH_JWT_SECRET")
-    assert secret, f"AUTH_JWT_SECRET is missing from envs/{ENV}.env"
+    """The HS256 key auth is given: its manifest ``env``, resolved as realstack resolves it.
+
+    That is envs/test.env overridden by the environment, so a secret supplied through the
+    environment (as the services README recommends) is the one the tests sign with too.
+    """
+    secret = load_stack(ROOT, ENV).service("auth").env.get("AUTH_JWT_SECRET")
+    assert secret, f"auth gets no AUTH_JWT_SECRET (neither envs/{ENV}.env nor the environment)"
     return secret
 
 

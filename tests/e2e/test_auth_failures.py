@@ -1,8 +1,8 @@
 """Every way in without valid credentials is refused, over HTTP and WebSocket.
 
-Hand-made tokens are signed with the test stack's throwaway key (envs/test.env); a control test
-shows such a token is accepted when valid, so each rejection below is about the one thing the
-test changes, not about the key.
+Hand-made tokens are signed with the key auth runs with (the ``jwt_secret`` fixture); a control
+test shows such a token is accepted when valid, so each rejection below is about the one thing
+the test changes, not about the key.
 """
 
 from __future__ import annotations
@@ -45,6 +45,8 @@ BAD_TOKENS: dict[str, BadToken] = {
     "forged-signature": lambda u, key: hs256(claims_for(u), OTHER_KEY),
     "alg-none": lambda u, key: unsigned(claims_for(u)),
     "tampered-payload": lambda u, key: _swap_payload(hs256(claims_for(u), key), u),
+    # A JWT's segments are unpadded base64url; a lenient decoder reads "sig=" as "sig".
+    "padded-signature": lambda u, key: hs256(claims_for(u), key) + "=",
 }
 
 
@@ -151,7 +153,7 @@ def test_a_token_crafted_with_the_stack_key_is_accepted(
 def test_invalid_tokens_are_401_on_verify_and_backend(
     auth_api: httpx.Client, backend_api: httpx.Client, jwt_secret: str, user: UserFactory, kind: str
 ) -> None:
-    """Garbage, expired, foreign-signed, ``alg: none`` and tampered tokens are all refused."""
+    """Garbage, expired, foreign-signed, ``alg: none``, tampered and padded tokens: all refused."""
     token = BAD_TOKENS[kind](user(), jwt_secret)
     verify = auth_api.get("/auth/verify", headers=bearer(token))
     assert verify.status_code == 401, (
