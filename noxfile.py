@@ -136,6 +136,20 @@ def docker(session: nox.Session) -> None:
 
 
 @nox.session
+def chaos(session: nox.Session) -> None:
+    """SIGKILL `services.start` at random and aimed moments (right after each service's
+    "starting" line, inside the spawn→record window), copy the checkout, forge and garble
+    records; fail on any orphan, bound port, leftover container, failed restart, foreign
+    process signalled or traceback.
+
+    `nox -s chaos -- --rounds 100`; `-- --provider docker` needs the engine and images (see
+    the docker session).
+    """
+    _install(session)
+    session.run("python", "scripts/chaos", *session.posargs)
+
+
+@nox.session
 def bench(session: nox.Session) -> None:
     """Cold/warm start and stop times beside the raw binaries (prints figures)."""
     _install(session)

@@ -4,7 +4,8 @@
 Everything runs in one throwaway project under /tmp with OS-assigned ports. The "raw" figure
 is a plain script's critical path: exec ``postgres`` and the Redis server on the same data
 directories, in parallel, until ``SELECT 1`` and ``PING`` answer. Prints figures (medians of
-``--rounds``) and the targets; asserts nothing.
+``--rounds``) and the targets; asserts nothing. Then the pytest plugin's overhead
+(``scripts/bench_plugin.py``; ``--plugin-rounds 0`` skips it).
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+
+from bench_plugin import plugin_overhead
 
 from realstack import orchestrator, probes
 from realstack.manifest import load_stack
@@ -175,6 +178,12 @@ def main() -> None:
         action="store_true",
         help="also time the docker provider beside `docker compose up --wait`",
     )
+    parser.add_argument(
+        "--plugin-rounds",
+        type=int,
+        default=5,
+        help="runs per setup timing the pytest plugin's overhead (0: skip)",
+    )
     args = parser.parse_args()
     root = Path(tempfile.mkdtemp(prefix="realstack-bench-"))
     root.chmod(0o755)
@@ -238,6 +247,8 @@ def main() -> None:
         print(f"{'`docker compose up -d --wait`':<44}{med(figures['compose']):>9.3f}")
         print(f"{'realstack start, docker provider':<44}{med(figures['realstack']):>9.3f}")
         print(f"{'realstack start, native provider (cold)':<44}{med(cold):>9.3f}")
+    if args.plugin_rounds:
+        plugin_overhead(args.plugin_rounds)
 
 
 if __name__ == "__main__":

@@ -286,3 +286,17 @@ def owned_by(root: Path | str) -> list[psutil.Process]:
 
 
 ProjectFactory = Callable[[], Project]
+
+
+def plant(path: Path, kind: str) -> Path:
+    """Damage for the state-dir tests: a file (``kind="file"``), a directory with something
+    in it (``"dir"``) or a FIFO where realstack expects something else."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if kind == "file":
+        path.write_text("someone's notes\n")
+    elif kind == "dir":
+        path.mkdir()
+        (path / "inside").write_text("keep me\n")
+    else:
+        os.mkfifo(path)
+    return path

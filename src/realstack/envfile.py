@@ -17,9 +17,15 @@ _BARE = re.compile(r"^[A-Za-z0-9_@%+=:,./?&-]*$")
 
 
 def contract(stack: Stack, running: Collection[str] = ()) -> dict[str, str]:
-    """``REALSTACK_ENV`` plus the exports of every enabled service (no profile, or an active
-    one) and of those in ``running`` (started by name or ``--profile``), in manifest order."""
-    values = {"REALSTACK_ENV": stack.env}
+    """``REALSTACK_INSTANCE_ID`` plus the exports of every enabled service (no profile, or an
+    active one) and of those in ``running`` (started by name or ``--profile``), in manifest
+    order.
+
+    Nothing in it selects realstack's own env (no ``REALSTACK_ENV``): a shell that evaluates
+    the dev contract still runs its realstack commands and tests against ``test`` unless it
+    asks for another env on purpose.
+    """
+    values = {"REALSTACK_INSTANCE_ID": stack.instance_id}
     for svc in stack.services:
         if stack.enabled(svc) or svc.name in running:
             values.update(svc.exports)

@@ -6,10 +6,9 @@ manifest through ``${NAME}`` / ``${NAME:-default}``. Every error names the field
 
 from __future__ import annotations
 
-import dataclasses
+import hashlib
 import os
 import re
-import sys
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
@@ -17,85 +16,36 @@ from typing import Any, cast
 
 from dotenv import dotenv_values
 
-from realstack.errors import ConfigError
+from realstack.errors import ConfigError, CycleError
 from realstack.fields import (
-    boolean,
     choice,
-    fmt,
-    integer,
     interpolate,
-    port_number,
-    seconds,
-    str_list,
-    str_map,
+    key,
+    shown,
     text,
 )
 from realstack.graph import check_acyclic
 from realstack.model import (
-    CONDITIONS,
     DEFAULT_COMPOSE_FILE,
-    PROBE_KINDS,
     PROVIDERS,
-    SERVICE_KINDS,
-    Condition,
-    Dependency,
-    Probe,
-    ProbeKind,
     ProviderName,
-    Service,
-    ServiceKind,
     Stack,
 )
+from realstack.secrets import is_secret_name, mask
+from realstack.service_spec import (
+    ROOT,
+    build_service,
+    check_references,
+    parse_profiles,
+)
 
-ROOT = "tool.realstack"
 _NAME = re.compile(r"^[a-z][a-z0-9_-]{0,62}$")
 _ENV_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
 _VAR_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-_SERVICE_KEYS = {
-    "kind",
-    "port",
-    "host",
-    "depends_on",
-    "probe",
-    "startup_timeout",
-    "stop_timeout",
-    "command",
-    "cwd",
-    "env",
-    "exports",
-    "user",
-    "password",
-    "database",
-    "durable",
-    "bin_dir",
-    "provider",
-    "compose_service",
-    "profiles",
-}
-# Fields whose strings go through {placeholder} formatting after ${VAR} substitution: braces
-# in substituted values (a password like "pa{ss}") must stay literal there.
-_FORMATTED_KEYS = {"command", "env", "exports", "probe"}
-_PROBE_KEYS = {"kind", "path", "status", "command", "attempt_timeout"}
-_DEFAULT_PROBE: dict[ServiceKind, ProbeKind] = {
-    "postgres": "postgres",
-    "redis": "redis",
-    "clickhouse": "clickhouse",
-    "process": "tcp",
-}
-_DEFAULT_EXPORTS: dict[ServiceKind, dict[str, str]] = {
-    "postgres": {"DATABASE_URL": "{url}", "POSTGRES_SERVICE_URL": "{url}"},
-    "redis": {"REDIS_URL": "{url}", "REDIS_SERVICE_URL": "{url}"},
-    # the names the official image reads, so clients and the container agree
-    "clickhouse": {
-        "CLICKHOUSE_SERVICE_URL": "{url}",
-        "CLICKHOUSE_USER": "{user}",
-        "CLICKHOUSE_PASSWORD": "{password}",
-        "CLICKHOUSE_DB": "{database}",
-    },
-    "process": {},
-}
-# What a kind's user/database default to where the manifest leaves them out.
-_DEFAULT_LOGIN: dict[ServiceKind, tuple[str, str]] = {"clickhouse": ("default", "default")}
+# The keys a manifest may use are the model's fields: a field added to Service is a key.
+TOP_KEYS = frozenset({"default_env", "state_dir", "services", "provider", "compose_file"})
+# State directories that are never a project's: pseudo-filesystems of the kernel.
+_NO_STATE_UNDER = (Path("/proc"), Path("/sys"), Path("/dev"))
 
 
 # --------------------------------------------------------------------------- locating
@@ -106,9 +56,20 @@ def find_root(start: Path | None = None) -> Path:
     here = (start or Path.cwd()).resolve()
     for candidate in (here, *here.parents):
         pyproject = candidate / "pyproject.toml"
-        if pyproject.is_file() and "realstack" in _read_toml(pyproject).get("tool", {}):
+        if pyproject.is_file() and "realstack" in _tool_table(pyproject):
             return candidate
-    raise ConfigError("", f"no pyproject.toml with a [{ROOT}] table at or above {here}")
+    raise ConfigError(ROOT, f"no pyproject.toml with a [{ROOT}] table at or above {here}")
+
+
+def _tool_table(pyproject: Path) -> dict[str, Any]:
+    """The ``[tool]`` table of ``pyproject`` (empty when there is none)."""
+    tool = _read_toml(pyproject).get("tool", {})
+    if not isinstance(tool, dict):
+        raise ConfigError(
+            "tool",
+            f"must be a table ([{ROOT}] goes under it), got {type(tool).__name__} in {pyproject}",
+        )
+    return tool
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
@@ -117,20 +78,33 @@ def _read_toml(path: Path) -> dict[str, Any]:
             return tomllib.load(fh)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(str(path), f"not valid TOML: {exc}") from None
+    except RecursionError:
+        raise ConfigError(str(path), "not usable TOML: values nested too deeply") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(str(path), f"not valid TOML: not UTF-8 ({exc.reason})") from None
+    except OSError as exc:
+        raise ConfigError(str(path), f"cannot be read: {exc.strerror or exc}") from None
 
 
-def read_env_file(root: Path, env: str) -> dict[str, str]:
-    """``envs/<env>.env`` as a dict; a missing env names the ones that exist."""
+def read_env_file(root: Path, env: str, source: str = "env") -> dict[str, str]:
+    """``envs/<env>.env`` as a dict; a missing env names the ones that exist. ``source`` is
+    where the env name came from (``env``, ``REALSTACK_ENV`` or the manifest's default_env)."""
     if not _ENV_NAME.fullmatch(env):
-        raise ConfigError("env", f"invalid env name {env!r}")
+        raise ConfigError(source, f"invalid env name {shown(env)}")
     path = root / "envs" / f"{env}.env"
     if not path.is_file():
-        known = sorted(p.stem for p in (root / "envs").glob("*.env"))
+        known = sorted(p.stem for p in (root / "envs").glob("*.env") if p.is_file())
         raise ConfigError(
-            "env",
+            source,
             f"unknown env {env!r}: {path} does not exist (known: {', '.join(known) or 'none'})",
         )
-    return {k: v or "" for k, v in dotenv_values(path, interpolate=False).items()}
+    try:
+        values = dotenv_values(path, interpolate=False)
+    except UnicodeDecodeError as exc:
+        raise ConfigError(str(path), f"not a readable env file: not UTF-8 ({exc.reason})") from None
+    except OSError as exc:
+        raise ConfigError(str(path), f"cannot be read: {exc.strerror or exc}") from None
+    return {k: v or "" for k, v in values.items()}
 
 
 def load_stack(
@@ -142,28 +116,18 @@ def load_stack(
     """Load the manifest at ``root`` (found from the cwd by default) for ``env``."""
     environ = os.environ if environ is None else environ
     root = find_root(root)
-    table = _read_toml(root / "pyproject.toml")["tool"]["realstack"]
+    table = _tool_table(root / "pyproject.toml")["realstack"]
     if not isinstance(table, dict):
         raise ConfigError(ROOT, "must be a table")
-    env = (
-        env
-        or environ.get("REALSTACK_ENV")
-        or text(table.get("default_env", "test"), f"{ROOT}.default_env")
-    )
-    variables = {**read_env_file(root, env), **environ}
+    if env:
+        source = "env"
+    elif environ.get("REALSTACK_ENV"):
+        env, source = environ["REALSTACK_ENV"], "REALSTACK_ENV"
+    else:
+        source = f"{ROOT}.default_env"
+        env = text(table.get("default_env", "test"), source)
+    variables = {**read_env_file(root, env, source), **environ}
     return build_stack(table, root=root, env=env, variables=variables, instance=instance)
-
-
-def parse_profiles(value: str, path: str = "profiles") -> frozenset[str]:
-    """``analytics,search`` (commas or spaces) as a set of valid profile names."""
-    names = frozenset(n for n in re.split(r"[,\s]+", value) if n)
-    for name in sorted(names):
-        if not _NAME.fullmatch(name):
-            raise ConfigError(path, f"invalid profile name {name!r}")
-    return names
-
-
-# --------------------------------------------------------------------------- building
 
 
 def build_stack(
@@ -174,15 +138,50 @@ def build_stack(
     variables: Mapping[str, str],
     instance: str | None = None,
 ) -> Stack:
-    """Validate a raw ``[tool.realstack]`` mapping. Raises only :class:`ConfigError`."""
-    unknown = set(table) - {"default_env", "state_dir", "services", "provider", "compose_file"}
+    """Validate a raw ``[tool.realstack]`` mapping. Raises only :class:`ConfigError`, whose
+    message shows no secret (secret-named variables, passwords)."""
+    try:
+        return _build_stack(table, root=root, env=env, variables=variables, instance=instance)
+    except CycleError:
+        raise  # names services only
+    except ConfigError as exc:
+        masked = mask(exc.message, _config_secrets(table, variables))
+        if masked == exc.message:
+            raise
+        raise ConfigError(exc.path, masked) from None
+
+
+def _config_secrets(table: Mapping[str, Any], variables: Mapping[str, str]) -> set[str]:
+    """What a config error must not show: secret-named variables and literal passwords."""
+    found = {v for k, v in variables.items() if is_secret_name(k)}
+    services = table.get("services")
+    for raw in services.values() if isinstance(services, dict) else ():
+        password = raw.get("password") if isinstance(raw, dict) else None
+        if isinstance(password, str) and "${" not in password:
+            found.add(password)
+    return {v for v in found if len(v) >= 4}
+
+
+def _build_stack(
+    table: Mapping[str, Any],
+    *,
+    root: Path,
+    env: str,
+    variables: Mapping[str, str],
+    instance: str | None = None,
+) -> Stack:
+    unknown = set(table) - TOP_KEYS
     if unknown:
-        raise ConfigError(f"{ROOT}.{sorted(unknown)[0]}", "unknown key")
-    instance = instance or variables.get("REALSTACK_INSTANCE") or env
+        raise ConfigError(key(ROOT, sorted(unknown)[0]), "unknown key")
+    if instance:
+        where = "instance"
+    elif variables.get("REALSTACK_INSTANCE"):
+        instance, where = variables["REALSTACK_INSTANCE"], "REALSTACK_INSTANCE"
+    else:
+        instance, where = env, "env"
     if not _ENV_NAME.fullmatch(instance):
-        raise ConfigError("instance", f"invalid instance name {instance!r}")
-    base_raw = variables.get("REALSTACK_STATE_DIR") or table.get("state_dir", ".realstack")
-    base = root / text(interpolate(base_raw, variables, f"{ROOT}.state_dir"), f"{ROOT}.state_dir")
+        raise ConfigError(where, f"invalid instance name {shown(instance)}")
+    base = _state_base(table, root, variables)
     raw_services = table.get("services", {})
     if not isinstance(raw_services, dict) or not raw_services:
         raise ConfigError(f"{ROOT}.services", "must be a non-empty table of services")
@@ -195,16 +194,16 @@ def build_stack(
         table.get("compose_file", DEFAULT_COMPOSE_FILE), variables, f"{ROOT}.compose_file"
     )
     services = tuple(
-        _service(str(name), raw, root, variables, cast(ProviderName, provider))
+        build_service(str(name), raw, root, variables, cast(ProviderName, provider))
         for name, raw in raw_services.items()
     )
-    _check_references(services)
+    check_references(services)
     check_acyclic(services)
     return Stack(
         root=root,
         env=env,
         instance=instance,
-        state_dir=base / instance,
+        state_dir=base / _instance_dir(base, root, instance),
         services=services,
         compose_file=root / text(compose_raw, f"{ROOT}.compose_file"),
         profiles=parse_profiles(variables.get("REALSTACK_PROFILES", ""), "REALSTACK_PROFILES"),
@@ -212,181 +211,36 @@ def build_stack(
     )
 
 
-def _service(
-    name: str,
-    raw: object,
-    root: Path,
-    variables: Mapping[str, str],
-    default_provider: ProviderName = "native",
-) -> Service:
-    path = f"{ROOT}.services.{name}"
-    if not _NAME.fullmatch(name):
-        raise ConfigError(path, "service names are lower-case letters, digits, '-' and '_'")
-    if not isinstance(raw, dict):
-        raise ConfigError(path, "must be a table")
-    unknown = set(raw) - _SERVICE_KEYS
-    if unknown:
-        raise ConfigError(f"{path}.{sorted(map(str, unknown))[0]}", "unknown key")
-    raw = {
-        k: interpolate(v, variables, f"{path}.{k}", literal_braces=k in _FORMATTED_KEYS)
-        for k, v in raw.items()
-    }
-    kind = cast(ServiceKind, choice(raw.get("kind"), SERVICE_KINDS, f"{path}.kind"))
-    host = text(raw.get("host", "127.0.0.1"), f"{path}.host")
-    port = port_number(raw.get("port"), f"{path}.port")
-    default_user, default_database = _DEFAULT_LOGIN.get(kind, ("", ""))
-    user = text(raw.get("user", default_user), f"{path}.user")
-    password = text(raw.get("password", ""), f"{path}.password")
-    database = text(raw.get("database", default_database), f"{path}.database")
-    if kind == "postgres" and not (user and database):
-        raise ConfigError(f"{path}.user" if not user else f"{path}.database", "required")
-    if kind == "redis" and database and not re.fullmatch(r"[0-9]{1,5}", database):
-        raise ConfigError(f"{path}.database", "a Redis database is a number")
-    placeholders = {
-        "name": name,
-        "host": host,
-        "port": str(port),
-        "python": sys.executable,
-        "root": str(root),
-    }
-    command = tuple(
-        fmt(a, placeholders, f"{path}.command[{i}]")
-        for i, a in enumerate(str_list(raw.get("command", []), f"{path}.command"))
-    )
-    if kind == "process" and not command:
-        raise ConfigError(f"{path}.command", "required for kind 'process'")
-    cwd_raw = raw.get("cwd")
-    bin_raw = raw.get("bin_dir")
-    provider = choice(raw.get("provider", default_provider), PROVIDERS, f"{path}.provider")
-    if kind == "process":
-        if "provider" in raw and provider == "docker":
-            raise ConfigError(f"{path}.provider", "kind 'process' always runs natively")
-        provider = "native"
-    elif kind == "clickhouse" and provider == "native":
-        if "provider" in raw:
-            raise ConfigError(f"{path}.provider", "kind 'clickhouse' runs in docker (or auto)")
-        provider = "docker"  # a native default covers the kinds that have a native provider
-    svc = Service(
-        name=name,
-        kind=kind,
-        port=port,
-        host=host,
-        probe=_probe(raw.get("probe"), kind, placeholders, f"{path}.probe"),
-        depends_on=_dependencies(raw.get("depends_on", []), f"{path}.depends_on"),
-        startup_timeout=seconds(raw.get("startup_timeout", 30), f"{path}.startup_timeout"),
-        stop_timeout=seconds(raw.get("stop_timeout", 5), f"{path}.stop_timeout"),
-        command=command,
-        cwd=root / text(cwd_raw, f"{path}.cwd") if cwd_raw is not None else None,
-        env={
-            k: fmt(v, placeholders, f"{path}.env.{k}")
-            for k, v in str_map(raw.get("env", {}), f"{path}.env").items()
-        },
-        user=user,
-        password=password,
-        database=database,
-        durable=boolean(raw.get("durable", True), f"{path}.durable"),
-        bin_dir=Path(text(bin_raw, f"{path}.bin_dir")) if bin_raw else None,
-        provider=cast(ProviderName, provider),
-        compose_service=text(raw.get("compose_service", ""), f"{path}.compose_service"),
-        profiles=_profiles(raw.get("profiles", []), f"{path}.profiles"),
-    )
-    exports = {**_DEFAULT_EXPORTS[kind], **str_map(raw.get("exports", {}), f"{path}.exports")}
-    fields = {
-        **placeholders,
-        "host": svc.url_host,
-        "url": svc.url,
-        "user": user,
-        "password": password,
-        "database": database,
-    }
-    rendered = {k: fmt(v, fields, f"{path}.exports.{k}") for k, v in exports.items()}
-    for key in rendered:
-        if not _VAR_NAME.fullmatch(key):
-            raise ConfigError(f"{path}.exports.{key}", "not a valid environment variable name")
-    return dataclasses.replace(svc, exports=rendered)
+def _instance_dir(base: Path, root: Path, instance: str) -> str:
+    """``<instance>`` inside the project; outside it (``REALSTACK_STATE_DIR=/var/tmp/x``),
+    ``<instance>-<hash of the project>``, so checkouts sharing one state base never share
+    records, logs or data (nor take each other's processes for their own)."""
+    real, project = Path(os.path.realpath(base)), Path(os.path.realpath(root))
+    if project in real.parents:
+        return instance
+    digest = hashlib.sha256(str(project).encode()).hexdigest()[:10]
+    return f"{instance}-{digest}"
 
 
-def _probe(raw: object, kind: ServiceKind, fields: Mapping[str, str], path: str) -> Probe:
-    if raw is None:
-        return Probe(kind=_DEFAULT_PROBE[kind])
-    if isinstance(raw, str):
-        raw = {"kind": raw}
-    if not isinstance(raw, dict):
-        raise ConfigError(path, "must be a probe kind or a table")
-    unknown = set(raw) - _PROBE_KEYS
-    if unknown:
-        raise ConfigError(f"{path}.{sorted(map(str, unknown))[0]}", "unknown key")
-    pkind = cast(ProbeKind, choice(raw.get("kind"), PROBE_KINDS, f"{path}.kind"))
-    probe_path = fmt(text(raw.get("path", "/"), f"{path}.path"), fields, f"{path}.path")
-    if not probe_path.startswith("/"):
-        raise ConfigError(f"{path}.path", "must start with '/'")
-    status = integer(raw.get("status", 200), f"{path}.status")
-    if not 100 <= status <= 599:
-        raise ConfigError(f"{path}.status", f"{status} is not an HTTP status")
-    argv = tuple(
-        fmt(a, fields, f"{path}.command[{i}]")
-        for i, a in enumerate(str_list(raw.get("command", []), f"{path}.command"))
-    )
-    if pkind == "command" and not argv:
-        raise ConfigError(f"{path}.command", "required for a command probe")
-    return Probe(
-        kind=pkind,
-        path=probe_path,
-        status=status,
-        command=argv,
-        attempt_timeout=seconds(raw.get("attempt_timeout", 1.0), f"{path}.attempt_timeout"),
-    )
-
-
-def _profiles(raw: object, path: str) -> tuple[str, ...]:
-    """A list of names (each entry one name), or one comma/space separated string."""
-    if isinstance(raw, str):
-        return tuple(sorted(parse_profiles(raw, path)))
-    names = str_list(raw, path)
-    for i, name in enumerate(names):
-        if not _NAME.fullmatch(name):
-            raise ConfigError(f"{path}[{i}]", f"invalid profile name {name!r}")
-    return tuple(sorted(set(names)))
-
-
-def _dependencies(raw: object, path: str) -> tuple[Dependency, ...]:
-    if not isinstance(raw, list):
-        raise ConfigError(path, "must be a list of service names or {service, condition} tables")
-    deps: list[Dependency] = []
-    for i, item in enumerate(raw):
-        where = f"{path}[{i}]"
-        if isinstance(item, str):
-            deps.append(Dependency(item))
-        elif isinstance(item, dict):
-            unknown = set(item) - {"service", "condition"}
-            if unknown:
-                raise ConfigError(f"{where}.{sorted(map(str, unknown))[0]}", "unknown key")
-            cond = choice(item.get("condition", "healthy"), CONDITIONS, f"{where}.condition")
-            deps.append(
-                Dependency(text(item.get("service"), f"{where}.service"), cast(Condition, cond))
-            )
-        else:
-            raise ConfigError(where, "must be a service name or a {service, condition} table")
-    return tuple(deps)
-
-
-def _check_references(services: tuple[Service, ...]) -> None:
-    names = {s.name for s in services}
-    for svc in services:
-        seen: set[str] = set()
-        for i, dep in enumerate(svc.depends_on):
-            where = f"{ROOT}.services.{svc.name}.depends_on[{i}]"
-            if dep.service not in names:
-                raise ConfigError(where, f"unknown service {dep.service!r}")
-            if dep.service == svc.name:
-                raise ConfigError(where, "a service cannot depend on itself")
-            if dep.service in seen:
-                raise ConfigError(where, f"{dep.service!r} is listed twice")
-            seen.add(dep.service)
-    ports: dict[tuple[str, int], str] = {}
-    for svc in services:
-        other = ports.setdefault((svc.host, svc.port), svc.name)
-        if other != svc.name:
+def _state_base(table: Mapping[str, Any], root: Path, variables: Mapping[str, str]) -> Path:
+    """The state base (``.realstack`` by default): never the project itself, a directory
+    above it or a kernel pseudo-filesystem, where instances' data would be mixed with
+    everything else."""
+    if variables.get("REALSTACK_STATE_DIR"):
+        where, raw = "REALSTACK_STATE_DIR", variables["REALSTACK_STATE_DIR"]
+    else:
+        where, raw = f"{ROOT}.state_dir", table.get("state_dir", ".realstack")
+    base = root / text(interpolate(raw, variables, where), where)
+    # realpath: no error on a symlink loop (a missing path is fine; it is created later)
+    real, project = Path(os.path.realpath(base)), Path(os.path.realpath(root))
+    if real == project or real in project.parents:
+        what = "the project root" if real == project else f"a directory above the project ({real})"
+        raise ConfigError(
+            where, f"{shown(str(raw))} is {what}: use a directory of its own, e.g. .realstack"
+        )
+    for system in _NO_STATE_UNDER:
+        if real == system or system in real.parents:
             raise ConfigError(
-                f"{ROOT}.services.{svc.name}.port", f"port {svc.port} is also used by {other!r}"
+                where, f"{shown(str(raw))} is under {system}: use a directory of its own"
             )
+    return base

@@ -77,6 +77,9 @@ class Service:
     compose_service: str = ""  # the compose file's service name; "" means ``name``
     # started only when one of these is active (or the service is named); () means always
     profiles: tuple[str, ...] = ()
+    # process: what it takes from the caller's environment beyond the documented base;
+    # ("*",) for everything (``inherit_env = true``)
+    inherit_env: tuple[str, ...] = ()
 
     @property
     def compose_name(self) -> str:
@@ -84,8 +87,11 @@ class Service:
 
     @property
     def url_host(self) -> str:
-        """Host used in URLs: the seeds' ``localhost`` for loopback binds."""
-        return "localhost" if self.host in ("127.0.0.1", "localhost") else self.host
+        """Host used in URLs: the seeds' ``localhost`` for loopback binds, an IPv6 address in
+        brackets (``[::1]``)."""
+        if self.host in ("127.0.0.1", "localhost"):
+            return "localhost"
+        return f"[{self.host}]" if ":" in self.host else self.host
 
     @property
     def url(self) -> str:

@@ -28,20 +28,25 @@ from realstack.state import InstancePaths
 from realstack.waiting import REAL_CLOCK, Clock, WaitTimeout, wait_until
 
 check_names = plan.check_names
+# The name of a result (and progress line) about the operation itself, not one service: a
+# start whose env contract could not be written fails as a whole and is rolled back.
+OPERATION = "realstack"
 
 
 def _as_error(service: str, exc: BaseException, paths: InstancePaths) -> RealstackError:
-    """The one exception → error conversion: unexpected ones keep their traceback in a file."""
+    """The one exception → error conversion: unexpected ones keep their traceback in a file
+    (the message says where, or why it could not be kept)."""
     if isinstance(exc, RealstackError):
         return exc
     log = paths.logs / "realstack.log"
-    with contextlib.suppress(OSError):
+    try:
         paths.logs.mkdir(mode=0o700, parents=True, exist_ok=True)
         with log.open("a") as fh:
             fh.write("".join(traceback.format_exception(exc)))
-    error = RealstackError(
-        f"{service}: unexpected {type(exc).__name__}: {exc} (traceback in {log})"
-    )
+        kept = f"traceback in {log}"
+    except OSError as why:
+        kept = f"traceback not kept: {log}: {why.strerror or why}"
+    error = RealstackError(f"{service}: unexpected {type(exc).__name__}: {exc} ({kept})")
     error.__cause__ = exc
     return error
 
@@ -116,10 +121,29 @@ def start(
         except BaseException:  # Ctrl-C: leave nothing behind, then let it propagate
             _rollback(stack, run, placement, paths)
             raise
-        rollback = _rollback(stack, run, placement, paths) if errors else ()
-        results = tuple(_start_result(s, run, errors) for s in the_plan.services)
-        runtime.write(stack, placement)
+        # All up: the env contract is the last part of a start, and failing to write it
+        # fails the start like a service would (rolled back); after a rollback it is written
+        # again for what still runs (the reused services).
+        unwritten = None if errors else _write_runtime(stack, placement, paths)
+        failed = bool(errors) or unwritten is not None
+        rollback = _rollback(stack, run, placement, paths) if failed else ()
+        if failed and unwritten is None:
+            unwritten = _write_runtime(stack, placement, paths)
+        results = tuple(_start_result(s, run, errors, failed) for s in the_plan.services)
+        if unwritten is not None:
+            results += (ServiceResult(OPERATION, Action.FAILED, error=unwritten),)
     return Report(results, clock.now() - t0, rollback)
+
+
+def _write_runtime(
+    stack: Stack, placement: Placement, paths: InstancePaths
+) -> RealstackError | None:
+    """Write the env contract; a failure comes back as the operation's error."""
+    try:
+        runtime.write(stack, placement)
+    except Exception as exc:  # noqa: BLE001 - converted once, here
+        return _as_error(OPERATION, exc, paths)
+    return None
 
 
 def _execute(run: Launch, wait: bool, paths: InstancePaths) -> dict[str, RealstackError]:
@@ -153,14 +177,16 @@ def _rollback(
     return tuple(results)
 
 
-def _start_result(svc: Service, run: Launch, errors: dict[str, RealstackError]) -> ServiceResult:
+def _start_result(
+    svc: Service, run: Launch, errors: dict[str, RealstackError], failed: bool
+) -> ServiceResult:
     if svc.name in errors:
         return ServiceResult(svc.name, Action.FAILED, port=svc.port, error=errors[svc.name])
     handle = run.handles.get(svc.name)
     if handle is None:
         return ServiceResult(svc.name, Action.CANCELLED, port=svc.port)
     reused = svc.name in run.reused
-    if errors and not reused:
+    if failed and not reused:
         return ServiceResult(svc.name, Action.ROLLED_BACK, port=svc.port)
     return ServiceResult(
         svc.name,

@@ -71,6 +71,7 @@ def settings_of(stack: Stack, svc: Service, provider: str) -> Settings:
         "durable": str(svc.durable),
         "password": _digest([stack.instance_id, svc.password]),
         "env": _digest([stack.instance_id, env]),
+        "inherit_env": ",".join(svc.inherit_env),
     }
 
 

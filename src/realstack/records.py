@@ -17,7 +17,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Any, Final
 
-from realstack.state import InstancePaths, write_atomic
+from realstack.state import InstancePaths, StateDirError, make_dir, move_aside, write_atomic
 
 Settings = dict[str, str]  # what the service was started with, as compared for drift
 
@@ -105,8 +105,11 @@ class Records:
 
     def read(self, service: str) -> Record | _ForeignRecord | None:
         """This instance's record of ``service``; ``None`` if absent or unusable."""
+        path = self.paths.record(service)
         try:
-            data = json.loads(self.paths.record(service).read_text())
+            if not path.is_file():  # absent, or a directory / FIFO (opening one would block)
+                return None
+            data = json.loads(path.read_text())
             record = _typed(data) if isinstance(data, dict) else None
         except (OSError, ValueError, TypeError):
             return None
@@ -115,9 +118,30 @@ class Records:
         return record if record.instance == self.instance_id else FOREIGN_RECORD
 
     def write(self, record: Record) -> None:
-        self.paths.services.mkdir(mode=0o700, parents=True, exist_ok=True)
+        """Write ``record`` atomically; a damaged state directory is a StateDirError."""
+        make_dir(self.paths.services)
+        self._sweep(record.service)
         text = json.dumps(asdict(record), indent=2)  # tuples (argv) become JSON lists
         write_atomic(self.paths.record(record.service), text + "\n")
 
+    def _sweep(self, service: str) -> None:
+        """Temp files a writer SIGKILLed mid-write left (callers hold the instance lock)."""
+        for leftover in self.paths.services.glob(f".{service}.json.*"):
+            if leftover.is_file() and not leftover.is_symlink():
+                leftover.unlink(missing_ok=True)
+
     def delete(self, service: str) -> None:
-        self.paths.record(service).unlink(missing_ok=True)
+        """Remove the record of ``service`` (absent is fine). Something else at its path (a
+        directory) is a StateDirError naming it: never removed here, it may be someone's."""
+        path = self.paths.record(service)
+        if self.paths.services.is_dir():
+            self._sweep(service)
+        try:
+            path.unlink(missing_ok=True)
+        except OSError as exc:
+            what = "is a directory" if path.is_dir() else f"cannot be removed ({exc.strerror})"
+            raise StateDirError(
+                path,
+                f"{what}, where realstack keeps the record of {service}",
+                move_aside(path),
+            ) from None

@@ -33,6 +33,7 @@ class ServiceStatus:
     uptime: float | None = None
     health: str = "-"  # "healthy", or why not
     owner: str | None = None  # for foreign listeners
+    container: str | None = None  # a docker service's container id (it has no host pid)
 
 
 def _row(
@@ -59,6 +60,7 @@ def _row(
             getattr(record, "pid", None),
             time.time() - record.started_at,
             health,
+            container=getattr(record, "container_id", None),
         )
     if isinstance(found, Orphan):
         health = f"{found.detail}; `services.stop` cleans it up"

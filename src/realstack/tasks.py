@@ -1,18 +1,26 @@
 """Invoke tasks: thin wrappers over the orchestrator with human output and exit codes.
 
 Exit 0 on success, 1 when a service fails, 2 for a configuration or usage error. Errors are
-printed as messages, never tracebacks.
+printed as messages, never tracebacks: an unexpected exception is one line, its traceback kept
+in the instance's ``logs/realstack.log`` (on stderr when no state directory is known yet).
+Once the stack is loaded, everything printed passes through :func:`realstack.secrets.mask`
+(``env.show`` alone prints secrets, on purpose).
 """
 
 from __future__ import annotations
 
 import functools
 import json
+import math
+import os
 import sys
+import threading
 import time
-from collections.abc import Callable
+import traceback
+from collections.abc import Callable, Iterable
+from contextvars import ContextVar
 from dataclasses import asdict, replace
-from typing import Any, ParamSpec, TypeVar, cast
+from typing import Any, Literal, ParamSpec, TypeVar, cast
 
 from invoke.collection import Collection
 from invoke.context import Context
@@ -21,27 +29,78 @@ from invoke.tasks import task
 
 from realstack import envfile, orchestrator, runtime
 from realstack.errors import ConfigError, RealstackError
-from realstack.manifest import load_stack, parse_profiles
+from realstack.manifest import load_stack
 from realstack.model import PROVIDERS, Stack
 from realstack.results import Action, Event, Report
+from realstack.secrets import is_secret_name, mask, secret_values
+from realstack.service_spec import parse_profiles
 from realstack.state import InstancePaths
+from realstack.status import ServiceStatus
 from realstack.status import status as inspect_status
 
 P = ParamSpec("P")
 R = TypeVar("R")
 
 
+# The stack the running task loaded: what its messages are masked with, where its
+# unexpected tracebacks go. Set by :func:`_stack`, cleared by :func:`_friendly`.
+_loaded: ContextVar[Stack | None] = ContextVar("realstack_task_stack", default=None)
+_MIN_SECRET = 4  # as realstack.secrets: shorter values would mask ordinary words
+
+
+def _secrets() -> frozenset[str]:
+    """The loaded stack's secrets; before one is loaded, the secret-named environment."""
+    stack = _loaded.get()
+    if stack is not None:
+        return secret_values(stack)
+    named = (v for k, v in os.environ.items() if is_secret_name(k))
+    return frozenset(v for v in named if len(v) >= _MIN_SECRET)
+
+
+def _say(text: str) -> str:
+    """``text`` as it may be printed: no secret in it."""
+    return mask(text, _secrets())
+
+
+def _unexpected(exc: Exception) -> str:
+    """The one line for an exception realstack did not expect; its traceback goes to the
+    instance's ``logs/realstack.log``, or to stderr when there is no usable state directory."""
+    trace = _say("".join(traceback.format_exception(exc)))
+    head = f"realstack: unexpected {type(exc).__name__}: {' '.join(str(exc).split())}"
+    stack = _loaded.get()
+    if stack is not None:
+        log = InstancePaths(stack.state_dir).logs / "realstack.log"
+        try:
+            log.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            with log.open("a") as fh:
+                fh.write(trace)
+        except OSError:
+            pass
+        else:
+            return _say(f"{head} (traceback in {log})")
+    print(trace, end="", file=sys.stderr)
+    return _say(f"{head} (traceback above; please report it)")
+
+
 def _friendly(fn: Callable[P, R]) -> Callable[P, R]:
-    """Turn realstack errors into a message and exit code (invoke prints ``Exit`` messages)."""
+    """Turn every error into one message and an exit code (invoke prints ``Exit`` messages):
+    a realstack error's own code, 1 for anything unexpected."""
 
     @functools.wraps(fn)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        token = _loaded.set(None)
         try:
             return fn(*args, **kwargs)
+        except Exit:
+            raise
         except RealstackError as exc:
-            raise Exit(f"realstack: {exc}", code=exc.exit_code) from None
+            raise Exit(_say(f"realstack: {exc}"), code=exc.exit_code) from None
         except KeyboardInterrupt:
             raise Exit("realstack: interrupted; what this run started was stopped", 130) from None
+        except Exception as exc:  # noqa: BLE001 - the one place a task's surprise is caught
+            raise Exit(_unexpected(exc), code=1) from None
+        finally:
+            _loaded.reset(token)
 
     return wrapper
 
@@ -50,24 +109,48 @@ def _only(only: str | None) -> list[str] | None:
     return [n.strip() for n in only.split(",") if n.strip()] if only else None
 
 
+def _timeout(value: object) -> float | None:
+    """``--timeout``: seconds, 0 or more (invoke passes the text as given)."""
+    if value is None:
+        return None
+    try:
+        seconds = float(cast(str, value))
+    except (TypeError, ValueError):
+        seconds = math.nan
+    if not (math.isfinite(seconds) and seconds >= 0):
+        raise ConfigError("timeout", f"expected seconds (0 or more), got {value!r}")
+    return seconds
+
+
 class _Progress:
     """Progress lines while starting/stopping: service, event, detail, with elapsed time."""
 
-    def __init__(self) -> None:
+    def __init__(self, secrets: Iterable[str] = ()) -> None:
         self.t0 = time.monotonic()
+        self.secrets = tuple(secrets)
+        self._lock = threading.Lock()  # services start in threads: one whole line at a time
 
     def __call__(self, service: str, event: Event, detail: str) -> None:
         elapsed = time.monotonic() - self.t0
-        print(f"  [{elapsed:6.2f}s] {service:<12} {event:<10} {detail}".rstrip(), flush=True)
+        line = f"  [{elapsed:6.2f}s] {service:<12} {event:<10} {detail}".rstrip()
+        with self._lock:
+            sys.stdout.write(mask(line, self.secrets) + "\n")
+            sys.stdout.flush()
 
 
 def _print_failures(report: Report) -> None:
     for error in report.errors:
-        print(f"\n✗ {error}", file=sys.stderr)
+        print(_say(f"\n✗ {error}"), file=sys.stderr)
 
 
-def _stack(env: str | None) -> Stack:
-    return load_stack(env=env)
+def _stack(env: str | None, *, state: Literal["read", "write"] | None = None) -> Stack:
+    """Load the manifest for ``env``; with ``state`` ("read" or "write"), check up front that
+    the state directory can be used so (one message naming the path and the fix)."""
+    stack = load_stack(env=env)
+    _loaded.set(stack)
+    if state is not None:
+        InstancePaths(stack.state_dir).check(stack.names, write=state == "write")
+    return stack
 
 
 @task(
@@ -92,7 +175,8 @@ def start(
     profile: str | None = None,
 ) -> None:
     """Start what is missing, in dependency order; reuse what already runs."""
-    stack = _stack(env)
+    stack = _stack(env, state="write")
+    seconds = _timeout(timeout)
     profiles = parse_profiles(profile or "", "profile")
     active = replace(stack, profiles=stack.profiles | profiles)
     names = _only(only)
@@ -105,8 +189,8 @@ def start(
         stack,
         only=names,
         wait=wait,
-        timeout=float(timeout) if timeout is not None else None,
-        progress=_Progress(),
+        timeout=seconds,
+        progress=_Progress(_secrets()),
         provider=provider,
         profiles=profiles,
     )
@@ -132,8 +216,8 @@ def start(
 @_friendly
 def stop(c: Context, env: str | None = None, only: str | None = None, purge: bool = False) -> None:
     """Stop exactly what realstack started (dependents first). Data stays unless --purge."""
-    stack = _stack(env)
-    report = orchestrator.stop(stack, only=_only(only), purge=purge, progress=_Progress())
+    stack = _stack(env, state="write")
+    report = orchestrator.stop(stack, only=_only(only), purge=purge, progress=_Progress(_secrets()))
     if not report.ok:
         _print_failures(report)
         raise Exit(code=1)
@@ -149,12 +233,28 @@ def _uptime(seconds: float | None) -> str:
     return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{secs:02d}s"
 
 
+def _ident(row: ServiceStatus) -> str:
+    """The PID column: a process's pid, a container's short id."""
+    if row.pid is not None:
+        return str(row.pid)
+    return row.container[:12] if row.container else "-"
+
+
+def _masked(row: ServiceStatus) -> ServiceStatus:
+    """A status row without secrets in its free text (health, owner)."""
+    return replace(
+        row,
+        health=_say(row.health),
+        owner=_say(row.owner) if row.owner is not None else None,
+    )
+
+
 @task(help={"env": "env to inspect", "json_": "machine-readable output"})
 @_friendly
 def status(c: Context, env: str | None = None, json_: bool = False) -> None:
     """Show each service: provider, pid, port, state (ours/orphan/stale/foreign/down), health."""
-    stack = _stack(env)
-    rows = inspect_status(stack)
+    stack = _stack(env, state="read")
+    rows = [_masked(r) for r in inspect_status(stack)]
     if json_:
         print(json.dumps({"env": stack.env, "services": [asdict(r) for r in rows]}, indent=2))
         return
@@ -162,7 +262,7 @@ def status(c: Context, env: str | None = None, json_: bool = False) -> None:
     for r in rows:
         health = r.health + (f" ({r.owner})" if r.owner else "")
         table.append(
-            (r.name, r.provider, r.state, str(r.pid or "-"), str(r.port), _uptime(r.uptime), health)
+            (r.name, r.provider, r.state, _ident(r), str(r.port), _uptime(r.uptime), health)
         )
     widths = [max(len(row[i]) for row in table) for i in range(len(table[0]) - 1)]
     print(f"realstack [{stack.env}] {stack.state_dir}")
@@ -186,8 +286,10 @@ def logs(
 ) -> None:
     """Print the last lines of a service's log (stdout and stderr together; a container's
     own log for a service in docker)."""
-    stack = _stack(env)
+    stack = _stack(env, state="read")
     orchestrator.check_names(stack, [name], "name")
+    if int(lines) < 1:
+        raise ConfigError("lines", f"expected a number of lines (1 or more), got {lines}")
     source = runtime.logs(stack, stack.service(name))
     if follow:
         source.follow(int(lines))
@@ -195,21 +297,22 @@ def logs(
     found = source.tail(int(lines))
     if not found:
         print(f"(nothing logged yet: {source.source})")
+    secrets = _secrets()
     for line in found:
-        print(line)
+        print(mask(line, secrets))
 
 
 @task(help={"name": "service to restart", "env": "env", "timeout": "readiness timeout"})
 @_friendly
 def restart(c: Context, name: str, env: str | None = None, timeout: float | None = None) -> None:
     """Stop one service and start it again, waiting until it is healthy."""
-    stack = _stack(env)
+    stack = _stack(env, state="write")
     orchestrator.check_names(stack, [name], "name")
     report = orchestrator.restart(
         stack,
         name,
-        timeout=float(timeout) if timeout is not None else None,
-        progress=_Progress(),
+        timeout=_timeout(timeout),
+        progress=_Progress(_secrets()),
     )
     if not report.ok:
         _print_failures(report)

@@ -16,7 +16,6 @@ import pytest
 from dotenv import dotenv_values
 
 from e2e._support import (
-    ROOT,
     RUN_FRAMES,
     User,
     UserFactory,
@@ -27,6 +26,7 @@ from e2e._support import (
     unique_email,
     word_stats,
 )
+from realstack.pytest_plugin.fixtures import RealstackHandle
 
 pytestmark = [pytest.mark.e2e, pytest.mark.p1]
 
@@ -34,13 +34,16 @@ MESSAGE = "The cat saw the other cat; the dog saw nothing. Café, café — THE 
 
 
 @pytest.mark.realstack_no_audit("reads the env contract files, not a service")
-def test_contract_names_the_test_stack_and_matches_runtime_env(contract: dict[str, str]) -> None:
+def test_contract_names_the_test_stack_and_matches_runtime_env(
+    contract: dict[str, str], realstack: RealstackHandle
+) -> None:
     """The env contract is the test stack's (never dev ports) and is what runtime.env holds."""
-    assert contract["REALSTACK_ENV"] == "test"
+    assert realstack.stack.env == "test"
+    assert contract["REALSTACK_INSTANCE_ID"] == realstack.stack.instance_id
     for name in ("DATABASE_URL", "REDIS_URL", "AUTH_SERVICE_URL", "BACKEND_SERVICE_URL"):
         assert contract.get(name), f"{name} is missing from the contract"
     assert contract["WEBSOCKET_URL"].startswith("ws://")
-    runtime = ROOT / ".realstack" / "test" / "runtime.env"
+    runtime = realstack.stack.state_dir / "runtime.env"
     written = {k: v for k, v in dotenv_values(runtime).items() if v is not None}
     assert {k: written.get(k) for k in contract} == contract
 

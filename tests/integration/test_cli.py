@@ -20,6 +20,7 @@ from urllib.parse import quote
 import psycopg
 import pytest
 
+import realstack
 from conftest import Project
 from integration._support import (
     MANIFEST,
@@ -150,24 +151,30 @@ def test_start_again_reports_each_service_reused(up: Project) -> None:
 
 
 def test_status_json_shows_each_service_ours_with_its_pid(up: Project) -> None:
-    """`services.status --json` parses; every service is "ours", healthy, with the live pid."""
+    """`services.status --json` parses; every service is "ours", healthy, with the live pid
+    (docker: the container id its record names)."""
     rows = status_json(up)
     assert set(rows) == set(SERVICES)
     for name, row in rows.items():
         record = json.loads((up.state / "services" / f"{name}.json").read_text())
         assert row["state"] == "ours", row
-        assert row["pid"] == record["pid"]
-        assert still_running(row["pid"])
+        if "container_id" in record:
+            assert (row["pid"], row["container"]) == (None, record["container_id"])
+        else:
+            assert row["pid"] == record["pid"]
+            assert still_running(row["pid"])
         assert row["health"] == "healthy", row
         assert row["port"] == up.stack().service(name).port
 
 
 def test_status_prints_a_table_with_a_row_per_service(up: Project) -> None:
-    """`services.status` prints a header and one row per service with state and pid."""
+    """`services.status` prints a header and one row per service with state and pid (docker:
+    the container's short id)."""
     done = succeeded(invoke(up, "services.status"))
     assert lines_with(done.stdout, "SERVICE", "STATE", "PID", "PORT", "HEALTH")
     for name, row in status_json(up).items():
-        assert lines_with(done.stdout, name, "ours", str(row["pid"]), str(row["port"]))
+        ident = str(row["pid"]) if row["pid"] is not None else row["container"][:12]
+        assert lines_with(done.stdout, name, "ours", ident, str(row["port"]))
 
 
 def test_env_show_shell_prints_export_lines_of_the_contract(cli: Project) -> None:
@@ -182,10 +189,11 @@ def test_env_show_shell_prints_export_lines_of_the_contract(cli: Project) -> Non
 
 
 def test_env_show_json_parses_to_the_contract(cli: Project) -> None:
-    """`env.show --format json` is JSON with the service URLs and REALSTACK_ENV."""
+    """`env.show --format json` is JSON with the service URLs and the instance id."""
     values = json.loads(succeeded(invoke(cli, "env.show", "--format", "json")).stdout)
     assert values == contract(cli.stack())
-    assert values["REALSTACK_ENV"] == "test"
+    assert values["REALSTACK_INSTANCE_ID"] == cli.stack().instance_id
+    assert "REALSTACK_ENV" not in values
     assert values["REDIS_URL"].endswith("/2")
     assert values["DATABASE_URL"].startswith(f"postgresql://app_user:{quote(PASSWORD, safe='')}@")
 
@@ -196,6 +204,12 @@ def test_logs_prints_the_last_lines_of_the_service_log(up: Project) -> None:
     lines = done.stdout.splitlines()
     assert 1 <= len(lines) <= 5, done.stdout
     assert is_run_of_lines(lines, server_log(up, "postgres"))
+
+
+def test_logs_task_and_python_api_agree(up: Project) -> None:
+    """`services.logs` and `realstack.logs` read the same source (a container's own log too)."""
+    done = succeeded(invoke(up, "services.logs", "postgres", "--lines", "5"))
+    assert done.stdout.splitlines() == realstack.logs("postgres", 5, root=up.root)
 
 
 def test_logs_prints_long_lines_whole(up: Project) -> None:
@@ -217,16 +231,23 @@ def test_logs_prints_long_lines_whole(up: Project) -> None:
     assert is_run_of_lines(lines, server_log(up, "postgres"))
 
 
-def test_restart_gives_redis_a_new_pid_and_leaves_it_healthy(up: Project) -> None:
-    """`services.restart redis` replaces the Redis process only; Redis answers afterwards."""
+def _identity(row: dict[str, Any]) -> tuple[object, object]:
+    """What a running service is: its pid, or (docker) its container id."""
+    return (row["pid"], row["container"])
+
+
+def test_restart_gives_redis_a_new_process_and_leaves_it_healthy(up: Project) -> None:
+    """`services.restart redis` replaces the Redis process (or container) only; Redis answers
+    afterwards."""
     before = status_json(up)
     succeeded(invoke(up, "services.restart", "redis"))
     after = status_json(up)
-    assert after["redis"]["pid"] != before["redis"]["pid"]
+    assert _identity(after["redis"]) != _identity(before["redis"])
     assert after["redis"]["state"] == "ours"
     assert after["redis"]["health"] == "healthy"
-    assert after["postgres"]["pid"] == before["postgres"]["pid"]
-    assert not still_running(before["redis"]["pid"])
+    assert _identity(after["postgres"]) == _identity(before["postgres"])
+    if before["redis"]["pid"] is not None:
+        assert not still_running(before["redis"]["pid"])
 
 
 def test_stop_exits_0_and_status_shows_every_service_down(up: Project) -> None:
@@ -235,7 +256,8 @@ def test_stop_exits_0_and_status_shows_every_service_down(up: Project) -> None:
     succeeded(invoke(up, "services.stop"))
     rows = status_json(up)
     assert {name: row["state"] for name, row in rows.items()} == dict.fromkeys(SERVICES, "down")
-    assert [r["pid"] for r in running.values() if still_running(r["pid"])] == []
+    pids = [r["pid"] for r in running.values() if r["pid"] is not None]
+    assert [pid for pid in pids if still_running(pid)] == []
     assert processes_owned_by(up.root) == []
     assert containers_of(up) == []
 

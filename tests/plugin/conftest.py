@@ -22,18 +22,18 @@ from realstack.status import status
 SRC = Path(__file__).resolve().parents[2] / "src"
 SERVICES = ("postgres", "redis")
 PASSWORD = "plugin s3cret@:/%"  # needs URL quoting; must never be printed
-MANIFEST = f"""
+MANIFEST = """
 [tool.realstack.services.postgres]
 kind = "postgres"
-port = "${{POSTGRES_PORT}}"
-user = "plugin_user"
-password = "{PASSWORD}"
-database = "plugin_db"
+port = "${POSTGRES_PORT}"
+user = "${POSTGRES_USER}"
+password = "${POSTGRES_PASSWORD}"
+database = "${POSTGRES_DB}"
 durable = "false"
 
 [tool.realstack.services.redis]
 kind = "redis"
-port = "${{REDIS_PORT}}"
+port = "${REDIS_PORT}"
 database = "2"
 durable = "false"
 """
@@ -51,12 +51,22 @@ INNER_TIMEOUT = 120.0
 
 
 def write_manifest(project: Project) -> Project:
-    """The postgres + redis manifest, on two different free ports."""
+    """The postgres + redis manifest, on two different free ports; the credentials in the env
+    file, where the compose file finds them too."""
     pg_port = free_port()
     redis_port = free_port()
     while redis_port == pg_port:
         redis_port = free_port()
-    return project.write(MANIFEST, {"POSTGRES_PORT": str(pg_port), "REDIS_PORT": str(redis_port)})
+    return project.write(
+        MANIFEST,
+        {
+            "POSTGRES_PORT": str(pg_port),
+            "REDIS_PORT": str(redis_port),
+            "POSTGRES_USER": "plugin_user",
+            "POSTGRES_PASSWORD": PASSWORD,
+            "POSTGRES_DB": "plugin_db",
+        },
+    )
 
 
 def owned_processes(root: Path) -> list[psutil.Process]:

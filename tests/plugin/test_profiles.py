@@ -6,8 +6,7 @@ from __future__ import annotations
 import pytest
 
 from conftest import Project, free_port
-from plugin.conftest import Inner
-from realstack.pytest_plugin import pytest_report_header
+from plugin.conftest import INNER_FLAGS, Inner
 
 # cache: always on; reports: on through REALSTACK_PROFILES in the env file; search: off.
 MANIFEST = """
@@ -65,7 +64,7 @@ def test_a_test_without_requires_needs_only_the_enabled_services(
 def test_the_header_lists_the_enabled_services_and_hides_secret_values(
     pytester: pytest.Pytester, project: Project, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Exports whose names end in PASSWORD, SECRET, TOKEN or _KEY show as ``***`` (empty stays
+    """Exports whose names contain PASSWORD, SECRET, TOKEN or KEY show as ``***`` (empty stays
     empty); a service whose profiles are off is not listed."""
     monkeypatch.delenv("REALSTACK_PROFILES", raising=False)
     monkeypatch.delenv("REALSTACK_ENV", raising=False)
@@ -75,20 +74,24 @@ def test_the_header_lists_the_enabled_services_and_hides_secret_values(
         "CACHE_TOKEN": "tok-3",
         "CACHE_API_KEY": "key-4",
     }
-    exports = {**secrets, "CACHE_KEYRING": "visible", "CACHE_EMPTY_TOKEN": ""}
+    exports = {**secrets, "CACHE_KEYRING": "kr-5", "CACHE_HOST": "visible", "CACHE_EMPTY_TOKEN": ""}
     table = "{" + ", ".join(f'{k} = "{v}"' for k, v in exports.items()) + "}"
     manifest = MANIFEST.replace(
         'port = "${CACHE_PORT}"', f'port = "${{CACHE_PORT}}"\nexports = {table}'
     )
     env = {"CACHE_PORT": "6391", "REPORTS_PORT": "8093", "SEARCH_PORT": "8094"}
     project.write(manifest, {**env, "REALSTACK_PROFILES": "reports"})
-    config = pytester.parseconfig(f"--realstack-root={project.root}")
-    lines = pytest_report_header(config)
+    config = pytester.parseconfigure(f"--realstack-root={project.root}", *INNER_FLAGS)
+    suite = config.pluginmanager.get_plugin("realstack-strict-suite")
+    assert suite is not None
+    lines = suite.pytest_report_header(config)
     assert lines[0] == f"realstack: env test ({project.state})"
     assert lines[1:] == [
+        f"  REALSTACK_INSTANCE_ID={project.stack().instance_id}",
         "  REDIS_URL=redis://localhost:6391/0",
         "  REDIS_SERVICE_URL=redis://localhost:6391/0",
         *(f"  {name}=***" for name in secrets),
-        "  CACHE_KEYRING=visible",
+        "  CACHE_KEYRING=***",
+        "  CACHE_HOST=visible",
         "  CACHE_EMPTY_TOKEN=",
     ]

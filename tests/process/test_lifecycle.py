@@ -418,7 +418,8 @@ def test_second_start_reuses_healthy_service(project: Project) -> None:
 
 
 def test_process_service_sees_exports_of_its_dependency(project: Project) -> None:
-    """A process service gets the env contract: its dependency's exports, REALSTACK_ENV, own env."""
+    """A process service gets the env contract: its dependency's exports, the instance id, its
+    own env; never REALSTACK_ENV (that would pick realstack's env for anything it runs)."""
     env_out = project.root / "worker-env.json"
     api_port, worker_port = free_port(), free_port()
     project.write(
@@ -442,6 +443,54 @@ def test_process_service_sees_exports_of_its_dependency(project: Project) -> Non
     assert report.ok, report.errors
     env = json.loads(env_out.read_text())
     assert env["API_URL"] == f"http://localhost:{api_port}/api"
-    assert env["REALSTACK_ENV"] == "test"
+    assert env["REALSTACK_INSTANCE_ID"] == project.stack().instance_id
+    assert "REALSTACK_ENV" not in env
     assert env["WORKER_ROLE"] == "consumer"
     assert env[OWNER_VAR].endswith("::worker")
+
+
+def test_an_app_gets_the_manifest_env_not_the_callers_shell(
+    project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A variable planted in the shell that starts the stack (a secret, say) never reaches a
+    service; the documented base (PATH, HOME, LANG …) does."""
+    monkeypatch.setenv("PLANTED_CLOUD_TOKEN", "do-not-leak")
+    env_out = project.root / "app-env.json"
+    project.write(
+        service_toml(
+            "app", [str(SVC), "--env-out", str(env_out), "--port", "{port}"], port_var="APP_PORT"
+        ),
+        {"APP_PORT": str(free_port())},
+    )
+
+    report = project.start()
+
+    assert report.ok, report.errors
+    env = json.loads(env_out.read_text())
+    assert "PLANTED_CLOUD_TOKEN" not in env
+    assert env["PATH"] == os.environ["PATH"]
+
+
+def test_inherit_env_lets_the_named_variables_through(
+    project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``inherit_env = ["NAME"]`` passes exactly that variable on; the rest still stays out."""
+    monkeypatch.setenv("APP_PROFILE", "ci")
+    monkeypatch.setenv("PLANTED_CLOUD_TOKEN", "do-not-leak")
+    env_out = project.root / "app-env.json"
+    project.write(
+        service_toml(
+            "app",
+            [str(SVC), "--env-out", str(env_out), "--port", "{port}"],
+            port_var="APP_PORT",
+            extra={"inherit_env": '["APP_PROFILE"]'},
+        ),
+        {"APP_PORT": str(free_port())},
+    )
+
+    report = project.start()
+
+    assert report.ok, report.errors
+    env = json.loads(env_out.read_text())
+    assert env["APP_PROFILE"] == "ci"
+    assert "PLANTED_CLOUD_TOKEN" not in env

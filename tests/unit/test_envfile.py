@@ -18,8 +18,16 @@ from realstack.manifest import build_stack
 from realstack.model import Stack
 from realstack.state import InstancePaths
 
+
+def exports(values: dict[str, str]) -> dict[str, str]:
+    """The contract without its first entry, the instance id (checked to be there)."""
+    first, *_ = values
+    assert first == "REALSTACK_INSTANCE_ID"
+    return {k: v for k, v in values.items() if k != first}
+
+
 SEED = {
-    "REALSTACK_ENV": "test",
+    "REALSTACK_INSTANCE_ID": "0123456789abcdef",
     "DATABASE_URL": "postgresql://test_user:test_pass@localhost:5434/app_test",
     "REDIS_URL": "redis://localhost:6381/1",
     "WEBSOCKET_URL": "ws://localhost:8001/ws",
@@ -124,8 +132,8 @@ def test_runtime_env_points_shells_at_the_shell_format(tmp_path: Path) -> None:
     assert ". ./runtime.env" not in header
 
 
-def test_contract_is_realstack_env_plus_every_export_in_manifest_order() -> None:
-    """REALSTACK_ENV first, then each service's exports."""
+def test_contract_is_the_instance_id_plus_every_export_in_manifest_order() -> None:
+    """The instance id first, then each service's exports; nothing that selects an env."""
     stack = build_stack(
         {
             "services": {
@@ -144,14 +152,15 @@ def test_contract_is_realstack_env_plus_every_export_in_manifest_order() -> None
         variables={},
     )
     assert contract(stack) == {
-        "REALSTACK_ENV": "test",
+        "REALSTACK_INSTANCE_ID": stack.instance_id,
         "DATABASE_URL": "postgresql://u@localhost:5434/d",
         "POSTGRES_SERVICE_URL": "postgresql://u@localhost:5434/d",
         "REDIS_URL": "redis://localhost:6381/1",
         "REDIS_SERVICE_URL": "redis://localhost:6381/1",
         "WEBSOCKET_URL": "ws://localhost:8001/ws",
     }
-    assert next(iter(contract(stack))) == "REALSTACK_ENV"
+    assert next(iter(contract(stack))) == "REALSTACK_INSTANCE_ID"
+    assert "REALSTACK_ENV" not in contract(stack)
 
 
 # The analytics pieces sit behind profiles; postgres is always on.
@@ -190,16 +199,15 @@ def profiled_stack(active: str = "") -> Stack:
 
 def test_contract_leaves_out_services_whose_profiles_are_off() -> None:
     """With no profile active only the always-on services are described."""
-    assert contract(profiled_stack()) == {"REALSTACK_ENV": "test", **PG_EXPORTS}
+    assert exports(contract(profiled_stack())) == {**PG_EXPORTS}
 
 
 def test_contract_describes_the_services_of_active_profiles_in_manifest_order() -> None:
     """analytics turns on ClickHouse and search (search is in both of its profiles)."""
-    values = contract(profiled_stack("analytics"))
-    assert values == {"REALSTACK_ENV": "test", **PG_EXPORTS, **CH_EXPORTS, **SEARCH_EXPORTS}
-    assert list(values) == ["REALSTACK_ENV", *PG_EXPORTS, *CH_EXPORTS, *SEARCH_EXPORTS]
-    assert contract(profiled_stack("search")) == {
-        "REALSTACK_ENV": "test",
+    values = exports(contract(profiled_stack("analytics")))
+    assert values == {**PG_EXPORTS, **CH_EXPORTS, **SEARCH_EXPORTS}
+    assert list(values) == [*PG_EXPORTS, *CH_EXPORTS, *SEARCH_EXPORTS]
+    assert exports(contract(profiled_stack("search"))) == {
         **PG_EXPORTS,
         **SEARCH_EXPORTS,
     }
@@ -208,15 +216,14 @@ def test_contract_describes_the_services_of_active_profiles_in_manifest_order() 
 def test_contract_describes_running_services_whatever_their_profiles() -> None:
     """A service started by name (or --profile) is running, so its exports are in, in
     manifest order; names the stack does not have are ignored."""
-    values = contract(profiled_stack(), running=["clickhouse", "no-such-service"])
-    assert values == {"REALSTACK_ENV": "test", **PG_EXPORTS, **CH_EXPORTS}
-    assert list(values) == ["REALSTACK_ENV", *PG_EXPORTS, *CH_EXPORTS]
+    values = exports(contract(profiled_stack(), running=["clickhouse", "no-such-service"]))
+    assert values == {**PG_EXPORTS, **CH_EXPORTS}
+    assert list(values) == [*PG_EXPORTS, *CH_EXPORTS]
 
 
 def test_running_does_not_drop_enabled_services() -> None:
     """``running`` only adds: an enabled service that is not running is still described."""
-    assert contract(profiled_stack(), running=["search"]) == {
-        "REALSTACK_ENV": "test",
+    assert exports(contract(profiled_stack(), running=["search"])) == {
         **PG_EXPORTS,
         **SEARCH_EXPORTS,
     }
@@ -231,18 +238,18 @@ def test_contract_is_the_exports_of_enabled_and_running_services(
     active: set[str], running: set[str]
 ) -> None:
     """For any active profiles and running set: exactly the exports of the services that are
-    enabled or running, after REALSTACK_ENV, in manifest order."""
+    enabled or running, after the instance id, in manifest order."""
     on = {
         "postgres": True,
         "clickhouse": "analytics" in active,
         "search": bool(active & {"search", "analytics"}),
     }
-    exports = {"postgres": PG_EXPORTS, "clickhouse": CH_EXPORTS, "search": SEARCH_EXPORTS}
-    expected = {"REALSTACK_ENV": "test"}
+    by_service = {"postgres": PG_EXPORTS, "clickhouse": CH_EXPORTS, "search": SEARCH_EXPORTS}
+    expected: dict[str, str] = {}
     for name in PROFILED:
         if on[name] or name in running:
-            expected.update(exports[name])
-    values = contract(profiled_stack(" ".join(sorted(active))), running)
+            expected.update(by_service[name])
+    values = exports(contract(profiled_stack(" ".join(sorted(active))), running))
     assert values == expected
     assert list(values) == list(expected)
 

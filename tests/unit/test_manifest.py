@@ -5,6 +5,7 @@ Every mistake is a ``ConfigError`` whose ``path`` names the offending field.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import sys
 import textwrap
@@ -19,8 +20,9 @@ from hypothesis import strategies as st
 
 from realstack import fields
 from realstack.errors import ConfigError, CycleError
-from realstack.manifest import build_stack, load_stack, parse_profiles
-from realstack.model import PROBE_KINDS, SERVICE_KINDS, Dependency, Probe, Stack
+from realstack.manifest import TOP_KEYS, build_stack, load_stack
+from realstack.model import PROBE_KINDS, SERVICE_KINDS, Dependency, Probe, Service, Stack
+from realstack.service_spec import parse_profiles
 
 ROOT = Path("/srv/project")
 SVC = "tool.realstack.services"
@@ -228,17 +230,25 @@ def test_empty_services_table_is_rejected() -> None:
     assert err.path == SVC
 
 
-@pytest.mark.parametrize("name", ["Backend", "my service", "1st", "a" * 64])
-def test_invalid_service_name_is_rejected(name: str) -> None:
+@pytest.mark.parametrize(
+    ("name", "path"),
+    [
+        ("Backend", f"{SVC}.Backend"),
+        ("my service", f'{SVC}."my service"'),  # quoted as TOML quotes the key
+        ("1st", f"{SVC}.1st"),
+        ("a" * 64, f"{SVC}.{'a' * 64}"),
+    ],
+)
+def test_invalid_service_name_is_rejected(name: str, path: str) -> None:
     """Service names become file names and env keys: lower-case, short, no spaces."""
     err = config_error({name: redis()})
-    assert err.path == f"{SVC}.{name}"
+    assert err.path == path
 
 
 def test_service_name_with_a_trailing_newline_is_rejected() -> None:
-    """``"api\\n"`` is not a valid name (it would land in file names and log headers)."""
+    """``"api\\n"`` is refused, and the path shows the newline escaped, not as a line break."""
     err = config_error({"api\n": redis()})
-    assert err.path == f"{SVC}.api\n"
+    assert err.path == f'{SVC}."api\\n"'
 
 
 def test_unknown_placeholder_in_command_names_it_and_the_known_ones() -> None:
@@ -383,14 +393,42 @@ def test_instance_and_state_dir_come_from_variables() -> None:
         {"cache": redis()}, {"REALSTACK_INSTANCE": "shard-2", "REALSTACK_STATE_DIR": "/var/tmp/rs"}
     )
     assert stack.instance == "shard-2"
-    assert stack.state_dir == Path("/var/tmp/rs/shard-2")
+    assert stack.state_dir.parent == Path("/var/tmp/rs")
+    assert stack.state_dir.name.startswith("shard-2-")
+
+
+def test_two_checkouts_sharing_a_state_base_get_instance_dirs_of_their_own(
+    tmp_path: Path,
+) -> None:
+    """Outside the project the instance dir carries a hash of the project: two checkouts
+    with one REALSTACK_STATE_DIR never share records, logs or data."""
+    shared = {"REALSTACK_STATE_DIR": str(tmp_path / "shared")}
+    one = build_stack(
+        {"services": {"cache": redis()}}, root=tmp_path / "one", env="test", variables=shared
+    )
+    two = build_stack(
+        {"services": {"cache": redis()}}, root=tmp_path / "two", env="test", variables=shared
+    )
+    assert one.state_dir.parent == two.state_dir.parent == tmp_path / "shared"
+    assert one.state_dir != two.state_dir
+    inside = build_stack({"services": {"cache": redis()}}, root=tmp_path, env="test", variables={})
+    assert inside.state_dir == tmp_path / ".realstack" / "test"
 
 
 @pytest.mark.parametrize("instance", ["../escape", "a b", "shard\n"])
-def test_invalid_instance_name_is_rejected(instance: str) -> None:
-    """The instance is a directory name: no separators, spaces or newlines."""
+def test_invalid_instance_name_is_rejected_at_the_variable_that_set_it(instance: str) -> None:
+    """A REALSTACK_INSTANCE that is no directory name is refused at REALSTACK_INSTANCE."""
     err = config_error({"cache": redis()}, {"REALSTACK_INSTANCE": instance})
-    assert err.path == "instance"
+    assert err.path == "REALSTACK_INSTANCE"
+
+
+def test_an_invalid_instance_argument_is_rejected_at_the_argument() -> None:
+    """An instance passed by the caller is reported as ``instance``."""
+    with pytest.raises(ConfigError) as info:
+        build_stack(
+            {"services": {"cache": redis()}}, root=ROOT, env="t", variables={}, instance="a/b"
+        )
+    assert info.value.path == "instance"
 
 
 # --------------------------------------------------------------------------- env files
@@ -526,11 +564,13 @@ def test_declared_exports_render_placeholders() -> None:
     }
 
 
-@pytest.mark.parametrize("name", ["BAD-NAME", "1URL", "URL\n"])
-def test_export_names_must_be_environment_variable_names(name: str) -> None:
-    """An export that no shell could read is rejected."""
+@pytest.mark.parametrize(
+    ("name", "key"), [("BAD-NAME", "BAD-NAME"), ("1URL", "1URL"), ("URL\n", '"URL\\n"')]
+)
+def test_export_names_must_be_environment_variable_names(name: str, key: str) -> None:
+    """An export no shell could read is refused at its key (TOML-quoted when not bare)."""
     err = config_error({"api": process(8001, exports={name: "{url}"})})
-    assert err.path == f"{SVC}.api.exports.{name}"
+    assert err.path == f"{SVC}.api.exports.{key}"
 
 
 def test_credentials_are_escaped_in_the_url() -> None:
@@ -799,7 +839,7 @@ def test_an_empty_variable_counts_as_unset() -> None:
 
 
 @settings(max_examples=200, deadline=None)
-@given(value=st.text(max_size=20))
+@given(value=st.text(st.characters(exclude_characters="\0"), max_size=20))
 def test_literal_braces_survive_the_placeholder_step(value: str) -> None:
     """Any substituted value, braces included, comes out of {placeholder} formatting as is."""
     template = fields.interpolate("${V:-}", {"V": value}, "p", literal_braces=True)
@@ -910,30 +950,20 @@ TRICKY = [
     "/health",
     "health",
     "9" * 5000,
+    "${X",
+    "${",
+    "${X:-${Y}}",
+    "a\0b",
+    "a..b",
+    "../../etc/passwd",
+    "::1",
 ]
 VALID_NAMES = ["api", "db", "cache", "auth-1", "x_1"]
 BAD_NAMES = ["Api", "", "api\n", "a" * 70, "1st"]
-SERVICE_KEYS = [
-    "kind",
-    "port",
-    "host",
-    "depends_on",
-    "probe",
-    "startup_timeout",
-    "stop_timeout",
-    "command",
-    "cwd",
-    "env",
-    "exports",
-    "user",
-    "password",
-    "database",
-    "durable",
-    "bin_dir",
-    "provider",
-    "profiles",
-]
-PROBE_KEYS = ["kind", "path", "status", "command", "attempt_timeout"]
+# The keys come from the model: a field added to Service or Probe is fuzzed without a list to
+# update here.
+SERVICE_KEYS = sorted(f.name for f in dataclasses.fields(Service) if f.name != "name")
+PROBE_KEYS = sorted(f.name for f in dataclasses.fields(Probe))
 
 KEYS = [*SERVICE_KEYS, *VALID_NAMES, "services", "depends-on"]
 keys = st.sampled_from(KEYS) | st.text(max_size=6)
@@ -1021,7 +1051,7 @@ def near_valid_manifests(draw: st.DrawFn) -> dict[str, object]:
         name = draw(st.sampled_from(names))
         svc = services.get(name)
         if where == "top":
-            key = draw(st.sampled_from(["default_env", "state_dir", "services", "extra"]))
+            key = draw(st.sampled_from([*sorted(TOP_KEYS), "extra"]))
             table[key] = draw(junk)
         elif where == "rename" and name in services:
             services[draw(st.sampled_from(BAD_NAMES) | st.text(max_size=4))] = services.pop(name)
@@ -1059,6 +1089,10 @@ variables = st.fixed_dictionaries(
 
 _FULL_NAME = re.compile(r"[a-z][a-z0-9_-]{0,62}")
 _FULL_VAR = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+# A field path: a manifest field (keys that are not bare TOML keys quoted as TOML quotes them,
+# list entries by index), or the variable or argument a value came from.
+_SEGMENT = r'(?:\.(?:[A-Za-z0-9_-]+|"(?:[^"\\]|\\.)*")|\[[0-9]+\])'
+FIELD_PATH = re.compile(rf"tool\.realstack{_SEGMENT}*|REALSTACK_[A-Z_]+|env|instance")
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -1066,16 +1100,21 @@ _FULL_VAR = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 def test_any_manifest_is_a_valid_stack_or_a_config_error(
     table: dict[str, object], variables: dict[str, str]
 ) -> None:
-    """build_stack raises only ConfigError; what it accepts has valid names, ports, exports
-    and profiles, and never a native ClickHouse or a dockerised process."""
+    """build_stack accepts a sound stack or raises ConfigError at a field path, nothing else."""
     try:
         stack = build_stack(table, root=ROOT, env="test", variables=variables)
     except ConfigError as err:
-        assert str(err)
+        assert FIELD_PATH.fullmatch(err.path), err.path
+        assert str(err) == f"{err.path}: {err.message}"
+        assert "\n" not in err.path
         return
     assert re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}", stack.instance), stack.instance
     assert all(_FULL_NAME.fullmatch(p) for p in stack.profiles), stack.profiles
+    assert "\\x00" not in repr(stack)
+    base = stack.state_dir.parent.resolve()
+    assert base != ROOT and base not in ROOT.parents, stack.state_dir
     for svc in stack.services:
+        assert fields.hostname(svc.host, "host") == svc.host
         assert all(_FULL_NAME.fullmatch(p) for p in svc.profiles), svc.profiles
         assert list(svc.profiles) == sorted(set(svc.profiles))
         if svc.kind == "clickhouse":
@@ -1087,3 +1126,22 @@ def test_any_manifest_is_a_valid_stack_or_a_config_error(
         assert all(_FULL_VAR.fullmatch(k) for k in svc.exports), dict(svc.exports)
         if svc.kind == "redis" and svc.database:
             assert re.fullmatch(r"[0-9]+", svc.database), svc.database
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [(False, ()), (True, ("*",)), (["PYTHONPATH", "AWS_PROFILE"], ("PYTHONPATH", "AWS_PROFILE"))],
+)
+def test_inherit_env_is_false_true_or_a_list_of_names(
+    raw: object, expected: tuple[str, ...]
+) -> None:
+    """What a process takes from the caller's shell beyond the base is the manifest's choice."""
+    stack = build({"api": process(8080, inherit_env=raw)})
+    assert stack.service("api").inherit_env == expected
+
+
+def test_inherit_env_refuses_what_is_not_a_variable_name() -> None:
+    """A typo is named with its index, not silently ignored."""
+    with pytest.raises(ConfigError) as info:
+        build({"api": process(8080, inherit_env=["PATH", "NOT A NAME"])})
+    assert info.value.path == "tool.realstack.services.api.inherit_env[1]"

@@ -3,16 +3,16 @@
 Python sockets (httpx, redis-py, websockets …) are seen when they connect or send (a pooled
 keep-alive connection opened before the test still counts when the test uses it). libpq
 works in C, so psycopg is seen through its own ``Connection.connect`` and
-``Cursor.execute``.
+``Cursor.execute`` — wrapped once psycopg is imported by the tests, never imported here (its
+import and the objects it leaves for the garbage collector would cost every run).
 """
 
 from __future__ import annotations
 
 import socket
+import sys
 from collections.abc import Callable
 from typing import Any
-
-import psycopg
 
 _LOOPBACK = {"127.0.0.1", "localhost", "::1", "0.0.0.0", ""}
 
@@ -33,49 +33,66 @@ class Recorder:
 
 
 RECORDER = Recorder()
-_installed: dict[str, Any] = {}
+_sockets: dict[str, Any] = {}
+_psycopg: dict[str, Any] = {}
+
+
+def _note_peer(sock: socket.socket) -> None:
+    if RECORDER.active:
+        try:
+            peer = sock.getpeername()
+        except OSError:
+            return
+        if isinstance(peer, tuple):
+            RECORDER.note(peer[0], peer[1])
 
 
 def install() -> None:
-    """Wrap the connect entry points once per process."""
-    if _installed:
+    """Wrap the socket entry points once per process (only runs with strict tests call it),
+    and psycopg's if it is already loaded (see :func:`follow_psycopg`)."""
+    if not _sockets:
+        original = {
+            n: getattr(socket.socket, n) for n in ("connect", "connect_ex", "send", "sendall")
+        }
+
+        def connect(self: socket.socket, address: Any) -> None:
+            if isinstance(address, tuple) and len(address) >= 2:
+                RECORDER.note(address[0], address[1])
+            original["connect"](self, address)
+
+        def connect_ex(self: socket.socket, address: Any) -> int:
+            if isinstance(address, tuple) and len(address) >= 2:
+                RECORDER.note(address[0], address[1])
+            return int(original["connect_ex"](self, address))
+
+        def send(self: socket.socket, data: Any, *args: Any) -> int:
+            _note_peer(self)
+            return int(original["send"](self, data, *args))
+
+        def sendall(self: socket.socket, data: Any, *args: Any) -> None:
+            _note_peer(self)
+            original["sendall"](self, data, *args)
+
+        _sockets.update(original)
+        for name, wrapper in (
+            ("connect", connect),
+            ("connect_ex", connect_ex),
+            ("send", send),
+            ("sendall", sendall),
+        ):
+            setattr(socket.socket, name, wrapper)
+    follow_psycopg()
+
+
+def follow_psycopg() -> None:
+    """Wrap psycopg's entry points if a test has imported it since (a dict lookup if not)."""
+    if _psycopg or "psycopg" not in sys.modules:
         return
-    original_connect = socket.socket.connect
-    original_connect_ex = socket.socket.connect_ex
-    original_pg: Callable[..., Any] = psycopg.Connection.connect.__func__  # type: ignore[attr-defined]
-
-    def connect(self: socket.socket, address: Any) -> None:
-        if isinstance(address, tuple) and len(address) >= 2:
-            RECORDER.note(address[0], address[1])
-        original_connect(self, address)
-
-    def connect_ex(self: socket.socket, address: Any) -> int:
-        if isinstance(address, tuple) and len(address) >= 2:
-            RECORDER.note(address[0], address[1])
-        return original_connect_ex(self, address)
-
-    original_send = socket.socket.send
-    original_sendall = socket.socket.sendall
+    psycopg = sys.modules["psycopg"]
+    original_pg: Callable[..., Any] = psycopg.Connection.connect.__func__
     original_execute = psycopg.Cursor.execute
 
-    def note_peer(sock: socket.socket) -> None:
-        if RECORDER.active:
-            try:
-                peer = sock.getpeername()
-            except OSError:
-                return
-            if isinstance(peer, tuple):
-                RECORDER.note(peer[0], peer[1])
-
-    def send(self: socket.socket, data: Any, *args: Any) -> int:
-        note_peer(self)
-        return original_send(self, data, *args)
-
-    def sendall(self: socket.socket, data: Any, *args: Any) -> None:
-        note_peer(self)
-        original_sendall(self, data, *args)
-
-    def execute(self: psycopg.Cursor[Any], *args: Any, **kwargs: Any) -> Any:
+    def execute(self: Any, *args: Any, **kwargs: Any) -> Any:
         if RECORDER.active:
             info = self.connection.info
             RECORDER.note(info.host, info.port)
@@ -87,30 +104,17 @@ def install() -> None:
         RECORDER.note(params.get("host", "localhost"), int(str(port).split(",")[0]))
         return original_pg(cls, conninfo, **kwargs)
 
-    _installed.update(
-        connect=original_connect,
-        connect_ex=original_connect_ex,
-        send=original_send,
-        sendall=original_sendall,
-        pg=original_pg,
-        execute=original_execute,
-    )
-    for name, wrapper in (
-        ("connect", connect),
-        ("connect_ex", connect_ex),
-        ("send", send),
-        ("sendall", sendall),
-    ):
-        setattr(socket.socket, name, wrapper)
+    _psycopg.update(pg=original_pg, execute=original_execute)
     setattr(psycopg.Connection, "connect", classmethod(pg_connect))  # noqa: B010
     setattr(psycopg.Cursor, "execute", execute)  # noqa: B010
 
 
 def uninstall() -> None:
-    if not _installed:
-        return
-    for name in ("connect", "connect_ex", "send", "sendall"):
-        setattr(socket.socket, name, _installed[name])
-    setattr(psycopg.Connection, "connect", classmethod(_installed["pg"]))  # noqa: B010
-    setattr(psycopg.Cursor, "execute", _installed["execute"])  # noqa: B010
-    _installed.clear()
+    for name, original in _sockets.items():
+        setattr(socket.socket, name, original)
+    _sockets.clear()
+    if _psycopg:
+        psycopg = sys.modules["psycopg"]
+        setattr(psycopg.Connection, "connect", classmethod(_psycopg["pg"]))  # noqa: B010
+        setattr(psycopg.Cursor, "execute", _psycopg["execute"])  # noqa: B010
+        _psycopg.clear()

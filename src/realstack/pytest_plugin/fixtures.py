@@ -1,4 +1,8 @@
-"""Fixtures over the running stack: URLs, a handle, and real clients cleaned up per test."""
+"""Fixtures over the running stack: URLs, a handle, and real clients cleaned up per test.
+
+Generic only (no fixture names a service of one particular app); the database and HTTP
+clients are imported when a fixture first needs them, never at plugin import.
+"""
 
 from __future__ import annotations
 
@@ -8,13 +12,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-import httpx
-import psycopg
 import pytest
-import redis
 
-from realstack import orchestrator, runtime
-from realstack.model import Stack
 from realstack.pytest_plugin.namespaces import (
     DATABASE_KEY,
     REDIS_KEY,
@@ -24,10 +23,15 @@ from realstack.pytest_plugin.namespaces import (
     reset_redis,
     snapshot_redis,
 )
-from realstack.status import ServiceStatus, status
 
 if TYPE_CHECKING:
-    from websockets.sync.client import ClientConnection
+    import httpx
+    import psycopg
+    import redis
+
+    from realstack.model import Stack
+    from realstack.pytest_plugin._session import Session
+    from realstack.status import ServiceStatus
 
 TIMEOUT = 10.0
 
@@ -40,20 +44,26 @@ class RealstackHandle:
     urls: dict[str, str]
 
     def status(self) -> list[ServiceStatus]:
+        from realstack.status import status  # noqa: PLC0415 - the plugin loads lazily
+
         return status(self.stack)
 
     def restart(self, name: str, timeout: float | None = None) -> None:
         """Stop and start one service, waiting until it is healthy again."""
+        from realstack import orchestrator  # noqa: PLC0415
+
         orchestrator.restart(self.stack, name, timeout=timeout).raise_for_errors()
 
     def logs(self, name: str, lines: int = 50) -> list[str]:
+        from realstack import runtime  # noqa: PLC0415
+
         return runtime.logs(self.stack, self.stack.service(name)).tail(lines)
 
 
-def _state(request: pytest.FixtureRequest) -> Any:
-    from realstack.pytest_plugin import STATE_KEY  # noqa: PLC0415 (circular at import time)
+def _state(request: pytest.FixtureRequest) -> Session:
+    from realstack.pytest_plugin._session import session_of  # noqa: PLC0415
 
-    return request.config.stash[STATE_KEY]
+    return session_of(request.config)
 
 
 @pytest.fixture(scope="session")
@@ -70,15 +80,17 @@ def service_urls(realstack: RealstackHandle) -> dict[str, str]:
     return dict(realstack.urls)
 
 
-def _session_services(state: Any) -> list[str]:
+def _session_services(state: Session) -> list[str]:
     """What this session's tests use: the strict tests' services, else the whole stack."""
-    needed: list[str] = state.needed()
-    return needed or list(state.load_stack().names)
+    return state.needed() or list(state.load_stack().names)
 
 
 @pytest.fixture(scope="session")
 def realstack_namespace(request: pytest.FixtureRequest) -> Namespace:
     """This worker's own database and Redis db, fresh each session, seed data loaded."""
+    import psycopg  # noqa: PLC0415 - loaded by the runs that use these fixtures only
+    import redis  # noqa: PLC0415
+
     state = _state(request)
     namespace = namespace_for(state.load_stack(), _session_services(state))
     with contextlib.ExitStack() as cleanup:
@@ -120,6 +132,8 @@ def pg_conn(
     request: pytest.FixtureRequest, realstack_namespace: Namespace
 ) -> Iterator[psycopg.Connection[tuple[Any, ...]]]:
     """A connection to this worker's database; everything the test did is rolled back."""
+    import psycopg  # noqa: PLC0415
+
     url = _namespace_url(request, realstack_namespace.database_url, DATABASE_KEY)
     conn = psycopg.connect(url, connect_timeout=5)
     try:
@@ -134,6 +148,8 @@ def redis_client(
     request: pytest.FixtureRequest, realstack_namespace: Namespace
 ) -> Iterator[redis.Redis]:
     """A client on this worker's Redis db (str responses); afterwards only the seed is left."""
+    import redis  # noqa: PLC0415
+
     url = _namespace_url(request, realstack_namespace.redis_url, REDIS_KEY)
     client = redis.Redis.from_url(url, decode_responses=True, socket_timeout=TIMEOUT)
     try:
@@ -154,6 +170,8 @@ def _http_url(urls: dict[str, str], service: str) -> str:
 @pytest.fixture
 def http_client(service_urls: dict[str, str]) -> Iterator[Callable[[str], httpx.Client]]:
     """Factory: ``http_client("backend")`` → an httpx client on BACKEND_SERVICE_URL."""
+    import httpx  # noqa: PLC0415
+
     clients: list[httpx.Client] = []
 
     def make(service: str) -> httpx.Client:
@@ -164,35 +182,3 @@ def http_client(service_urls: dict[str, str]) -> Iterator[Callable[[str], httpx.
     yield make
     for client in clients:
         client.close()
-
-
-@pytest.fixture
-def backend_client(http_client: Callable[[str], httpx.Client]) -> httpx.Client:
-    """httpx client on BACKEND_SERVICE_URL."""
-    return http_client("backend")
-
-
-@pytest.fixture
-def auth_client(http_client: Callable[[str], httpx.Client]) -> httpx.Client:
-    """httpx client on AUTH_SERVICE_URL."""
-    return http_client("auth")
-
-
-@pytest.fixture
-def ws_connect(service_urls: dict[str, str]) -> Iterator[Callable[..., ClientConnection]]:
-    """Factory: ``ws_connect(token=...)`` → a WebSocket on WEBSOCKET_URL, Bearer-authenticated."""
-    from websockets.sync.client import connect  # noqa: PLC0415 (optional dependency)
-
-    sockets: list[ClientConnection] = []
-
-    def make(token: str | None = None, url: str | None = None) -> ClientConnection:
-        headers = {"Authorization": f"Bearer {token}"} if token else None
-        ws = connect(
-            url or service_urls["WEBSOCKET_URL"], additional_headers=headers, open_timeout=TIMEOUT
-        )
-        sockets.append(ws)
-        return ws
-
-    yield make
-    for ws in sockets:
-        ws.close()

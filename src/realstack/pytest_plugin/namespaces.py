@@ -9,15 +9,15 @@ from __future__ import annotations
 import os
 from collections.abc import Collection
 from dataclasses import dataclass
-from typing import cast
+from typing import TYPE_CHECKING, cast
 from urllib.parse import urlsplit, urlunsplit
 
-import psycopg
-import redis
-from psycopg import sql
-
 from realstack import envfile
-from realstack.model import Stack
+
+if TYPE_CHECKING:  # the clients load only in runs that use them
+    import redis
+
+    from realstack.model import Stack
 
 REDIS_DATABASES = 16  # Redis' default `databases`
 DATABASE_KEY = "DATABASE_URL"
@@ -63,6 +63,9 @@ def redis_namespace_url(redis_url: str, worker: str) -> str:
 
 def postgres_namespace(database_url: str, worker: str) -> str:
     """A fresh database for the worker beside the contract's (recreated each session)."""
+    import psycopg  # noqa: PLC0415 - only runs that use PostgreSQL pay for it
+    from psycopg import sql  # noqa: PLC0415
+
     base = urlsplit(database_url).path.strip("/")
     name = sql.Identifier(f"{base}_rs_{worker}")
     with psycopg.connect(database_url, autocommit=True) as conn:
@@ -99,6 +102,8 @@ def snapshot_redis(client: redis.Redis) -> RedisSeed:
 
 def reset_redis(redis_url: str, seed: RedisSeed) -> None:
     """Empty the db, then put the seed back: Redis has no rollback, unlike a transaction."""
+    import redis  # noqa: PLC0415 - only runs that use Redis pay for it
+
     with redis.Redis.from_url(redis_url) as client:
         client.flushdb()
         for key, payload, ttl in seed:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
@@ -14,15 +15,21 @@ from realstack.providers import Logs
 LOG_LINES = 20
 
 
-def is_strict(item: pytest.Item, suites: Sequence[str], rootpath: Path) -> bool:
-    """A test is strict if it carries a suite marker or lives under a suite directory."""
-    if any(item.get_closest_marker(name) is not None for name in suites):
-        return True
+@functools.lru_cache(maxsize=1024)
+def _under_suite_dir(directory: Path, suites: tuple[str, ...], rootpath: Path) -> bool:
     try:
-        parts = item.path.relative_to(rootpath).parts[:-1]
+        parts = directory.relative_to(rootpath).parts
     except ValueError:
-        parts = item.path.parts[:-1]
+        parts = directory.parts
     return any(part in suites for part in parts)
+
+
+def is_strict(item: pytest.Item, suites: Sequence[str], rootpath: Path) -> bool:
+    """A test is strict if it lives under a suite directory or carries a suite marker
+    (directories are looked up once each: this runs for every collected test)."""
+    if _under_suite_dir(item.path.parent, tuple(suites), rootpath):
+        return True
+    return any(marker.name in suites for marker in item.iter_markers())
 
 
 def required_services(item: pytest.Item, default: Sequence[str]) -> list[str]:

@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pytest
 
 from realstack.model import Stack
 from realstack.providers import Logs
 from realstack.pytest_plugin import audit as io_audit
+from realstack.pytest_plugin._session import Session
 from realstack.pytest_plugin.policy import unhealthy
-
-if TYPE_CHECKING:
-    from realstack.pytest_plugin import _Session
 
 LOG_LINES_ON_FAILURE = 30
 _CONNECTION_ERRORS = (
@@ -71,7 +69,42 @@ def classify(stack: Stack, report: pytest.TestReport, names: list[str]) -> tuple
     return "test", ""
 
 
-def write_summary(tr: Any, exitstatus: int, state: _Session) -> None:
+def mask_report(report: pytest.TestReport, mask: Callable[[str], str]) -> None:
+    """Secrets out of a failed test's report: its text and its captured sections.
+
+    pytest has no hook for a report's rendering, so the text is rewritten (as plain text) when
+    it holds a secret, and left as it is otherwise.
+    """
+    text = str(report.longrepr)
+    masked = mask(text)
+    if masked != text:
+        report.longrepr = masked
+    report.sections = [(title, mask(content)) for title, content in report.sections]
+
+
+def tally(state: Session, report: pytest.TestReport) -> None:
+    """Sort strict reports where they are shown: here, or on the xdist controller.
+
+    The worker that ran the test decided the kind (see ``classify``); the controller has no
+    items of its own, so it learns it from the report.
+    """
+    kind = getattr(report, "realstack_kind", None)
+    if kind is None:
+        return
+    state.reported = True
+    if any(nodeid == report.nodeid for nodeid, _ in state.infra):
+        return  # e.g. a fixture's teardown failing after the call did: one line per test
+    if kind == "infra":
+        state.infra.append((report.nodeid, str(getattr(report, "realstack_why", ""))))
+        if report.nodeid in state.failed:
+            state.failed.remove(report.nodeid)
+    elif kind == "test" and report.nodeid not in state.failed:
+        state.failed.append(report.nodeid)
+    elif kind == "skip" and report.nodeid not in state.skipped:
+        state.skipped.append(report.nodeid)
+
+
+def write_summary(tr: Any, exitstatus: int, state: Session) -> None:
 
     if tr.stats.get("passed") is None and tr.stats.get("failed") is None and exitstatus == 5:
         tr.write_sep("=", "realstack: no tests ran — that is a failure, not a pass", red=True)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -86,6 +87,21 @@ class NativeProvider:
     def __init__(self, stack: Stack) -> None:
         self.stack = stack
         self.paths = InstancePaths(stack.state_dir)
+        # One pass over the process table answers `find` for every service of an operation
+        # (the provider lives for one start, stop or status); a start or stop invalidates it.
+        self._scan: dict[str, list[psutil.Process]] | None = None
+        self._scan_lock = threading.Lock()
+
+    def _orphans(self, svc: Service) -> list[psutil.Process]:
+        with self._scan_lock:
+            if self._scan is None:
+                self._scan = supervisor.scan([self.marks(s) for s in self.stack.services])
+            found = self._scan.get(self.marks(svc).marker, [])
+        return [p for p in found if not supervisor.has_exited(p)]
+
+    def _forget_scan(self) -> None:
+        with self._scan_lock:
+            self._scan = None
 
     def marks(self, svc: Service) -> supervisor.Marks:
         marker = f"{self.paths.root}::{self.stack.instance_id}::{svc.name}"
@@ -110,12 +126,13 @@ class NativeProvider:
             proc = process_of(record)
             if proc is not None and supervisor.bears(proc, marks):
                 return Ours(NativeHandle(proc, record, self.logs(svc)))
-        orphans = supervisor.owned(marks)
+        orphans = self._orphans(svc)
         if orphans:
             return Orphan(f"{len(orphans)} unrecorded process(es) of this instance", orphans[0].pid)
         return Stale(record) if record is not None else Absent()
 
     def start(self, svc: Service, env: dict[str, str], settings: Settings) -> NativeHandle:
+        self._forget_scan()
         self.paths.ensure()
         spec = launch_spec(svc, self.paths, env)
         proc = supervisor.spawn(spec, self.marks(svc))
@@ -139,6 +156,7 @@ class NativeProvider:
         return ports.occupant(svc.host, svc.port)
 
     def stop(self, svc: Service, found: Ours | Orphan) -> None:
+        self._forget_scan()
         marks = self.marks(svc)
         handle = found.handle if isinstance(found, Ours) else None
         leader = handle.proc if isinstance(handle, NativeHandle) else None

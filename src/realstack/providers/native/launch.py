@@ -27,7 +27,24 @@ def launch_spec(service: Service, paths: InstancePaths, env: Mapping[str, str]) 
             provider="native",
             service=service.name,
         )
-    return LaunchSpec(argv=service.command, env={**os.environ, **env}, cwd=service.cwd)
+    inherited = base_env(service.inherit_env)
+    return LaunchSpec(argv=service.command, env={**inherited, **env}, cwd=service.cwd)
+
+
+# What an app process inherits from the shell that starts the stack; everything else it gets
+# from the manifest (the env contract and its own ``env``), so a secret in the caller's shell
+# never reaches it by accident.
+BASE_ENV = ("PATH", "HOME", "USER", "LOGNAME", "SHELL", "LANG", "LANGUAGE", "TZ", "TMPDIR", "TERM")
+
+
+def base_env(inherit: tuple[str, ...] = ()) -> dict[str, str]:
+    """The documented base (:data:`BASE_ENV`, the locale's ``LC_*``) plus what the service's
+    ``inherit_env`` asks for by name (``("*",)``: everything)."""
+    if "*" in inherit:
+        return dict(os.environ)
+    return {
+        k: v for k, v in os.environ.items() if k in BASE_ENV or k.startswith("LC_") or k in inherit
+    }
 
 
 def _postgres(service: Service, paths: InstancePaths) -> LaunchSpec:

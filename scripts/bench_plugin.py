@@ -1,0 +1,172 @@
+#!/usr/bin/env python3
+"""Benchmark: the realstack pytest plugin's overhead on a suite of trivial tests.
+
+Times ``python -m pytest -q`` over generated ``def test_n(): assert True`` files, each setup
+with the plugin and with ``-p no:realstack`` (the same command, plugin disabled), interleaved,
+after one warm-up run of each. Setups: a project without a realstack manifest (the plugin must
+stay out), a project with one whose tests live under ``e2e/`` (strict: health gate on a real
+Redis started here, log marks, I/O audit wrappers, report classification; the tests are marked
+``realstack_no_audit`` so only the plugin is timed), and the same project's tests outside
+``e2e/`` (manifest, nothing strict). Prints figures; asserts nothing about them. Run by
+``scripts/bench.py`` (``nox -s bench``), or alone.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from realstack import orchestrator
+from realstack.manifest import load_stack
+
+PYTEST = ("-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:valkey", "-p", "no:benchmark")
+DISABLED = ("-p", "no:realstack")
+MARKER = "realstack_no_audit(reason): exempt from the I/O audit"
+MANIFEST = f"""
+[tool.realstack]
+[tool.realstack.services.redis]
+kind = "redis"
+port = "${{REDIS_PORT}}"
+durable = "false"
+
+[tool.pytest.ini_options]
+markers = ["{MARKER}"]
+"""
+NO_MANIFEST_INI = f"[pytest]\nmarkers =\n    {MARKER}\n"
+# what could make the inner runs load another stack or other plugins than the ones timed
+_NOT_INHERITED = ("REALSTACK_", "REDIS_PORT", "PYTEST_ADDOPTS", "PYTEST_PLUGINS")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def write_suite(where: Path, tests: int, files: int) -> int:
+    """``tests`` trivial tests over ``files`` modules, each marked ``realstack_no_audit``
+    (registered in the project's ini, so the run without the plugin warns no more)."""
+    where.mkdir(parents=True)
+    per_file = tests // files
+    for f in range(files):
+        body = "".join(
+            f'\n\n@pytest.mark.realstack_no_audit("bench")\ndef test_{n}():\n    assert True\n'
+            for n in range(f * per_file, (f + 1) * per_file)
+        )
+        (where / f"test_bench_{f:02d}.py").write_text(f"import pytest\n{body}")
+    return per_file * files
+
+
+def child_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def run_pytest(
+    cwd: Path, env: dict[str, str], args: tuple[str, ...], tests: int, strict: bool
+) -> tuple[float, float]:
+    """One inner run's wall and CPU (user + sys) time; raises if it did not pass all ``tests``,
+    or if the plugin's own summary shows it did not act (``strict``) or did not stay out."""
+    cpu0, t0 = child_cpu(), time.perf_counter()
+    done = subprocess.run(
+        [sys.executable, *PYTEST, *args],
+        check=False,
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    elapsed, cpu = time.perf_counter() - t0, child_cpu() - cpu0
+    if (
+        done.returncode != 0
+        or f"{tests} passed" not in done.stdout
+        or ("realstack summary" in done.stdout) != strict
+    ):
+        raise RuntimeError(f"pytest {' '.join(args)} in {cwd}:\n{done.stdout[-3000:]}")
+    return elapsed, cpu
+
+
+def plugin_overhead(rounds: int, tests: int = 2000, files: int = 20) -> None:
+    """Time the three setups (``rounds`` interleaved runs each, with and without the plugin)
+    and print the overhead table."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(_NOT_INHERITED)}
+    base = Path(tempfile.mkdtemp(prefix="realstack-bench-plugin-"))
+    bare, project = base / "bare", base / "project"
+    setups = [
+        ("no manifest, e2e/", bare, ("e2e",), False),
+        ("manifest, e2e/ (strict)", project, ("e2e",), True),
+        ("manifest, tests/ (not strict)", project, ("tests",), False),
+    ]
+    times: dict[tuple[str, bool], list[tuple[float, float]]] = {
+        (name, disabled): [] for name, *_ in setups for disabled in (False, True)
+    }
+    t0 = time.perf_counter()
+    try:
+        base.chmod(0o755)
+        write_suite(bare / "e2e", tests, files)  # under e2e/, yet no manifest: nothing strict
+        (bare / "pytest.ini").write_text(NO_MANIFEST_INI)
+        write_suite(project / "e2e", tests, files)
+        tests = write_suite(project / "tests", tests, files)
+        (project / "pyproject.toml").write_text(MANIFEST)
+        (project / "envs").mkdir()
+        (project / "envs" / "test.env").write_text(f"REDIS_PORT={free_port()}\n")
+        stack = load_stack(project, environ=env)
+        try:
+            orchestrator.start(stack).raise_for_errors()  # the strict suite's gate passes
+            for r in range(-1, rounds):  # round -1 warms up: bytecode, rewritten tests, caches
+                for name, cwd, paths, strict in setups:
+                    order = (False, True) if r % 2 == 0 else (True, False)  # cancels drift
+                    for disabled in order:
+                        args = paths + (DISABLED if disabled else ())
+                        took = run_pytest(cwd, env, args, tests, strict and not disabled)
+                        if r >= 0:
+                            times[name, disabled].append(took)
+        finally:
+            orchestrator.stop(stack)
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+    total = time.perf_counter() - t0
+
+    med = statistics.median
+    print(f"\nplugin overhead ({tests} trivial tests in {files} files, median of {rounds} runs)")
+    print(
+        f"{'setup':<30}{'with plugin':>17}{'-p no:realstack':>17}{'overhead':>19}{'cpu':>9}  target"
+    )
+    print(f"{'':<30}{'median / min s':>17}{'median / min s':>17}{'median / min':>19}{'median':>9}")
+    for name, _, _, strict in setups:
+        on = [wall for wall, _ in times[name, False]]
+        off = [wall for wall, _ in times[name, True]]
+        cpu_on = med(cpu for _, cpu in times[name, False])
+        cpu_off = med(cpu for _, cpu in times[name, True])
+        pct_med = 100 * (med(on) - med(off)) / med(off)
+        pct_min = 100 * (min(on) - min(off)) / min(off)
+        pct_cpu = 100 * (cpu_on - cpu_off) / cpu_off
+        target = f"<= 5 %  {'met' if pct_med <= 5 else 'MISSED'}" if strict else "~0 %"
+        print(
+            f"{name:<30}{f'{med(on):.3f} / {min(on):.3f}':>17}"
+            f"{f'{med(off):.3f} / {min(off):.3f}':>17}"
+            f"{f'{pct_med:+.1f} % / {pct_min:+.1f} %':>19}{f'{pct_cpu:+.1f} %':>9}  {target}"
+        )
+    print(f"(wall time; cpu: the inner pytest's user + sys; plugin bench took {total:.1f} s)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--tests", type=int, default=2000)
+    parser.add_argument("--files", type=int, default=20)
+    args = parser.parse_args()
+    plugin_overhead(args.rounds, args.tests, args.files)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,53 @@
+"""The plugin's settings, resolved once per run: option → environment → ini (pytest-timeout's
+``get_env_settings``). Help texts are shared by options and ini values."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from realstack.errors import ConfigError
+from realstack.manifest import find_root
+
+ENV_DESC = "env whose stack the suites use (default: REALSTACK_ENV or the manifest's)"
+ROOT_DESC = "project holding the manifest (default: found from pytest's rootdir)"
+START_DESC = "start missing services; stop what this session started at the end"
+ALLOW_SKIP_DESC = "opt out: let strict suites skip (a skip fails the run otherwise)"
+SUITES_DESC = "markers / directory names whose tests need the real stack"
+REQUIRES_DESC = "services a strict test needs when it does not say (default: all)"
+COROUTINES_DESC = "fail a test that leaves a coroutine un-awaited (default: true)"
+
+
+@dataclass(frozen=True)
+class Settings:
+    root: Path | None  # the project with a realstack manifest; None: the plugin stays out
+    env: str | None
+    start: bool
+    allow_skip: bool
+    suites: tuple[str, ...]
+    requires: tuple[str, ...]
+    coroutines: bool
+
+
+def _manifest_root(config: pytest.Config) -> Path | None:
+    explicit: Path | None = config.getoption("realstack_root")
+    try:
+        return find_root(explicit or config.rootpath)
+    except ConfigError:
+        if explicit is not None:
+            raise pytest.UsageError(f"--realstack-root={explicit}: no realstack manifest") from None
+        return None
+
+
+def resolve(config: pytest.Config) -> Settings:
+    return Settings(
+        root=_manifest_root(config),
+        env=config.getoption("realstack_env"),
+        start=bool(config.getoption("realstack_start")),
+        allow_skip=bool(config.getoption("realstack_allow_skip")),
+        suites=tuple(config.getini("realstack_suites")),
+        requires=tuple(config.getini("realstack_requires")),
+        coroutines=bool(config.getini("realstack_coroutine_check")),
+    )

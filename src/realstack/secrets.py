@@ -1,0 +1,47 @@
+"""What realstack never prints: the manifest's passwords and secret-named values.
+
+``env.show`` is the one place that prints them, on purpose. Everything else that shows text a
+secret may reach (status, error messages, log tails, the pytest plugin's reports) passes it
+through :func:`mask`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from urllib.parse import quote
+
+from realstack.model import Stack
+
+MASK = "***"
+_SECRET_NAME = re.compile(r"PASSWORD|SECRET|TOKEN|KEY|CREDENTIAL|PASSWD", re.IGNORECASE)
+_MIN_LENGTH = 4  # shorter values would mask ordinary words ("test" …) everywhere
+
+
+def is_secret_name(name: str) -> bool:
+    """``AUTH_JWT_SECRET``, ``POSTGRES_PASSWORD``, ``STAGING_TEST_API_KEY`` …"""
+    return bool(_SECRET_NAME.search(name))
+
+
+def _named(values: Mapping[str, str]) -> Iterable[str]:
+    return (value for name, value in values.items() if is_secret_name(name))
+
+
+def secret_values(stack: Stack) -> frozenset[str]:
+    """Every secret of the stack, as written and as it appears URL-quoted in a DSN."""
+    found: set[str] = set(_named(stack.variables))
+    for svc in stack.services:
+        if svc.password:
+            found.add(svc.password)
+        found.update(_named(svc.env))
+        found.update(_named(svc.exports))
+    quoted = {quote(v, safe="") for v in found} | {quote(v) for v in found}
+    return frozenset(v for v in found | quoted if len(v) >= _MIN_LENGTH)
+
+
+def mask(text: str, secrets: Iterable[str]) -> str:
+    """``text`` with every secret replaced by ``***`` (longest first, so no part survives)."""
+    for secret in sorted(secrets, key=len, reverse=True):
+        if secret in text:
+            text = text.replace(secret, MASK)
+    return text

@@ -1,0 +1,280 @@
+"""One ``[tool.realstack.services.<name>]`` table → a validated :class:`Service`: kind
+defaults, login, probe, dependencies, profiles, what a process inherits; every error names its
+field path. The stack-level steps (locating, env files, state location) are in :mod:`manifest`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from typing import cast
+
+from realstack.errors import ConfigError
+from realstack.fields import (
+    boolean,
+    choice,
+    fmt,
+    hostname,
+    integer,
+    interpolate,
+    key,
+    port_number,
+    seconds,
+    shown,
+    str_list,
+    str_map,
+    text,
+)
+from realstack.model import (
+    CONDITIONS,
+    PROBE_KINDS,
+    PROVIDERS,
+    SERVICE_KINDS,
+    Condition,
+    Dependency,
+    Probe,
+    ProbeKind,
+    ProviderName,
+    Service,
+    ServiceKind,
+)
+
+ROOT = "tool.realstack"
+_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,62}$")
+_VAR_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+# the keys a table may have: derived from the model, so a new field is a new key
+SERVICE_KEYS = frozenset(f.name for f in dataclasses.fields(Service)) - {"name"}
+PROBE_KEYS = frozenset(f.name for f in dataclasses.fields(Probe))
+DEPENDENCY_KEYS = frozenset(f.name for f in dataclasses.fields(Dependency))
+# Fields whose strings go through {placeholder} formatting after ${VAR} substitution: braces
+# in substituted values (a password like "pa{ss}") must stay literal there.
+_FORMATTED_KEYS = {"command", "env", "exports", "probe"}
+_DEFAULT_PROBE: dict[ServiceKind, ProbeKind] = {
+    "postgres": "postgres",
+    "redis": "redis",
+    "clickhouse": "clickhouse",
+    "process": "tcp",
+}
+_DEFAULT_EXPORTS: dict[ServiceKind, dict[str, str]] = {
+    "postgres": {"DATABASE_URL": "{url}", "POSTGRES_SERVICE_URL": "{url}"},
+    "redis": {"REDIS_URL": "{url}", "REDIS_SERVICE_URL": "{url}"},
+    # the names the official image reads, so clients and the container agree
+    "clickhouse": {
+        "CLICKHOUSE_SERVICE_URL": "{url}",
+        "CLICKHOUSE_USER": "{user}",
+        "CLICKHOUSE_PASSWORD": "{password}",
+        "CLICKHOUSE_DB": "{database}",
+    },
+    "process": {},
+}
+# What a kind's user/database default to where the manifest leaves them out.
+_DEFAULT_LOGIN: dict[ServiceKind, tuple[str, str]] = {"clickhouse": ("default", "default")}
+
+
+def parse_profiles(value: str, path: str = "profiles") -> frozenset[str]:
+    """``analytics,search`` (commas or spaces) as a set of valid profile names."""
+    names = frozenset(n for n in re.split(r"[,\s]+", value) if n)
+    for name in sorted(names):
+        if not _NAME.fullmatch(name):
+            raise ConfigError(path, f"invalid profile name {shown(name)}")
+    return names
+
+
+# --------------------------------------------------------------------------- building
+
+
+def build_service(
+    name: str,
+    raw: object,
+    root: Path,
+    variables: Mapping[str, str],
+    default_provider: ProviderName = "native",
+) -> Service:
+    path = key(f"{ROOT}.services", name)
+    if not _NAME.fullmatch(name):
+        raise ConfigError(path, "service names are lower-case letters, digits, '-' and '_'")
+    if not isinstance(raw, dict):
+        raise ConfigError(path, "must be a table")
+    unknown = set(raw) - SERVICE_KEYS
+    if unknown:
+        raise ConfigError(key(path, sorted(map(str, unknown))[0]), "unknown key")
+    raw = {
+        k: interpolate(v, variables, f"{path}.{k}", literal_braces=k in _FORMATTED_KEYS)
+        for k, v in raw.items()
+    }
+    kind = cast(ServiceKind, choice(raw.get("kind"), SERVICE_KINDS, f"{path}.kind"))
+    host = hostname(raw.get("host", "127.0.0.1"), f"{path}.host")
+    port = port_number(raw.get("port"), f"{path}.port")
+    default_user, default_database = _DEFAULT_LOGIN.get(kind, ("", ""))
+    user = text(raw.get("user", default_user), f"{path}.user")
+    password = text(raw.get("password", ""), f"{path}.password")
+    database = text(raw.get("database", default_database), f"{path}.database")
+    if kind == "postgres" and not (user and database):
+        raise ConfigError(f"{path}.user" if not user else f"{path}.database", "required")
+    if kind == "redis" and database and not re.fullmatch(r"[0-9]{1,5}", database):
+        raise ConfigError(f"{path}.database", "a Redis database is a number")
+    placeholders = {
+        "name": name,
+        "host": host,
+        "port": str(port),
+        "python": sys.executable,
+        "root": str(root),
+    }
+    command = tuple(
+        fmt(a, placeholders, f"{path}.command[{i}]")
+        for i, a in enumerate(str_list(raw.get("command", []), f"{path}.command"))
+    )
+    if kind == "process" and not command:
+        raise ConfigError(f"{path}.command", "required for kind 'process'")
+    cwd_raw = raw.get("cwd")
+    bin_raw = raw.get("bin_dir")
+    provider = choice(raw.get("provider", default_provider), PROVIDERS, f"{path}.provider")
+    if kind == "process":
+        if "provider" in raw and provider == "docker":
+            raise ConfigError(f"{path}.provider", "kind 'process' always runs natively")
+        provider = "native"
+    elif kind == "clickhouse" and provider == "native":
+        if "provider" in raw:
+            raise ConfigError(f"{path}.provider", "kind 'clickhouse' runs in docker (or auto)")
+        provider = "docker"  # a native default covers the kinds that have a native provider
+    svc = Service(
+        name=name,
+        kind=kind,
+        port=port,
+        host=host,
+        probe=_probe(raw.get("probe"), kind, placeholders, f"{path}.probe"),
+        depends_on=_dependencies(raw.get("depends_on", []), f"{path}.depends_on"),
+        startup_timeout=seconds(raw.get("startup_timeout", 30), f"{path}.startup_timeout"),
+        stop_timeout=seconds(raw.get("stop_timeout", 5), f"{path}.stop_timeout"),
+        command=command,
+        cwd=root / text(cwd_raw, f"{path}.cwd") if cwd_raw is not None else None,
+        env={
+            k: fmt(v, placeholders, key(f"{path}.env", k))
+            for k, v in str_map(raw.get("env", {}), f"{path}.env").items()
+        },
+        user=user,
+        password=password,
+        database=database,
+        durable=boolean(raw.get("durable", True), f"{path}.durable"),
+        bin_dir=Path(text(bin_raw, f"{path}.bin_dir")) if bin_raw else None,
+        provider=cast(ProviderName, provider),
+        compose_service=text(raw.get("compose_service", ""), f"{path}.compose_service"),
+        profiles=_profiles(raw.get("profiles", []), f"{path}.profiles"),
+        inherit_env=_inherit_env(raw.get("inherit_env", False), f"{path}.inherit_env"),
+    )
+    exports = {**_DEFAULT_EXPORTS[kind], **str_map(raw.get("exports", {}), f"{path}.exports")}
+    fields = {
+        **placeholders,
+        "host": svc.url_host,
+        "url": svc.url,
+        "user": user,
+        "password": password,
+        "database": database,
+    }
+    rendered = {k: fmt(v, fields, key(f"{path}.exports", k)) for k, v in exports.items()}
+    for variable in rendered:
+        if not _VAR_NAME.fullmatch(variable):
+            raise ConfigError(
+                key(f"{path}.exports", variable), "not a valid environment variable name"
+            )
+    return dataclasses.replace(svc, exports=rendered)
+
+
+def _probe(raw: object, kind: ServiceKind, fields: Mapping[str, str], path: str) -> Probe:
+    if raw is None:
+        return Probe(kind=_DEFAULT_PROBE[kind])
+    if isinstance(raw, str):
+        raw = {"kind": raw}
+    if not isinstance(raw, dict):
+        raise ConfigError(path, "must be a probe kind or a table")
+    unknown = set(raw) - PROBE_KEYS
+    if unknown:
+        raise ConfigError(key(path, sorted(map(str, unknown))[0]), "unknown key")
+    pkind = cast(ProbeKind, choice(raw.get("kind"), PROBE_KINDS, f"{path}.kind"))
+    probe_path = fmt(text(raw.get("path", "/"), f"{path}.path"), fields, f"{path}.path")
+    if not probe_path.startswith("/"):
+        raise ConfigError(f"{path}.path", "must start with '/'")
+    status = integer(raw.get("status", 200), f"{path}.status")
+    if not 100 <= status <= 599:
+        raise ConfigError(f"{path}.status", f"{status} is not an HTTP status")
+    argv = tuple(
+        fmt(a, fields, f"{path}.command[{i}]")
+        for i, a in enumerate(str_list(raw.get("command", []), f"{path}.command"))
+    )
+    if pkind == "command" and not argv:
+        raise ConfigError(f"{path}.command", "required for a command probe")
+    return Probe(
+        kind=pkind,
+        path=probe_path,
+        status=status,
+        command=argv,
+        attempt_timeout=seconds(raw.get("attempt_timeout", 1.0), f"{path}.attempt_timeout"),
+    )
+
+
+def _inherit_env(raw: object, path: str) -> tuple[str, ...]:
+    """``true`` (the whole caller's environment), ``false``, or a list of variable names."""
+    if isinstance(raw, bool):
+        return ("*",) if raw else ()
+    names = str_list(raw, path)
+    for i, name in enumerate(names):
+        if not _VAR_NAME.fullmatch(name):
+            raise ConfigError(f"{path}[{i}]", f"not a variable name: {shown(name)}")
+    return tuple(names)
+
+
+def _profiles(raw: object, path: str) -> tuple[str, ...]:
+    """A list of names (each entry one name), or one comma/space separated string."""
+    if isinstance(raw, str):
+        return tuple(sorted(parse_profiles(raw, path)))
+    names = str_list(raw, path)
+    for i, name in enumerate(names):
+        if not _NAME.fullmatch(name):
+            raise ConfigError(f"{path}[{i}]", f"invalid profile name {shown(name)}")
+    return tuple(sorted(set(names)))
+
+
+def _dependencies(raw: object, path: str) -> tuple[Dependency, ...]:
+    if not isinstance(raw, list):
+        raise ConfigError(path, "must be a list of service names or {service, condition} tables")
+    deps: list[Dependency] = []
+    for i, item in enumerate(raw):
+        where = f"{path}[{i}]"
+        if isinstance(item, str):
+            deps.append(Dependency(item))
+        elif isinstance(item, dict):
+            unknown = set(item) - DEPENDENCY_KEYS
+            if unknown:
+                raise ConfigError(key(where, sorted(map(str, unknown))[0]), "unknown key")
+            cond = choice(item.get("condition", "healthy"), CONDITIONS, f"{where}.condition")
+            deps.append(
+                Dependency(text(item.get("service"), f"{where}.service"), cast(Condition, cond))
+            )
+        else:
+            raise ConfigError(where, "must be a service name or a {service, condition} table")
+    return tuple(deps)
+
+
+def check_references(services: tuple[Service, ...]) -> None:
+    names = {s.name for s in services}
+    for svc in services:
+        seen: set[str] = set()
+        for i, dep in enumerate(svc.depends_on):
+            where = f"{ROOT}.services.{svc.name}.depends_on[{i}]"
+            if dep.service not in names:
+                raise ConfigError(where, f"unknown service {dep.service!r}")
+            if dep.service == svc.name:
+                raise ConfigError(where, "a service cannot depend on itself")
+            if dep.service in seen:
+                raise ConfigError(where, f"{dep.service!r} is listed twice")
+            seen.add(dep.service)
+    ports: dict[tuple[str, int], str] = {}
+    for svc in services:
+        other = ports.setdefault((svc.host, svc.port), svc.name)
+        if other != svc.name:
+            raise ConfigError(
+                f"{ROOT}.services.{svc.name}.port", f"port {svc.port} is also used by {other!r}"
+            )
