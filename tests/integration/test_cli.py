@@ -188,6 +188,32 @@ def test_env_show_shell_prints_export_lines_of_the_contract(cli: Project) -> Non
     assert parsed == contract(cli.stack())
 
 
+def test_evaluating_another_envs_contract_does_not_switch_realstacks_env(cli: Project) -> None:
+    """After `eval "$(invoke env.show --env dev --format shell)"`, status still acts on test:
+    the contract says where services are, never which env realstack's commands use."""
+    (cli.root / "envs" / "dev.env").write_text((cli.root / "envs" / "test.env").read_text())
+    shown = succeeded(invoke(cli, "env.show", "--env", "dev", "--format", "shell")).stdout
+    evaluated = subprocess.run(
+        ["bash", "-c", f"{shown}\nexec env -0"],
+        env=clean_environ(),
+        capture_output=True,
+        check=True,
+        timeout=30,
+    ).stdout.decode()
+    after_eval = dict(line.split("=", 1) for line in evaluated.split("\0") if "=" in line)
+    assert "REALSTACK_ENV" not in after_eval
+    done = subprocess.run(
+        [INVOKE, "services.status"],
+        cwd=cli.root,
+        env=after_eval,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    assert done.stdout.startswith("realstack [test] "), done.stdout
+
+
 def test_env_show_json_parses_to_the_contract(cli: Project) -> None:
     """`env.show --format json` is JSON with the service URLs and the instance id."""
     values = json.loads(succeeded(invoke(cli, "env.show", "--format", "json")).stdout)
