@@ -37,6 +37,7 @@ class Launch:
     started: list[str] = field(default_factory=list)  # what this start launched, in order
     handles: dict[str, Handle] = field(default_factory=dict)
     reused: set[str] = field(default_factory=set)
+    restarted: set[str] = field(default_factory=set)  # ran before this start, drifted
     marks: dict[str, float] = field(default_factory=dict)  # log position before the start
     spawned_at: dict[str, float] = field(default_factory=dict)
     ready_seconds: dict[str, float] = field(default_factory=dict)
@@ -58,6 +59,8 @@ class Launch:
                 self._reuse(svc, found)
                 return
             self.progress(svc.name, Event.DRIFT, f"{changed}; restarting")
+            with self.lock:
+                self.restarted.add(svc.name)
         elif isinstance(found, Orphan):
             self.progress(svc.name, Event.ORPHANS, f"stopping {found.detail}")
         elif isinstance(found, Stale):

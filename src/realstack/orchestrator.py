@@ -20,7 +20,7 @@ from realstack._launch import Launch
 from realstack._scheduler import run_graph
 from realstack.errors import LockTimeout, RealstackError
 from realstack.model import Service, Stack
-from realstack.providers import Orphan, Ours, Stale
+from realstack.providers import Absent, Orphan, Ours, Stale
 from realstack.providers.placement import Placement
 from realstack.records import Records
 from realstack.results import Action, Event, Progress, Report, ServiceResult, quiet
@@ -188,9 +188,12 @@ def _start_result(
     reused = svc.name in run.reused
     if failed and not reused:
         return ServiceResult(svc.name, Action.ROLLED_BACK, port=svc.port)
+    action = Action.REUSED if reused else Action.STARTED
+    if svc.name in run.restarted:
+        action = Action.RESTARTED
     return ServiceResult(
         svc.name,
-        Action.REUSED if reused else Action.STARTED,
+        action,
         getattr(handle.record, "pid", None),
         svc.port,
         run.ready_seconds.get(svc.name, 0.0),
@@ -200,25 +203,34 @@ def _start_result(
 def _stop_one(
     svc: Service, placement: Placement, records: Records, paths: InstancePaths, clock: Clock
 ) -> ServiceResult:
-    """Stop one service if it is ours; the one exception → result conversion of a stop."""
+    """Stop one service if it is ours; the one exception → result conversion of a stop.
+
+    Asks again after each find: a stale native record may hide a container of ours, and a
+    service may have left something behind under each provider it ran under.
+    """
     t0 = clock.now()
+    stopped: list[Ours | Orphan] = []
+    stale = False
     try:
-        where = runtime.locate(placement, records, svc)
-        found = where.found
-        if isinstance(found, Ours | Orphan) and where.provider is not None:
-            where.provider.stop(svc, found)
-        if where.record is not None or where.foreign_record:
-            records.delete(svc.name)
+        for _ in range(4):  # record's provider, then each candidate: bounded
+            where = runtime.locate(placement, records, svc)
+            found = where.found
+            if isinstance(found, Ours | Orphan) and where.provider is not None:
+                where.provider.stop(svc, found)
+                stopped.append(found)
+            stale = stale or isinstance(found, Stale)
+            if where.record is not None or where.foreign_record:
+                records.delete(svc.name)
+            elif isinstance(found, Absent | Stale):
+                break
     except Exception as exc:  # noqa: BLE001 - converted once, here
         error = _as_error(svc.name, exc, paths)
         return ServiceResult(svc.name, Action.FAILED, port=svc.port, error=error)
-    if isinstance(found, Ours):
-        pid = getattr(found.handle.record, "pid", None)
+    if stopped:
+        first = stopped[0]
+        pid = getattr(first.handle.record, "pid", None) if isinstance(first, Ours) else first.pid
         return ServiceResult(svc.name, Action.STOPPED, pid, svc.port, clock.now() - t0)
-    if isinstance(found, Orphan):
-        return ServiceResult(svc.name, Action.STOPPED, found.pid, svc.port, clock.now() - t0)
-    action = Action.STALE if isinstance(found, Stale) else Action.NOT_RUNNING
-    return ServiceResult(svc.name, action, port=svc.port)
+    return ServiceResult(svc.name, Action.STALE if stale else Action.NOT_RUNNING, port=svc.port)
 
 
 def _finish(

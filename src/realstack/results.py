@@ -40,6 +40,7 @@ def quiet(service: str, event: Event, detail: str) -> None:
 
 class Action(enum.StrEnum):
     STARTED = "started"
+    RESTARTED = "restarted"  # it ran before this start, and had drifted from the manifest
     REUSED = "reused"
     FAILED = "failed"
     CANCELLED = "cancelled"

@@ -32,6 +32,7 @@ OWNER_VAR = "REALSTACK_OWNER"
 # Popen objects of the services this process spawned: kept so their exit can be reaped (no
 # zombies while a long-lived caller such as pytest runs) and the exit code read at once.
 _children: dict[int, subprocess.Popen[bytes]] = {}
+_born: dict[int, float] = {}  # their create times: a reused pid is not our child
 
 
 @atexit.register
@@ -94,12 +95,14 @@ def spawn(spec: LaunchSpec, marks: Marks) -> psutil.Process:
             close_fds=True,
         )
     _children[popen.pid] = popen
-    return psutil.Process(popen.pid)
+    proc = psutil.Process(popen.pid)
+    _born[popen.pid] = proc.create_time()
+    return proc
 
 
 def exit_code(proc: psutil.Process) -> int | None:
     """The exit code if ``proc`` has ended (``None`` while it runs or if unknown)."""
-    popen = _children.get(proc.pid)
+    popen = _child(proc)
     if popen is not None:
         return popen.poll()
     return None
@@ -117,8 +120,20 @@ def _gone(proc: psutil.Process) -> bool:
         return True
 
 
-def has_exited(proc: psutil.Process) -> bool:
+def _child(proc: psutil.Process) -> subprocess.Popen[bytes] | None:
+    """Our Popen of ``proc``, if ``proc`` is that very child (not a later owner of its pid)."""
     popen = _children.get(proc.pid)
+    if popen is None:
+        return None
+    try:
+        same = abs(proc.create_time() - _born.get(proc.pid, 0.0)) < 0.01
+    except psutil.Error:
+        same = True  # gone: the Popen knows how it ended
+    return popen if same else None
+
+
+def has_exited(proc: psutil.Process) -> bool:
+    popen = _child(proc)
     if popen is not None:
         return popen.poll() is not None  # only waitpid says a child of ours is really done
     return _gone(proc)
@@ -240,3 +255,4 @@ def forget(pid: int) -> None:
     popen = _children.get(pid)
     if popen is not None and popen.poll() is not None:
         del _children[pid]
+        _born.pop(pid, None)

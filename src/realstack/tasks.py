@@ -197,7 +197,7 @@ def start(
     if not report.ok:
         _print_failures(report)
         raise Exit(code=max(e.exit_code for e in report.errors))
-    started = sum(r.action == Action.STARTED for r in report.results)
+    started = sum(r.action in (Action.STARTED, Action.RESTARTED) for r in report.results)
     reused = sum(r.action == Action.REUSED for r in report.results)
     state = "healthy" if wait else "started"
     print(

@@ -191,8 +191,12 @@ def test_env_show_shell_prints_export_lines_of_the_contract(cli: Project) -> Non
 def test_evaluating_another_envs_contract_does_not_switch_realstacks_env(cli: Project) -> None:
     """After `eval "$(invoke env.show --env dev --format shell)"`, status still acts on test:
     the contract says where services are, never which env realstack's commands use."""
-    (cli.root / "envs" / "dev.env").write_text((cli.root / "envs" / "test.env").read_text())
-    shown = succeeded(invoke(cli, "env.show", "--env", "dev", "--format", "shell")).stdout
+    dev = cli.root / "envs" / "dev.env"
+    dev.write_text((cli.root / "envs" / "test.env").read_text())
+    try:
+        shown = succeeded(invoke(cli, "env.show", "--env", "dev", "--format", "shell")).stdout
+    finally:
+        dev.unlink()  # the module's project has only `test` for the other tests
     evaluated = subprocess.run(
         ["bash", "-c", f"{shown}\nexec env -0"],
         env=clean_environ(),

@@ -434,7 +434,8 @@ def test_an_unexpected_exception_becomes_an_error_naming_the_service_and_its_tra
 
 
 def test_a_changed_setting_restarts_the_service_instead_of_reusing_it(world: World) -> None:
-    """Drift (here a new port) stops the running service and starts it again: started."""
+    """Drift (here a new port) stops the running service and starts it again: restarted
+    (not started: a session that stops what it started must leave it running)."""
     world.start(["db"])
     old_pid = world.fake.running["db"].record.pid
     world.fake.events.clear()
@@ -442,7 +443,7 @@ def test_a_changed_setting_restarts_the_service_instead_of_reusing_it(world: Wor
     report = world.start(["db"], stack=moved)
     assert report.ok
     assert world.fake.events == [("preflight", "db"), ("stop", "db"), ("start", "db")]
-    assert actions(report) == {"db": Action.STARTED}
+    assert actions(report) == {"db": Action.RESTARTED}
     assert result(report, "db").pid != old_pid
     assert result(report, "db").port == 15433
     ((_, detail),) = world.seen.of(Event.DRIFT)
@@ -458,7 +459,11 @@ def test_a_moved_dependency_restarts_its_dependents_too(world: World) -> None:
     world.fake.events.clear()
     report = world.start(stack=stack_at(world.root, DB_PORT="15433"))
     assert report.ok
-    assert actions(report) == {"db": Action.STARTED, "api": Action.STARTED, "web": Action.STARTED}
+    assert actions(report) == {
+        "db": Action.RESTARTED,
+        "api": Action.RESTARTED,
+        "web": Action.RESTARTED,
+    }
     assert world.asked("stop") == ["db", "api", "web"]
     assert [s for s, d in world.seen.of(Event.DRIFT) if "env changed" in d] == ["api", "web"]
 

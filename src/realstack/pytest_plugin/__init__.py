@@ -13,7 +13,9 @@ imports of database clients, no hooks of its own beyond its options. In a projec
 - an un-awaited coroutine fails its test (ini ``realstack_coroutine_check``);
 - failure reports never show the stack's secrets;
 - ``--realstack-start`` starts what is missing and stops, at the end (Ctrl-C included), only
-  what this session started.
+  what this session started;
+- its fixtures (``realstack``, ``service_urls``, ``pg_conn``, ``redis_client``,
+  ``http_client``, ``realstack_namespace``) exist.
 """
 
 from __future__ import annotations
@@ -23,23 +25,6 @@ from pathlib import Path
 import pytest
 
 from realstack.pytest_plugin import _settings, hooks
-from realstack.pytest_plugin.fixtures import (
-    http_client,
-    pg_conn,
-    realstack,
-    realstack_namespace,
-    redis_client,
-    service_urls,
-)
-
-__all__ = [
-    "http_client",
-    "pg_conn",
-    "realstack",
-    "realstack_namespace",
-    "redis_client",
-    "service_urls",
-]
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -68,7 +53,7 @@ def pytest_configure(config: pytest.Config) -> None:
     if settings.root is None:
         return
     # imported here: a run without a manifest never loads the rest of realstack
-    from realstack.pytest_plugin import coroutines  # noqa: PLC0415
+    from realstack.pytest_plugin import coroutines, fixtures  # noqa: PLC0415
     from realstack.pytest_plugin._session import STATE_KEY, Session  # noqa: PLC0415
     from realstack.pytest_plugin.lifecycle import StackOwner  # noqa: PLC0415
     from realstack.pytest_plugin.strict import StrictSuite  # noqa: PLC0415
@@ -85,5 +70,7 @@ def pytest_configure(config: pytest.Config) -> None:
     if owner is not None:
         config.pluginmanager.register(owner, "realstack-stack-owner")
     config.pluginmanager.register(StrictSuite(state, owner, worker), "realstack-strict-suite")
+    # the fixtures exist only where a manifest does: no name clashes in other projects
+    config.pluginmanager.register(fixtures, "realstack-fixtures")
     if settings.coroutines:
         coroutines.install()

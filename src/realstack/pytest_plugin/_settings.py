@@ -35,7 +35,7 @@ def _manifest_root(config: pytest.Config) -> Path | None:
     explicit: Path | None = config.getoption("realstack_root")
     try:
         return find_root(explicit or config.rootpath)
-    except ConfigError:
+    except (ConfigError, OSError):
         if explicit is not None:
             raise pytest.UsageError(f"--realstack-root={explicit}: no realstack manifest") from None
         return None

@@ -35,7 +35,7 @@ def fail_skip(report: pytest.TestReport) -> None:
 
 
 def audit(report: pytest.TestReport, stack: Stack) -> None:
-    ports = {stack.service(n).port for n in stack.names}
+    ports = {svc.port for svc in stack.services}
     if not io_audit.RECORDER.seen & ports:
         report.outcome = "failed"
         report.longrepr = (

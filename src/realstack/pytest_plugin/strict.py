@@ -80,11 +80,14 @@ class StrictSuite:
             pytest.exit(message, returncode=pytest.ExitCode.TESTS_FAILED)
 
     def pytest_report_header(self, config: pytest.Config) -> list[str]:
-        """The env and its endpoints, secrets masked."""
+        """The env and its endpoints as the manifest names them, secrets masked (no process
+        or engine is asked: this runs in every run of the project)."""
+        from realstack.envfile import contract  # noqa: PLC0415
+
         state = self.state
         stack = state.load_stack()
         lines = [f"realstack: env {stack.env} ({stack.state_dir})"]
-        return lines + [f"  {k}={state.mask(v)}" for k, v in state.contract().items()]
+        return lines + [f"  {k}={state.mask(v)}" for k, v in contract(stack).items()]
 
     # ------------------------------------------------------------------ per test
 

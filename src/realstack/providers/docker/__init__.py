@@ -91,10 +91,7 @@ class ContainerHandle:
 
     def _container(self) -> Any | None:
         with engine.client() as api:
-            container = engine.by_id(api, self.record.container_id)
-            if container is not None:
-                container.reload()
-            return container
+            return engine.by_id(api, self.record.container_id)  # get() inspects: current
 
     def exited(self) -> Exited | None:
         container = self._container()

@@ -132,10 +132,12 @@ class NativeProvider:
         return Stale(record) if record is not None else Absent()
 
     def start(self, svc: Service, env: dict[str, str], settings: Settings) -> NativeHandle:
-        self._forget_scan()
         self.paths.ensure()
         spec = launch_spec(svc, self.paths, env)
-        proc = supervisor.spawn(spec, self.marks(svc))
+        try:
+            proc = supervisor.spawn(spec, self.marks(svc))
+        finally:
+            self._forget_scan()  # after the spawn: a scan taken meanwhile must not hide it
         record = ProcessRecord(
             service=svc.name,
             instance=self.stack.instance_id,
@@ -156,14 +158,13 @@ class NativeProvider:
         return ports.occupant(svc.host, svc.port)
 
     def stop(self, svc: Service, found: Ours | Orphan) -> None:
-        self._forget_scan()
         marks = self.marks(svc)
         handle = found.handle if isinstance(found, Ours) else None
         leader = handle.proc if isinstance(handle, NativeHandle) else None
         supervisor.stop(
             leader,
             marks,
-            supervisor.owned(marks),
+            self._orphans(svc),  # this operation's scan; the SIGKILL step rescans
             stop_signal=stop_signal(svc),
             timeout=svc.stop_timeout,
         )
