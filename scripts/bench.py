@@ -28,7 +28,7 @@ from bench_plugin import plugin_overhead
 from realstack import orchestrator, probes
 from realstack.manifest import load_stack
 from realstack.model import Stack
-from realstack.providers.native.launch import launch_spec
+from realstack.providers.native.launch import launch_spec, stop_signal
 from realstack.state import InstancePaths
 from realstack.supervisor import as_user
 from realstack.waiting import wait_until
@@ -103,8 +103,8 @@ def raw_start_stop(stack: Stack) -> float:
     with ThreadPoolExecutor(len(procs)) as pool:
         list(pool.map(lambda s: wait_until(probes.check_for(s), 30), stack.services))
     elapsed = time.perf_counter() - t0
-    for proc, spec in zip(procs, specs, strict=True):
-        proc.send_signal(spec.stop_signal)
+    for proc, svc in zip(procs, stack.services, strict=True):
+        proc.send_signal(stop_signal(svc))
     for proc in procs:
         proc.wait(timeout=30)
     return elapsed

@@ -24,7 +24,7 @@ from realstack.providers import Absent, Orphan, Ours, Stale
 from realstack.providers.placement import Placement
 from realstack.records import Records
 from realstack.results import Action, Event, Progress, Report, ServiceResult, quiet
-from realstack.state import InstancePaths
+from realstack.state import InstancePaths, keep_traceback
 from realstack.waiting import REAL_CLOCK, Clock, WaitTimeout, wait_until
 
 check_names = plan.check_names
@@ -38,14 +38,10 @@ def _as_error(service: str, exc: BaseException, paths: InstancePaths) -> Realsta
     (the message says where, or why it could not be kept)."""
     if isinstance(exc, RealstackError):
         return exc
-    log = paths.logs / "realstack.log"
     try:
-        paths.logs.mkdir(mode=0o700, parents=True, exist_ok=True)
-        with log.open("a") as fh:
-            fh.write("".join(traceback.format_exception(exc)))
-        kept = f"traceback in {log}"
+        kept = f"traceback in {keep_traceback(paths, ''.join(traceback.format_exception(exc)))}"
     except OSError as why:
-        kept = f"traceback not kept: {log}: {why.strerror or why}"
+        kept = f"traceback not kept: {why.strerror or why}"
     error = RealstackError(f"{service}: unexpected {type(exc).__name__}: {exc} ({kept})")
     error.__cause__ = exc
     return error

@@ -27,6 +27,11 @@ def _named(values: Mapping[str, str]) -> Iterable[str]:
     return (value for name, value in values.items() if is_secret_name(name))
 
 
+def named_secrets(values: Mapping[str, str]) -> frozenset[str]:
+    """The values of ``values`` whose names say they are secret (long enough to mask)."""
+    return frozenset(v for v in _named(values) if len(v) >= _MIN_LENGTH)
+
+
 def secret_values(stack: Stack) -> frozenset[str]:
     """Every secret of the stack, as written and as it appears URL-quoted in a DSN."""
     found: set[str] = set(_named(stack.variables))

@@ -231,3 +231,13 @@ def size_of(path: Path) -> int:
         return path.stat().st_size
     except OSError:
         return 0
+
+
+def keep_traceback(paths: InstancePaths, trace: str) -> Path:
+    """Append an unexpected error's traceback to the instance's ``logs/realstack.log``; where
+    it went (``OSError`` when it could not be kept: callers say so instead)."""
+    log = paths.logs / "realstack.log"
+    paths.logs.mkdir(mode=0o700, parents=True, exist_ok=True)
+    with log.open("a") as fh:
+        fh.write(trace)
+    return log

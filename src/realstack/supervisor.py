@@ -56,7 +56,6 @@ class LaunchSpec:
     env: Mapping[str, str]
     cwd: Path | None = None
     user: str | None = None  # run as this user (PostgreSQL refuses root)
-    stop_signal: signal.Signals = signal.SIGTERM
 
 
 @dataclass(frozen=True)

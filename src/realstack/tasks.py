@@ -32,9 +32,9 @@ from realstack.errors import ConfigError, RealstackError
 from realstack.manifest import load_stack
 from realstack.model import PROVIDERS, Stack
 from realstack.results import Action, Event, Report
-from realstack.secrets import is_secret_name, mask, secret_values
+from realstack.secrets import mask, named_secrets, secret_values
 from realstack.service_spec import parse_profiles
-from realstack.state import InstancePaths
+from realstack.state import InstancePaths, keep_traceback
 from realstack.status import ServiceStatus
 from realstack.status import status as inspect_status
 
@@ -45,7 +45,6 @@ R = TypeVar("R")
 # The stack the running task loaded: what its messages are masked with, where its
 # unexpected tracebacks go. Set by :func:`_stack`, cleared by :func:`_friendly`.
 _loaded: ContextVar[Stack | None] = ContextVar("realstack_task_stack", default=None)
-_MIN_SECRET = 4  # as realstack.secrets: shorter values would mask ordinary words
 
 
 def _secrets() -> frozenset[str]:
@@ -53,8 +52,7 @@ def _secrets() -> frozenset[str]:
     stack = _loaded.get()
     if stack is not None:
         return secret_values(stack)
-    named = (v for k, v in os.environ.items() if is_secret_name(k))
-    return frozenset(v for v in named if len(v) >= _MIN_SECRET)
+    return named_secrets(os.environ)
 
 
 def _say(text: str) -> str:
@@ -69,11 +67,8 @@ def _unexpected(exc: Exception) -> str:
     head = f"realstack: unexpected {type(exc).__name__}: {' '.join(str(exc).split())}"
     stack = _loaded.get()
     if stack is not None:
-        log = InstancePaths(stack.state_dir).logs / "realstack.log"
         try:
-            log.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-            with log.open("a") as fh:
-                fh.write(trace)
+            log = keep_traceback(InstancePaths(stack.state_dir), trace)
         except OSError:
             pass
         else:

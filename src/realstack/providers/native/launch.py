@@ -77,9 +77,7 @@ def _postgres(service: Service, paths: InstancePaths) -> LaunchSpec:
             "-c",
             "full_page_writes=off",
         ]
-    return LaunchSpec(
-        argv=tuple(argv), env=_base_env(), cwd=data, user=user, stop_signal=stop_signal(service)
-    )
+    return LaunchSpec(argv=tuple(argv), env=_base_env(), cwd=data, user=user)
 
 
 def _redis(service: Service, paths: InstancePaths) -> LaunchSpec:
