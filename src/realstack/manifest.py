@@ -9,7 +9,6 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, cast
@@ -31,9 +30,9 @@ from realstack.model import (
     ProviderName,
     Stack,
 )
+from realstack.project import ROOT, find_root, tool_table
 from realstack.secrets import is_secret_name, mask
 from realstack.service_spec import (
-    ROOT,
     build_service,
     check_references,
     parse_profiles,
@@ -49,41 +48,6 @@ _NO_STATE_UNDER = (Path("/proc"), Path("/sys"), Path("/dev"))
 
 
 # --------------------------------------------------------------------------- locating
-
-
-def find_root(start: Path | None = None) -> Path:
-    """The nearest directory at or above ``start`` whose pyproject.toml has ``[tool.realstack]``."""
-    here = (start or Path.cwd()).resolve()
-    for candidate in (here, *here.parents):
-        pyproject = candidate / "pyproject.toml"
-        if pyproject.is_file() and "realstack" in _tool_table(pyproject):
-            return candidate
-    raise ConfigError(ROOT, f"no pyproject.toml with a [{ROOT}] table at or above {here}")
-
-
-def _tool_table(pyproject: Path) -> dict[str, Any]:
-    """The ``[tool]`` table of ``pyproject`` (empty when there is none)."""
-    tool = _read_toml(pyproject).get("tool", {})
-    if not isinstance(tool, dict):
-        raise ConfigError(
-            "tool",
-            f"must be a table ([{ROOT}] goes under it), got {type(tool).__name__} in {pyproject}",
-        )
-    return tool
-
-
-def _read_toml(path: Path) -> dict[str, Any]:
-    try:
-        with path.open("rb") as fh:
-            return tomllib.load(fh)
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(str(path), f"not valid TOML: {exc}") from None
-    except RecursionError:
-        raise ConfigError(str(path), "not usable TOML: values nested too deeply") from None
-    except UnicodeDecodeError as exc:
-        raise ConfigError(str(path), f"not valid TOML: not UTF-8 ({exc.reason})") from None
-    except OSError as exc:
-        raise ConfigError(str(path), f"cannot be read: {exc.strerror or exc}") from None
 
 
 def read_env_file(root: Path, env: str, source: str = "env") -> dict[str, str]:
@@ -116,7 +80,7 @@ def load_stack(
     """Load the manifest at ``root`` (found from the cwd by default) for ``env``."""
     environ = os.environ if environ is None else environ
     root = find_root(root)
-    table = _tool_table(root / "pyproject.toml")["realstack"]
+    table = tool_table(root / "pyproject.toml")["realstack"]
     if not isinstance(table, dict):
         raise ConfigError(ROOT, "must be a table")
     if env:

@@ -41,8 +41,8 @@ from realstack.model import (
     Service,
     ServiceKind,
 )
+from realstack.project import ROOT
 
-ROOT = "tool.realstack"
 _NAME = re.compile(r"^[a-z][a-z0-9_-]{0,62}$")
 _VAR_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 # the keys a table may have: derived from the model, so a new field is a new key

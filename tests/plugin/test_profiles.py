@@ -82,9 +82,9 @@ def test_the_header_lists_the_enabled_services_and_hides_secret_values(
     env = {"CACHE_PORT": "6391", "REPORTS_PORT": "8093", "SEARCH_PORT": "8094"}
     project.write(manifest, {**env, "REALSTACK_PROFILES": "reports"})
     config = pytester.parseconfigure(f"--realstack-root={project.root}", *INNER_FLAGS)
-    suite = config.pluginmanager.get_plugin("realstack-strict-suite")
-    assert suite is not None
-    lines = suite.pytest_report_header(config)
+    run = config.pluginmanager.get_plugin("realstack-project-run")
+    assert run is not None
+    lines = run.pytest_report_header(config)
     assert lines[0] == f"realstack: env test ({project.state})"
     assert lines[1:] == [
         f"  REALSTACK_INSTANCE_ID={project.stack().instance_id}",

@@ -17,8 +17,9 @@ from typing import Any
 import pytest
 
 from realstack.errors import ConfigError
-from realstack.manifest import build_stack, find_root, load_stack
+from realstack.manifest import build_stack, load_stack
 from realstack.model import Probe, Service, Stack
+from realstack.project import find_root
 from realstack.service_spec import PROBE_KEYS, SERVICE_KEYS
 
 ROOT = Path("/srv/project")

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from realstack.errors import ConfigError
-from realstack.manifest import find_root
+from realstack.project import find_root
 
 ENV_DESC = "env whose stack the suites use (default: REALSTACK_ENV or the manifest's)"
 ROOT_DESC = "project holding the manifest (default: found from pytest's rootdir)"

@@ -1,0 +1,143 @@
+"""A run of a project that has a realstack manifest: what every such run gets, strict or not.
+
+Finds the strict tests once collection is final and, only when there are some, registers
+:class:`~realstack.pytest_plugin.strict.StrictSuite` for them and gates the session on their
+services; masks the stack's secrets in failure reports; fails a test that leaves a coroutine
+un-awaited; sorts and summarises strict reports (also on an xdist controller, which runs no
+tests). One report wrapper serves both kinds of test: a run without strict tests pays for a
+single hook per phase.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator
+from typing import Any
+
+import pytest
+
+from realstack.pytest_plugin import coroutines, reporting
+from realstack.pytest_plugin._session import Session
+from realstack.pytest_plugin.lifecycle import StackOwner
+from realstack.pytest_plugin.policy import down_message, is_strict, required_services, unhealthy
+from realstack.pytest_plugin.strict import StrictSuite
+
+_DOWN_KEY = "realstack_down"  # xdist workeroutput: why a worker stopped before its tests
+STRICT_PLUGIN = "realstack-strict-suite"
+
+
+class ProjectRun:
+    def __init__(self, state: Session, owner: StackOwner | None, xdist_worker: bool) -> None:
+        self.state = state
+        self.owner = owner
+        self.xdist_worker = xdist_worker
+        self.strict: StrictSuite | None = None
+
+    # ------------------------------------------------------------------ collection
+
+    def _register(self, items: list[pytest.Item]) -> None:
+        """Note which of the items that will run are strict, and the services each needs."""
+        state = self.state
+        rootpath = state.config.rootpath
+        for item in items:
+            if is_strict(item, state.settings.suites, rootpath):
+                state.requires[item.nodeid] = required_services(item, state.settings.requires)
+        if not state.active:
+            return
+        stack = state.load_stack()
+        for nodeid, names in state.requires.items():
+            unknown = [n for n in names if n not in stack.names]
+            if unknown:
+                raise pytest.UsageError(
+                    f"{nodeid}: requires unknown service(s) {unknown}; "
+                    f"the manifest has {', '.join(stack.names)}"
+                )
+            if not names:  # what a plain `services.start` brings up (active profiles)
+                state.requires[nodeid] = [s.name for s in stack.services if stack.enabled(s)]
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_collection_finish(self, session: pytest.Session) -> None:
+        """Strict suites need their services healthy before the first test runs.
+
+        ``session.items`` is final here (``-k``/``-m`` have deselected what will not run).
+        ``tryfirst``: an xdist worker must stop before it hands its collection to the
+        controller, or the controller schedules tests on a worker that is already gone.
+        """
+        state = self.state
+        self._register(session.items)
+        if not state.active or session.config.option.collectonly:
+            return
+        self.strict = StrictSuite(state)
+        session.config.pluginmanager.register(self.strict, STRICT_PLUGIN)
+        if self.owner is not None:
+            self.owner.start(state.needed())
+        stack = state.load_stack()
+        failures = unhealthy(stack, state.needed())
+        if failures:
+            message = state.mask(down_message(stack, failures, state.logs))
+            if self.xdist_worker:
+                session.config.workeroutput[_DOWN_KEY] = message  # type: ignore[attr-defined]
+            pytest.exit(message, returncode=pytest.ExitCode.TESTS_FAILED)
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_testnodedown(self, node: Any, error: object) -> None:
+        """xdist controller: a worker stopped on unhealthy services; stop the same way."""
+        message = getattr(node, "workeroutput", {}).get(_DOWN_KEY)
+        if message:
+            pytest.exit(message, returncode=pytest.ExitCode.TESTS_FAILED)
+
+    def pytest_report_header(self, config: pytest.Config) -> list[str]:
+        """The env and its endpoints as the manifest names them, secrets masked (no process
+        or engine is asked: this runs in every run of the project)."""
+        from realstack.envfile import contract  # noqa: PLC0415
+
+        state = self.state
+        stack = state.load_stack()
+        lines = [f"realstack: env {stack.env} ({stack.state_dir})"]
+        return lines + [f"  {k}={state.mask(v)}" for k, v in contract(stack).items()]
+
+    # ------------------------------------------------------------------ per test
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_makereport(
+        self, item: pytest.Item, call: pytest.CallInfo[None]
+    ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+        report = yield
+        state = self.state
+        if state.settings.coroutines:
+            _coroutine_check(report)
+        if self.strict is not None:
+            names = state.requires.get(item.nodeid)
+            if names is not None:
+                self.strict.judge(item, report, names)
+        if report.failed:
+            reporting.mask_report(report, state.mask)
+        return report
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        reporting.tally(self.state, report)
+
+    def pytest_terminal_summary(
+        self, terminalreporter: Any, exitstatus: int, config: pytest.Config
+    ) -> None:
+        reporting.write_summary(terminalreporter, exitstatus, self.state)
+
+    def pytest_unconfigure(self, config: pytest.Config) -> None:
+        if self.strict is not None:
+            self.strict.uninstall()
+        coroutines.uninstall()
+
+
+def _coroutine_check(report: pytest.TestReport) -> None:
+    """An un-awaited coroutine is a test that silently did not run its code: fail it.
+
+    What setup saw is dropped (earlier code's leftovers are not this test's); what the call
+    left fails a test that otherwise passed.
+    """
+    if report.when == "setup":
+        coroutines.collect()
+    elif report.when == "call":
+        never = coroutines.collect()
+        if never and report.passed:
+            names = "; ".join(f"coroutine {name!r} was never awaited" for name in never)
+            report.outcome = "failed"
+            report.longrepr = f"un-awaited coroutine (its code never ran): {names}"
