@@ -1,6 +1,10 @@
 """Launch and readiness, one template for every provider (mirakuru's ``start`` → wait for
 ``check_subprocess``): reuse what is ours and current, clear orphans and drift, refuse a
-foreign port, start, record, then wait until the probe passes or the service exits."""
+foreign port, start, record, then wait until the probe passes or the service exits.
+
+A one-shot task follows the same template up to the spawn (an earlier run still going is
+stopped like an orphan); then it is skipped when its last successful run is current, and
+"ready" means it exited 0 (:mod:`realstack.oneshot`)."""
 
 from __future__ import annotations
 
@@ -8,8 +12,9 @@ import dataclasses
 import threading
 from dataclasses import dataclass, field
 
+from realstack import oneshot
 from realstack._scheduler import Cancelled
-from realstack.errors import PortInUse, ProbeTimeout, ServiceExited
+from realstack.errors import PortInUse, ProbeTimeout, ServiceExited, TaskFailed
 from realstack.model import Service
 from realstack.plan import Plan, drift
 from realstack.providers import Handle, Orphan, Ours, Stale
@@ -38,6 +43,9 @@ class Launch:
     handles: dict[str, Handle] = field(default_factory=dict)
     reused: set[str] = field(default_factory=set)
     restarted: set[str] = field(default_factory=set)  # ran before this start, drifted
+    current: set[str] = field(default_factory=set)  # tasks whose last run is still current
+    completed: set[str] = field(default_factory=set)  # tasks this start ran to exit 0
+    task_keys: dict[str, str] = field(default_factory=dict)
     marks: dict[str, float] = field(default_factory=dict)  # log position before the start
     spawned_at: dict[str, float] = field(default_factory=dict)
     ready_seconds: dict[str, float] = field(default_factory=dict)
@@ -53,7 +61,9 @@ class Launch:
                 svc.name, Event.STALE, "record of another instance; removed, nothing signalled"
             )
         found = where.found
-        if isinstance(found, Ours):
+        if isinstance(found, Ours) and svc.is_task:  # a run that a killed start left going
+            self.progress(svc.name, Event.ORPHANS, "an earlier run is still going; stopping it")
+        elif isinstance(found, Ours):
             changed = drift(found.handle.record.settings, settings)
             if not changed:
                 self._reuse(svc, found)
@@ -69,10 +79,15 @@ class Launch:
             where.provider.stop(svc, found)
         if where.record is not None:
             self.records.delete(svc.name)
-        occupant = provider.occupant(svc)
-        if occupant is not None:
-            raise PortInUse(svc.name, svc.port, occupant or None)
-        self.progress(svc.name, Event.STARTING, f"{provider.name}, port {svc.port}")
+        if svc.is_task:
+            if self._current(svc):
+                return
+        else:
+            occupant = provider.occupant(svc)
+            if occupant is not None:
+                raise PortInUse(svc.name, svc.port, occupant or None)
+        where_to = "" if svc.is_task else f", port {svc.port}"
+        self.progress(svc.name, Event.STARTING, f"{provider.name}{where_to}")
         mark = provider.logs(svc).mark()
         with self.lock:  # from here a rollback stops it, whatever happens next
             self.started.append(svc.name)
@@ -83,6 +98,23 @@ class Launch:
         with self.lock:
             self.handles[svc.name] = handle
 
+    def _current(self, svc: Service) -> bool:
+        """Whether a task's last successful run is still current (then it does not run)."""
+        key = oneshot.key_of(self.plan.stack, svc, self.plan.settings[svc.name])
+        with self.lock:
+            self.task_keys[svc.name] = key
+        done = (
+            None if svc.name in self.plan.rerun else oneshot.up_to_date(self.plan.stack, svc, key)
+        )
+        if done is None:
+            return False
+        self.progress(
+            svc.name, Event.UP_TO_DATE, f"completed before ({done.seconds:.2f}s), nothing changed"
+        )
+        with self.lock:
+            self.current.add(svc.name)
+        return True
+
     def _reuse(self, svc: Service, found: Ours) -> None:
         self.progress(svc.name, Event.REUSED, f"{_who(found.handle)}, port {svc.port}")
         with self.lock:
@@ -92,6 +124,9 @@ class Launch:
 
     def await_ready(self, svc: Service) -> None:
         """Probe until ready; fail at once if it exits or the run is cancelled."""
+        if svc.is_task:
+            self._await_task(svc)
+            return
         with self.lock:
             handle = self.handles[svc.name]
             mark = self.marks.get(svc.name)
@@ -130,6 +165,41 @@ class Launch:
         if not reused:  # keep the startup time with the process it describes
             self.records.write(dataclasses.replace(handle.record, ready_seconds=seconds))
             self.progress(svc.name, Event.READY, f"in {seconds:.2f}s ({_who(handle)})")
+
+    def _await_task(self, svc: Service) -> None:
+        """Wait for a task to exit: 0 completes it, anything else (or its deadline) fails the
+        start with its log tail. Its process record goes either way: nothing runs any more."""
+        with self.lock:
+            if svc.name in self.current:
+                return
+            handle = self.handles[svc.name]
+            mark = self.marks.get(svc.name)
+            spawned_at = self.spawned_at[svc.name]
+            key = self.task_keys[svc.name]
+        timeout = self.timeout if self.timeout is not None else svc.startup_timeout
+
+        def check() -> str | None:
+            if self.cancel.is_set():
+                raise Cancelled
+            return None if handle.exited() is not None else "running"
+
+        try:
+            wait_until(check, timeout, clock=self.clock)
+        except WaitTimeout as exc:
+            tail = handle.logs.tail(LOG_TAIL, since=mark)
+            raise TaskFailed(svc.name, None, exc.elapsed, tail, handle.logs.source) from None
+        ended = handle.exited()
+        code = ended.code if ended is not None else None
+        seconds = self.clock.now() - spawned_at
+        oneshot.record_run(self.plan.stack, svc.name, key, -1 if code is None else code, seconds)
+        self.records.delete(svc.name)
+        if code != 0:
+            tail = handle.logs.tail(LOG_TAIL, since=mark)
+            raise TaskFailed(svc.name, code, seconds, tail, handle.logs.source)
+        with self.lock:
+            self.completed.add(svc.name)
+            self.ready_seconds[svc.name] = seconds
+        self.progress(svc.name, Event.COMPLETED, f"exit 0 in {seconds:.2f}s")
 
 
 def _who(handle: Handle) -> str:

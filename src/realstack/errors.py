@@ -6,6 +6,7 @@
     ├── ServiceError(service)      a service could not be brought up
     │   ├── ProbeTimeout           never became ready: probe, last error, elapsed, log tail
     │   ├── ServiceExited          died while starting: exit code, log tail
+    │   ├── TaskFailed             a one-shot task exited non-zero or ran out of time
     │   └── PortInUse              a process that is not ours answers on the port
     ├── ProviderError(provider, service)
     │   ├── ProviderUnavailable    cannot work here; said before anything starts (no engine …)
@@ -101,6 +102,32 @@ class ServiceExited(ServiceError):
         super().__init__(
             service,
             f"{service}: exited during startup with code {exit_code}"
+            + _tail_block(self.log_tail, log_path),
+        )
+
+
+class TaskFailed(ServiceError):
+    """A one-shot task (migrations …) exited non-zero, or was still running at its deadline
+    (``exit_code`` ``None``; it is stopped). Its dependents do not start."""
+
+    def __init__(
+        self,
+        service: str,
+        exit_code: int | None,
+        seconds: float,
+        log_tail: Sequence[str] = (),
+        log_path: str | None = None,
+    ) -> None:
+        self.returncode = exit_code
+        self.log_tail = tuple(log_tail)
+        how = (
+            f"exited with code {exit_code} after {seconds:.2f}s"
+            if exit_code is not None
+            else f"still running after {seconds:.1f}s (its startup_timeout); stopped"
+        )
+        super().__init__(
+            service,
+            f"{service}: task failed: {how}; what depends on it was not started"
             + _tail_block(self.log_tail, log_path),
         )
 

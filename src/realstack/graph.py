@@ -58,7 +58,11 @@ def dependents_first(services: Sequence[Service]) -> list[Service]:
     return [by_name[n] for n in reversed(order)]
 
 
-Node = tuple[str, str]  # (service, "started" | "healthy")
+Node = tuple[str, str]  # (service, "started" | "healthy"); a task's "healthy" is "completed"
+
+
+def _phase(condition: str) -> str:
+    return "healthy" if condition == "completed" else condition
 
 
 def phase_graph(services: Sequence[Service]) -> graphlib.TopologicalSorter[Node]:
@@ -67,5 +71,6 @@ def phase_graph(services: Sequence[Service]) -> graphlib.TopologicalSorter[Node]
     sorter: graphlib.TopologicalSorter[Node] = graphlib.TopologicalSorter()
     for svc in services:
         sorter.add((svc.name, "healthy"), (svc.name, "started"))
-        sorter.add((svc.name, "started"), *((d.service, d.condition) for d in svc.depends_on))
+        needs = ((d.service, _phase(d.condition)) for d in svc.depends_on)
+        sorter.add((svc.name, "started"), *needs)
     return sorter

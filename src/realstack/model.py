@@ -9,14 +9,19 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import quote
 
-ServiceKind = Literal["postgres", "redis", "clickhouse", "process"]
+ServiceKind = Literal["postgres", "redis", "clickhouse", "process", "task"]
 ProbeKind = Literal["tcp", "http", "postgres", "redis", "clickhouse", "command"]
-Condition = Literal["started", "healthy"]
+Condition = Literal["started", "healthy", "completed"]
+Rerun = Literal["on-change", "always"]
 ProviderName = Literal["auto", "docker", "native"]
 
-SERVICE_KINDS: tuple[ServiceKind, ...] = ("postgres", "redis", "clickhouse", "process")
+SERVICE_KINDS: tuple[ServiceKind, ...] = ("postgres", "redis", "clickhouse", "process", "task")
+# Kinds that run a command of the manifest's (natively, with the env contract): an app process
+# that keeps running, or a one-shot task (migrations, seeders) that must exit 0.
+COMMAND_KINDS: tuple[ServiceKind, ...] = ("process", "task")
 PROBE_KINDS: tuple[ProbeKind, ...] = ("tcp", "http", "postgres", "redis", "clickhouse", "command")
-CONDITIONS: tuple[Condition, ...] = ("started", "healthy")
+CONDITIONS: tuple[Condition, ...] = ("started", "healthy", "completed")
+RERUNS: tuple[Rerun, ...] = ("on-change", "always")
 PROVIDERS: tuple[ProviderName, ...] = ("auto", "docker", "native")
 DEFAULT_COMPOSE_FILE = "docker-compose.test.yml"
 
@@ -80,6 +85,14 @@ class Service:
     # process: what it takes from the caller's environment beyond the documented base;
     # ("*",) for everything (``inherit_env = true``)
     inherit_env: tuple[str, ...] = ()
+    # task: it runs again when these files (globs under the project root) change, its
+    # command/env change, or a service it depends on is purged; "always": on every start
+    inputs: tuple[str, ...] = ()
+    rerun: Rerun = "on-change"
+
+    @property
+    def is_task(self) -> bool:
+        return self.kind == "task"
 
     @property
     def compose_name(self) -> str:

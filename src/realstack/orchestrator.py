@@ -15,7 +15,7 @@ from collections.abc import Collection, Iterator, Sequence
 
 from filelock import FileLock, Timeout
 
-from realstack import graph, plan, runtime
+from realstack import graph, oneshot, plan, runtime
 from realstack._launch import Launch
 from realstack._scheduler import run_graph
 from realstack.errors import LockTimeout, RealstackError
@@ -89,12 +89,14 @@ def start(
     profiles: Collection[str] = (),
     placement: Placement | None = None,
     clock: Clock = REAL_CLOCK,
+    rerun: Collection[str] = (),
 ) -> Report:
     """Start what is missing of ``only`` (default: the enabled services) and its dependencies.
 
     ``provider`` overrides the manifest's for postgres/redis services (``--provider``);
     ``profiles`` are activated for this start only (``--profile``). ``timeout`` (seconds,
-    0 included) replaces each service's ``startup_timeout``.
+    0 included) replaces each service's ``startup_timeout``. One-shot tasks run when their
+    last successful run is not current, and always those named in ``rerun``.
     """
     t0 = clock.now()
     placement = placement or Placement(stack, provider)
@@ -108,6 +110,7 @@ def start(
             only=only,
             profiles=profiles,
             progress=progress,
+            rerun=rerun,
         )
         for prov in {id(p): p for p in the_plan.providers.values()}.values():
             prov.preflight([s for s in the_plan.services if the_plan.providers[s.name] is prov])
@@ -152,7 +155,7 @@ def _execute(run: Launch, wait: bool, paths: InstancePaths) -> dict[str, Realsta
         name, phase = node
         if phase == "started":
             run.ensure_running(services[name])
-        elif wait or name in needed_healthy or name in run.reused:
+        elif wait or services[name].is_task or name in needed_healthy or name in run.reused:
             run.await_ready(services[name])
 
     failures = run_graph(
@@ -178,6 +181,10 @@ def _start_result(
 ) -> ServiceResult:
     if svc.name in errors:
         return ServiceResult(svc.name, Action.FAILED, port=svc.port, error=errors[svc.name])
+    if svc.name in run.current:
+        return ServiceResult(svc.name, Action.UP_TO_DATE)
+    if svc.name in run.completed:  # what a task did stays done, also when the start fails
+        return ServiceResult(svc.name, Action.COMPLETED, seconds=run.ready_seconds[svc.name])
     handle = run.handles.get(svc.name)
     if handle is None:
         return ServiceResult(svc.name, Action.CANCELLED, port=svc.port)
@@ -272,6 +279,8 @@ def stop(
                 for provider in placement.candidates(svc, None):
                     for what in provider.purge(svc):
                         progress(svc.name, Event.PURGED, what)
+                for task in oneshot.forget_dependents(stack, svc.name):
+                    progress(task, Event.PURGED, f"its last run (its work was in {svc.name})")
         # The project's network goes once its last container has (also after `--only` stops
         # of every service, as nox sessions do); volumes of services not stopped never do.
         _finish(stack, placement, chosen, purge=purge and only is None, progress=progress)
@@ -290,7 +299,8 @@ def restart(
     placement: Placement | None = None,
     clock: Clock = REAL_CLOCK,
 ) -> Report:
-    """Stop one service and start it again (same placement for both), until it is healthy."""
+    """Stop one service and start it again (same placement for both), until it is healthy; a
+    task runs again even if nothing changed."""
     check_names(stack, [name], "name")
     placement = placement or Placement(stack, provider)
     stopped = stop(
@@ -312,4 +322,5 @@ def restart(
         lock_timeout=lock_timeout,
         placement=placement,
         clock=clock,
+        rerun=[name],
     )

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from realstack import envfile, graph
 from realstack.errors import ConfigError
-from realstack.model import Service, Stack
+from realstack.model import COMMAND_KINDS, Service, Stack
 from realstack.providers import Provider
 from realstack.providers.placement import Placement
 from realstack.records import Settings
@@ -59,7 +59,7 @@ def settings_of(stack: Stack, svc: Service, provider: str) -> Settings:
     """
     deps = [s for s in graph.with_dependencies(stack.services, [svc.name]) if s is not svc]
     exported = {k: v for dep in deps for k, v in dep.exports.items()}
-    env = {**exported, **svc.env} if svc.kind == "process" else {}
+    env = {**exported, **svc.env} if svc.kind in COMMAND_KINDS else {}
     return {
         "provider": provider,
         "host": svc.host,
@@ -91,10 +91,12 @@ def drift(old: Settings, new: Settings) -> str:
 
 @dataclass(frozen=True)
 class Plan:
+    stack: Stack
     services: tuple[Service, ...]
     providers: dict[str, Provider]
     env: dict[str, dict[str, str]]  # what each process service gets (contract + its env)
     settings: dict[str, Settings]
+    rerun: frozenset[str] = frozenset()  # tasks that run even if their last run is current
 
 
 def make(
@@ -105,14 +107,18 @@ def make(
     only: Sequence[str] | None = None,
     profiles: Collection[str] = (),
     progress: Progress = quiet,
+    rerun: Collection[str] = (),
 ) -> Plan:
-    """The plan of one start; ``running``: what already runs (it stays in the contract)."""
+    """The plan of one start; ``running``: what already runs (it stays in the contract);
+    ``rerun``: tasks to run again though nothing changed (``services.restart <task>``)."""
     services = to_start(stack, only, profiles)
     providers = {s.name: placement.for_start(s, progress) for s in services}
     contract = envfile.contract(stack, {*(s.name for s in services), *running})
     return Plan(
+        stack=stack,
         services=tuple(services),
         providers=providers,
         env={s.name: {**contract, **s.env} for s in services},
         settings={s.name: settings_of(stack, s, providers[s.name].name) for s in services},
+        rerun=frozenset(rerun),
     )

@@ -16,6 +16,8 @@ class Event(enum.StrEnum):
     STARTING = "starting"
     WAITING = "waiting"
     READY = "ready"
+    COMPLETED = "completed"  # a task exited 0
+    UP_TO_DATE = "up-to-date"  # a task whose last successful run is still current
     REUSED = "reused"
     DRIFT = "drift"
     STALE = "stale"
@@ -42,6 +44,8 @@ class Action(enum.StrEnum):
     STARTED = "started"
     RESTARTED = "restarted"  # it ran before this start, and had drifted from the manifest
     REUSED = "reused"
+    COMPLETED = "completed"  # a task ran and exited 0
+    UP_TO_DATE = "up-to-date"  # a task did not need to run again
     FAILED = "failed"
     CANCELLED = "cancelled"
     ROLLED_BACK = "rolled-back"

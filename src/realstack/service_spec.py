@@ -29,15 +29,18 @@ from realstack.fields import (
     text,
 )
 from realstack.model import (
+    COMMAND_KINDS,
     CONDITIONS,
     PROBE_KINDS,
     PROVIDERS,
+    RERUNS,
     SERVICE_KINDS,
     Condition,
     Dependency,
     Probe,
     ProbeKind,
     ProviderName,
+    Rerun,
     Service,
     ServiceKind,
 )
@@ -57,6 +60,7 @@ _DEFAULT_PROBE: dict[ServiceKind, ProbeKind] = {
     "redis": "redis",
     "clickhouse": "clickhouse",
     "process": "tcp",
+    "task": "tcp",  # never used: a task is done when it exits 0
 }
 _DEFAULT_EXPORTS: dict[ServiceKind, dict[str, str]] = {
     "postgres": {"DATABASE_URL": "{url}", "POSTGRES_SERVICE_URL": "{url}"},
@@ -69,6 +73,7 @@ _DEFAULT_EXPORTS: dict[ServiceKind, dict[str, str]] = {
         "CLICKHOUSE_DB": "{database}",
     },
     "process": {},
+    "task": {},
 }
 # What a kind's user/database default to where the manifest leaves them out.
 _DEFAULT_LOGIN: dict[ServiceKind, tuple[str, str]] = {"clickhouse": ("default", "default")}
@@ -107,7 +112,7 @@ def build_service(
     }
     kind = cast(ServiceKind, choice(raw.get("kind"), SERVICE_KINDS, f"{path}.kind"))
     host = hostname(raw.get("host", "127.0.0.1"), f"{path}.host")
-    port = port_number(raw.get("port"), f"{path}.port")
+    port = _port(raw, kind, path)
     default_user, default_database = _DEFAULT_LOGIN.get(kind, ("", ""))
     user = text(raw.get("user", default_user), f"{path}.user")
     password = text(raw.get("password", ""), f"{path}.password")
@@ -127,14 +132,14 @@ def build_service(
         fmt(a, placeholders, f"{path}.command[{i}]")
         for i, a in enumerate(str_list(raw.get("command", []), f"{path}.command"))
     )
-    if kind == "process" and not command:
-        raise ConfigError(f"{path}.command", "required for kind 'process'")
+    if kind in COMMAND_KINDS and not command:
+        raise ConfigError(f"{path}.command", f"required for kind {kind!r}")
     cwd_raw = raw.get("cwd")
     bin_raw = raw.get("bin_dir")
     provider = choice(raw.get("provider", default_provider), PROVIDERS, f"{path}.provider")
-    if kind == "process":
+    if kind in COMMAND_KINDS:
         if "provider" in raw and provider == "docker":
-            raise ConfigError(f"{path}.provider", "kind 'process' always runs natively")
+            raise ConfigError(f"{path}.provider", f"kind {kind!r} always runs natively")
         provider = "native"
     elif kind == "clickhouse" and provider == "native":
         if "provider" in raw:
@@ -164,6 +169,8 @@ def build_service(
         compose_service=text(raw.get("compose_service", ""), f"{path}.compose_service"),
         profiles=_profiles(raw.get("profiles", []), f"{path}.profiles"),
         inherit_env=_inherit_env(raw.get("inherit_env", False), f"{path}.inherit_env"),
+        inputs=_inputs(raw.get("inputs", []), f"{path}.inputs"),
+        rerun=cast(Rerun, choice(raw.get("rerun", "on-change"), RERUNS, f"{path}.rerun")),
     )
     exports = {**_DEFAULT_EXPORTS[kind], **str_map(raw.get("exports", {}), f"{path}.exports")}
     fields = {
@@ -181,6 +188,38 @@ def build_service(
                 key(f"{path}.exports", variable), "not a valid environment variable name"
             )
     return dataclasses.replace(svc, exports=rendered)
+
+
+# What a one-shot task has no use for: it listens nowhere and is done when it exits 0.
+_NOT_FOR_TASKS = ("port", "probe", "exports", "user", "password", "database", "durable", "bin_dir")
+
+
+def _inputs(raw: object, path: str) -> tuple[str, ...]:
+    """Glob patterns under the project root (``alembic/versions/*.py``, ``migrations/**``)."""
+    patterns = str_list(raw, path)
+    for i, pattern in enumerate(patterns):
+        if not pattern or pattern.startswith("/") or ".." in Path(pattern).parts:
+            raise ConfigError(
+                f"{path}[{i}]", f"a glob pattern under the project root, got {shown(pattern)}"
+            )
+    return tuple(patterns)
+
+
+def _port(raw: Mapping[str, object], kind: ServiceKind, path: str) -> int:
+    """The service's port; a task has none (0) and none of the keys that go with one."""
+    if kind != "task":
+        for name in ("inputs", "rerun"):
+            if name in raw:
+                raise ConfigError(f"{path}.{name}", "only a task (kind 'task') has this key")
+        return port_number(raw.get("port"), f"{path}.port")
+    for name in _NOT_FOR_TASKS:
+        if name in raw:
+            raise ConfigError(
+                f"{path}.{name}",
+                "a task (kind 'task') is a one-shot command: it has no port, probe or "
+                "exports; it is done when it exits 0",
+            )
+    return 0
 
 
 def _probe(raw: object, kind: ServiceKind, fields: Mapping[str, str], path: str) -> Probe:
@@ -258,8 +297,26 @@ def _dependencies(raw: object, path: str) -> tuple[Dependency, ...]:
     return tuple(deps)
 
 
+def _check_condition(dep: Dependency, target: Service, where: str) -> None:
+    """``completed`` is what a task dependency means (a default ``healthy`` reads the same);
+    ``started`` on a task would race it, ``completed`` on a server never happens."""
+    if target.is_task and dep.condition == "started":
+        raise ConfigError(
+            f"{where}.condition",
+            f"{dep.service!r} is a task: a dependent waits until it completed (exit 0); "
+            'use condition = "completed"',
+        )
+    if not target.is_task and dep.condition == "completed":
+        raise ConfigError(
+            f"{where}.condition",
+            f"{dep.service!r} is a {target.kind} service, which never completes: use "
+            '"healthy" or "started"',
+        )
+
+
 def check_references(services: tuple[Service, ...]) -> None:
-    names = {s.name for s in services}
+    by_name = {s.name: s for s in services}
+    names = set(by_name)
     for svc in services:
         seen: set[str] = set()
         for i, dep in enumerate(svc.depends_on):
@@ -271,8 +328,11 @@ def check_references(services: tuple[Service, ...]) -> None:
             if dep.service in seen:
                 raise ConfigError(where, f"{dep.service!r} is listed twice")
             seen.add(dep.service)
+            _check_condition(dep, by_name[dep.service], where)
     ports: dict[tuple[str, int], str] = {}
     for svc in services:
+        if svc.is_task:
+            continue
         other = ports.setdefault((svc.host, svc.port), svc.name)
         if other != svc.name:
             raise ConfigError(

@@ -8,11 +8,12 @@ answers on the port), ``down``.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass
 from typing import Literal
 
-from realstack import plan, runtime
+from realstack import oneshot, plan, runtime
 from realstack.errors import RealstackError
 from realstack.model import Service, Stack
 from realstack.providers import Orphan, Ours, Stale
@@ -36,11 +37,43 @@ class ServiceStatus:
     container: str | None = None  # a docker service's container id (it has no host pid)
 
 
+def _task_row(stack: Stack, svc: Service, found: object) -> ServiceStatus:
+    """A task runs only during a start: its row says how its last run ended and whether the
+    next start runs it again."""
+    row = ServiceStatus(svc.name, svc.kind, "native", 0)
+    if isinstance(found, Ours):
+        pid = getattr(found.handle.record, "pid", None)
+        return dataclasses.replace(row, state="ours", pid=pid, health="running")
+    if isinstance(found, Orphan):
+        health = f"{found.detail}; `services.stop` cleans it up"
+        return dataclasses.replace(row, state="orphan", pid=found.pid, health=health)
+    run = oneshot.last_run(stack, svc.name)
+    if run is None:
+        return dataclasses.replace(row, health="not run yet: the next start runs it")
+    ago = f"{_ago(time.time() - run.finished_at)} ago, took {run.seconds:.2f}s"
+    if not run.ok:
+        return dataclasses.replace(row, health=f"failed (exit {run.exit_code}) {ago}")
+    key = oneshot.key_of(stack, svc, plan.settings_of(stack, svc, "native"))
+    if svc.rerun == "always" or run.key != key:
+        why = "runs on every start" if svc.rerun == "always" else "changed since; runs again"
+        return dataclasses.replace(row, health=f"completed {ago}; {why} at the next start")
+    return dataclasses.replace(row, health=f"completed {ago}; up to date")
+
+
+def _ago(seconds: float) -> str:
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds / size:.0f}{unit}"
+    return f"{max(seconds, 0):.0f}s"
+
+
 def _row(
     stack: Stack, svc: Service, placement: Placement, records: Records, probe: bool
 ) -> ServiceStatus:
     where = runtime.locate(placement, records, svc)
     found = where.found
+    if svc.is_task:
+        return _task_row(stack, svc, found)
     configured = placement.choose(svc)
     provider = where.provider.name if where.provider is not None else configured
     if isinstance(found, Ours):

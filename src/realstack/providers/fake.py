@@ -90,6 +90,8 @@ class FakeProvider:
 
     def find(self, svc: Service, record: Record | None) -> Found:
         handle = self.running.get(svc.name)
+        if record is None and handle is not None and handle.exited() is not None:
+            handle = None  # ended, and its record forgotten (a task that ran): nothing left
         same = (
             isinstance(record, ProcessRecord)
             and handle is not None

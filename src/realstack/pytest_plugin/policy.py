@@ -41,10 +41,19 @@ def required_services(item: pytest.Item, default: Sequence[str]) -> list[str]:
 
 
 def unhealthy(stack: Stack, names: Iterable[str]) -> dict[str, str]:
-    """For each named service that does not pass its probe: the last error."""
+    """For each named service that does not pass its probe (a task: whose last run did not
+    exit 0): the last error."""
     failures: dict[str, str] = {}
     for name in names:
         svc = stack.service(name)
+        if svc.is_task:
+            from realstack import oneshot  # noqa: PLC0415 - only stacks with tasks need it
+
+            run = oneshot.last_run(stack, name)
+            if run is None or not run.ok:
+                how = "never ran" if run is None else f"last run exited {run.exit_code}"
+                failures[name] = f"task has not completed ({how})"
+            continue
         error = probes.check_for(svc)()
         if error is not None:
             failures[name] = f"probe {svc.probe.describe()} on port {svc.port}: {error}"

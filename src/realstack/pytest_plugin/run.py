@@ -51,8 +51,10 @@ class ProjectRun:
                     f"{nodeid}: requires unknown service(s) {unknown}; "
                     f"the manifest has {', '.join(stack.names)}"
                 )
-            if not names:  # what a plain `services.start` brings up (active profiles)
-                state.requires[nodeid] = [s.name for s in stack.services if stack.enabled(s)]
+            if not names:  # what a plain `services.start` keeps running (active profiles)
+                state.requires[nodeid] = [
+                    s.name for s in stack.services if stack.enabled(s) and not s.is_task
+                ]
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_collection_finish(self, session: pytest.Session) -> None:
