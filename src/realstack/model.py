@@ -77,6 +77,8 @@ class Service:
     database: str = ""
     durable: bool = True
     bin_dir: Path | None = None
+    # server settings: PostgreSQL ``-c name=value``, Redis/Valkey ``--name value``
+    settings: Mapping[str, str] = field(default_factory=dict)
     # where it runs: kind "process" is always native; "auto" = docker if the engine answers
     provider: ProviderName = "native"
     compose_service: str = ""  # the compose file's service name; "" means ``name``

@@ -72,6 +72,7 @@ def settings_of(stack: Stack, svc: Service, provider: str) -> Settings:
         "password": _digest([stack.instance_id, svc.password]),
         "env": _digest([stack.instance_id, env]),
         "inherit_env": ",".join(svc.inherit_env),
+        "settings": " ".join(f"{k}={v}" for k, v in sorted(svc.settings.items())),
     }
 
 
@@ -79,7 +80,7 @@ def drift(old: Settings, new: Settings) -> str:
     """How ``old`` differs from ``new``, for humans ("" when they agree); secrets by name only."""
     changes = []
     for key in new:
-        before, after = old.get(key), new[key]
+        before, after = old.get(key, ""), new[key]  # a key newer than the record: unset
         if before == after:
             continue
         if key in _HIDDEN:

@@ -165,6 +165,7 @@ def build_service(
         database=database,
         durable=boolean(raw.get("durable", True), f"{path}.durable"),
         bin_dir=Path(text(bin_raw, f"{path}.bin_dir")) if bin_raw else None,
+        settings=_settings(raw.get("settings"), kind, f"{path}.settings"),
         provider=cast(ProviderName, provider),
         compose_service=text(raw.get("compose_service", ""), f"{path}.compose_service"),
         profiles=_profiles(raw.get("profiles", []), f"{path}.profiles"),
@@ -191,7 +192,45 @@ def build_service(
 
 
 # What a one-shot task has no use for: it listens nowhere and is done when it exits 0.
-_NOT_FOR_TASKS = ("port", "probe", "exports", "user", "password", "database", "durable", "bin_dir")
+_NOT_FOR_TASKS = (
+    "port",
+    "probe",
+    "exports",
+    "user",
+    "password",
+    "database",
+    "durable",
+    "bin_dir",
+    "settings",
+)
+_SETTING = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,62}$")
+
+
+def _settings(raw: object, kind: ServiceKind, path: str) -> dict[str, str]:
+    """Server settings: a table of names (``max_prepared_transactions``,
+    ``enable-debug-command``) to values; booleans as the servers spell them."""
+    if raw is None:
+        return {}
+    if kind not in ("postgres", "redis"):
+        raise ConfigError(path, f"only postgres and redis servers take settings, not {kind!r}")
+    if not isinstance(raw, dict):
+        raise ConfigError(path, "expected a table of setting = value")
+    values = {}
+    for name, value in raw.items():
+        where = key(path, str(name))
+        if not _SETTING.fullmatch(str(name)):
+            raise ConfigError(where, "not a setting name")
+        if isinstance(value, bool):
+            on, off = ("on", "off") if kind == "postgres" else ("yes", "no")
+            values[str(name)] = on if value else off
+        elif isinstance(value, str | int | float):
+            text_value = str(value)
+            if "\n" in text_value or "\0" in text_value:
+                raise ConfigError(where, "a setting value is one line")
+            values[str(name)] = text_value
+        else:
+            raise ConfigError(where, "expected a string, number or boolean")
+    return values
 
 
 def _inputs(raw: object, path: str) -> tuple[str, ...]:

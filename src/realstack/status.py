@@ -35,6 +35,7 @@ class ServiceStatus:
     health: str = "-"  # "healthy", or why not
     owner: str | None = None  # for foreign listeners
     container: str | None = None  # a docker service's container id (it has no host pid)
+    server: str | None = None  # a native server's version and binary, as it runs
 
 
 def _task_row(stack: Stack, svc: Service, found: object) -> ServiceStatus:
@@ -58,6 +59,22 @@ def _task_row(stack: Stack, svc: Service, found: object) -> ServiceStatus:
         why = "runs on every start" if svc.rerun == "always" else "changed since; runs again"
         return dataclasses.replace(row, health=f"completed {ago}; {why} at the next start")
     return dataclasses.replace(row, health=f"completed {ago}; up to date")
+
+
+def _server(pid: int | None) -> str | None:
+    """The version and path of the binary a server of ours runs (its pid is proven ours)."""
+    if pid is None:
+        return None
+    import psutil  # noqa: PLC0415 - status of native servers only
+
+    from realstack.binaries import version_of  # noqa: PLC0415
+
+    try:
+        exe = psutil.Process(pid).exe()
+    except psutil.Error:
+        return None
+    version = version_of(exe)
+    return f"{version} ({exe})" if version else exe
 
 
 def _ago(seconds: float) -> str:
@@ -84,16 +101,18 @@ def _row(
         changed = plan.drift(record.settings, plan.settings_of(stack, svc, configured))
         if changed:
             health += f"; drifted from the manifest ({changed}): `services.start` restarts it"
+        pid = getattr(record, "pid", None)
         return ServiceStatus(
             svc.name,
             svc.kind,
             provider,
             svc.port,
             "ours",
-            getattr(record, "pid", None),
+            pid,
             time.time() - record.started_at,
             health,
             container=getattr(record, "container_id", None),
+            server=_server(pid) if svc.kind in ("postgres", "redis") else None,
         )
     if isinstance(found, Orphan):
         health = f"{found.detail}; `services.stop` cleans it up"

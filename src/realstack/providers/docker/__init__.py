@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 from realstack import ports, probes
-from realstack.errors import ProviderFailed, ServiceExited
+from realstack.errors import ProviderFailed, ProviderUnavailable, ServiceExited
 from realstack.model import Service, Stack
 from realstack.providers import Absent, Exited, Found, Orphan, Ours, Stale
 from realstack.providers.docker import compose, engine
@@ -115,6 +115,16 @@ class DockerProvider:
         self.project = project_name(stack)
 
     def preflight(self, services: Sequence[Service]) -> None:
+        for svc in services:
+            if svc.settings:
+                raise ProviderUnavailable(
+                    f"{svc.name}: server settings ({', '.join(svc.settings)}) apply to the "
+                    "native provider; under docker the compose file's command sets them "
+                    f'(e.g. command: ["postgres", "-c", "name=value"]). Move them '
+                    "there, or run this service with --provider native",
+                    provider=self.name,
+                    service=svc.name,
+                )
         require_engine()  # one clear message, before anything has started
         compose.compose_command()
 

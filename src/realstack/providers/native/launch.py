@@ -77,6 +77,8 @@ def _postgres(service: Service, paths: InstancePaths) -> LaunchSpec:
             "-c",
             "full_page_writes=off",
         ]
+    for name, value in service.settings.items():  # last: the manifest's word wins
+        argv += ["-c", f"{name}={value}"]
     return LaunchSpec(argv=tuple(argv), env=_base_env(), cwd=data, user=user)
 
 
@@ -103,6 +105,8 @@ def _redis(service: Service, paths: InstancePaths) -> LaunchSpec:
         argv += ["--appendonly", "yes"]
     else:
         argv += ["--save", "", "--appendonly", "no"]
+    for name, value in service.settings.items():  # last: the manifest's word wins
+        argv += [f"--{name}", value]
     return LaunchSpec(argv=tuple(argv), env=_base_env(), cwd=data)
 
 
