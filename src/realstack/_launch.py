@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from realstack import oneshot
 from realstack._scheduler import Cancelled
-from realstack.errors import PortInUse, ProbeTimeout, ServiceExited, TaskFailed
+from realstack.errors import PortInUse, ProbeTimeout, RealstackError, ServiceExited, TaskFailed
 from realstack.model import Service
 from realstack.plan import Plan, drift
 from realstack.providers import Handle, Orphan, Ours, Stale
@@ -49,6 +49,21 @@ class Launch:
     marks: dict[str, float] = field(default_factory=dict)  # log position before the start
     spawned_at: dict[str, float] = field(default_factory=dict)
     ready_seconds: dict[str, float] = field(default_factory=dict)
+
+    def ports_taken(self) -> dict[str, RealstackError]:
+        """Every port a start would need that someone else holds, found before anything
+        starts: a conflict on the third service must not cost starting (and rolling back)
+        the first two. What is ours (current, drifted or orphaned) is not in the way."""
+        taken: dict[str, RealstackError] = {}
+        for svc in self.plan.services:
+            if svc.is_task or isinstance(
+                locate(self.placement, self.records, svc).found, Ours | Orphan
+            ):
+                continue
+            occupant = self.plan.providers[svc.name].occupant(svc)
+            if occupant is not None:
+                taken[svc.name] = PortInUse(svc.name, svc.port, occupant or None)
+        return taken
 
     def ensure_running(self, svc: Service) -> None:
         """Reuse a current service of ours; otherwise clear what is in the way and start it."""

@@ -116,7 +116,7 @@ def start(
             prov.preflight([s for s in the_plan.services if the_plan.providers[s.name] is prov])
         run = Launch(the_plan, placement, runtime.records_of(stack), progress, clock, timeout)
         try:
-            errors = _execute(run, wait, paths)
+            errors = run.ports_taken() or _execute(run, wait, paths)
         except BaseException:  # Ctrl-C: leave nothing behind, then let it propagate
             _rollback(stack, run, placement, paths)
             raise

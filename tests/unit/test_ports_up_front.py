@@ -1,0 +1,48 @@
+"""A start checks every port it needs before it starts anything: a conflict on the last
+service costs nothing, and each conflict is named at once."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from test_orchestrator import World, actions
+
+from realstack.errors import PortInUse
+from realstack.results import Action
+
+
+def test_a_taken_port_on_the_last_service_starts_nothing(tmp_path: Path) -> None:
+    world = World(tmp_path)
+    world.fake.occupied["web"] = "pid 4242 (nginx)"
+
+    report = world.start()
+
+    assert world.asked("start") == []
+    assert actions(report) == {
+        "db": Action.CANCELLED,
+        "api": Action.CANCELLED,
+        "web": Action.FAILED,
+    }
+    error = report.errors[0]
+    assert isinstance(error, PortInUse)
+    assert "pid 4242 (nginx)" in str(error)
+
+
+def test_every_taken_port_is_named_in_one_start(tmp_path: Path) -> None:
+    world = World(tmp_path)
+    world.fake.occupied.update(db="pid 1 (postgres)", web="pid 2 (nginx)")
+
+    report = world.start()
+
+    assert sorted(e.service for e in report.errors if isinstance(e, PortInUse)) == ["db", "web"]
+
+
+def test_a_port_held_by_our_own_running_service_is_not_a_conflict(tmp_path: Path) -> None:
+    world = World(tmp_path)
+    world.start().raise_for_errors()
+    world.fake.occupied["db"] = "realstack's own postgres"  # it answers on its port, of course
+
+    report = world.start()
+
+    assert report.ok
+    assert actions(report)["db"] == Action.REUSED
