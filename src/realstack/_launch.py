@@ -159,7 +159,9 @@ class Launch:
             return handle.not_ready() or probe()
 
         def tick(elapsed: float, last_error: str) -> None:
-            self.progress(svc.name, Event.WAITING, f"{elapsed:.1f}s/{timeout:g}s: {last_error}")
+            hint = _elsewhere(svc, handle)
+            detail = f"{elapsed:.1f}s/{timeout:g}s: {last_error}" + (f"; {hint}" if hint else "")
+            self.progress(svc.name, Event.WAITING, detail)
 
         try:
             wait_until(check, timeout, clock=self.clock, on_tick=tick)
@@ -172,6 +174,7 @@ class Launch:
                 timeout,
                 handle.logs.tail(LOG_TAIL, since=mark),
                 handle.logs.source,
+                _elsewhere(svc, handle),
             ) from None
         seconds = self.clock.now() - spawned_at
         with self.lock:
@@ -215,6 +218,18 @@ class Launch:
             self.completed.add(svc.name)
             self.ready_seconds[svc.name] = seconds
         self.progress(svc.name, Event.COMPLETED, f"exit 0 in {seconds:.2f}s")
+
+
+def _elsewhere(svc: Service, handle: Handle) -> str:
+    """A hint when its processes listen, but not on the manifest's port."""
+    addresses = handle.listening()
+    if not addresses or any(port == svc.port for _, port in addresses):
+        return ""
+    where = ", ".join(f"{host}:{port}" for host, port in addresses)
+    return (
+        f"its process listens on {where}, not on port {svc.port}: pass the manifest's port "
+        "to the command ({port}) or set the service's port to where it listens"
+    )
 
 
 def _who(handle: Handle) -> str:

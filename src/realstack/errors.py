@@ -74,16 +74,20 @@ class ProbeTimeout(ServiceError):
         timeout: float,
         log_tail: Sequence[str] = (),
         log_path: str | None = None,
+        hint: str = "",
     ) -> None:
         self.probe = probe
         self.last_error = last_error
         self.elapsed = elapsed
         self.timeout = timeout
         self.log_tail = tuple(log_tail)
+        self.hint = hint
         super().__init__(
             service,
             f"{service}: not ready after {elapsed:.1f}s (timeout {timeout:g}s); "
-            f"probe {probe}; last error: {last_error}" + _tail_block(self.log_tail, log_path),
+            f"probe {probe}; last error: {last_error}"
+            + (f"\n  {hint}" if hint else "")
+            + _tail_block(self.log_tail, log_path),
         )
 
 

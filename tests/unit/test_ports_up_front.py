@@ -7,8 +7,9 @@ from pathlib import Path
 
 from test_orchestrator import World, actions
 
-from realstack.errors import PortInUse
-from realstack.results import Action
+from realstack.errors import PortInUse, ProbeTimeout
+from realstack.providers.fake import Script
+from realstack.results import Action, Event
 
 
 def test_a_taken_port_on_the_last_service_starts_nothing(tmp_path: Path) -> None:
@@ -46,3 +47,15 @@ def test_a_port_held_by_our_own_running_service_is_not_a_conflict(tmp_path: Path
 
     assert report.ok
     assert actions(report)["db"] == Action.REUSED
+
+
+def test_a_process_listening_elsewhere_is_named_in_the_timeout(tmp_path: Path) -> None:
+    world = World(tmp_path)
+    world.fake.scripts["web"] = Script(ready_after=10**6, listens=(("127.0.0.1", 18999),))
+
+    report = world.start(timeout=3)
+
+    error = next(e for e in report.errors if isinstance(e, ProbeTimeout))
+    assert "its process listens on 127.0.0.1:18999, not on port 18002" in str(error)
+    waiting = [d for s, d in world.seen.of(Event.WAITING) if s == "web"]
+    assert waiting and "listens on 127.0.0.1:18999" in waiting[-1]

@@ -68,6 +68,11 @@ class Handle(Protocol):
         """The provider's own objection (container health …); ``None``: ask the probe."""
         ...
 
+    def listening(self) -> list[tuple[str, int]]:
+        """Where its processes listen, when the provider can see it (else ``[]``): a service
+        that answers on another port than the manifest's is named, not just timed out."""
+        ...
+
 
 @dataclass(frozen=True)
 class Ours:

@@ -28,6 +28,7 @@ class Script:
     start_error: RealstackError | None = None
     stop_error: bool = False
     lines: tuple[str, ...] = ()  # what it "logs" when it starts
+    listens: tuple[tuple[str, int], ...] = ()  # where its "process" listens
 
 
 @dataclass
@@ -57,6 +58,9 @@ class FakeHandle:
         if self.stopped or self.script.exit_code is not None:
             return Exited(self.script.exit_code)
         return None
+
+    def listening(self) -> list[tuple[str, int]]:
+        return list(self.script.listens)
 
     def not_ready(self) -> str | None:
         self.polls += 1

@@ -99,6 +99,9 @@ class ContainerHandle:
             return Exited(None)
         return None if _running(container) else Exited(_state(container).get("ExitCode"))
 
+    def listening(self) -> list[tuple[str, int]]:
+        return []  # published ports are the compose file's: the engine maps them
+
     def not_ready(self) -> str | None:
         container = self._container()
         health = (_state(container).get("Health") or {}).get("Status") if container else None

@@ -65,6 +65,20 @@ class NativeHandle:
     def not_ready(self) -> str | None:
         return None
 
+    def listening(self) -> list[tuple[str, int]]:
+        found = set()
+        try:
+            tree = [self.proc, *self.proc.children(recursive=True)]
+        except psutil.Error:
+            return []
+        for proc in tree:
+            try:
+                conns = proc.net_connections(kind="inet")
+            except psutil.Error:
+                continue
+            found |= {(c.laddr.ip, c.laddr.port) for c in conns if c.status == psutil.CONN_LISTEN}
+        return sorted(found)
+
 
 def process_of(record: ProcessRecord) -> psutil.Process | None:
     """The live process with the record's pid and create time (``None``: the pid moved on)."""
