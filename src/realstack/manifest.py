@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, cast
@@ -32,17 +33,18 @@ from realstack.model import (
 )
 from realstack.project import ROOT, find_root, tool_table
 from realstack.secrets import is_secret_name, mask
-from realstack.service_spec import (
-    build_service,
-    check_references,
-    parse_profiles,
-)
+from realstack.service_parts import parse_profiles
+from realstack.service_spec import Defaults, build_service, peer_fields
+from realstack.stack_checks import check_references
 
 _NAME = re.compile(r"^[a-z][a-z0-9_-]{0,62}$")
 _ENV_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
 _VAR_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 # The keys a manifest may use are the model's fields: a field added to Service is a key.
-TOP_KEYS = frozenset({"default_env", "state_dir", "services", "provider", "compose_file"})
+TOP_KEYS = frozenset({"default_env", "state_dir", "services", "provider", "compose_file", "python"})
+# Servers in this env run without fsync/AOF unless a service says ``durable = true``: test
+# data is thrown away, and speed is the point (every other env keeps its data safe).
+FAST_ENVS = frozenset({"test"})
 # State directories that are never a project's: pseudo-filesystems of the kernel.
 _NO_STATE_UNDER = (Path("/proc"), Path("/sys"), Path("/dev"))
 
@@ -51,13 +53,17 @@ _NO_STATE_UNDER = (Path("/proc"), Path("/sys"), Path("/dev"))
 
 
 def read_env_file(root: Path, env: str, source: str = "env") -> dict[str, str]:
-    """``envs/<env>.env`` as a dict; a missing env names the ones that exist. ``source`` is
-    where the env name came from (``env``, ``REALSTACK_ENV`` or the manifest's default_env)."""
+    """``envs/<env>.env`` as a dict. A project without env files needs none (nothing to
+    interpolate); once it has some, a missing one is a typo until proven otherwise, and the
+    error names the ones that exist. ``source`` is where the env name came from (``env``,
+    ``REALSTACK_ENV`` or the manifest's default_env)."""
     if not _ENV_NAME.fullmatch(env):
         raise ConfigError(source, f"invalid env name {shown(env)}")
     path = root / "envs" / f"{env}.env"
     if not path.is_file():
         known = sorted(p.stem for p in (root / "envs").glob("*.env") if p.is_file())
+        if not known:
+            return {}
         raise ConfigError(
             source,
             f"unknown env {env!r}: {path} does not exist (known: {', '.join(known) or 'none'})",
@@ -126,6 +132,20 @@ def _config_secrets(table: Mapping[str, Any], variables: Mapping[str, str]) -> s
     return {v for v in found if len(v) >= 4}
 
 
+def _python(table: Mapping[str, Any], root: Path, variables: Mapping[str, str]) -> str:
+    """``{python}``: the app's interpreter (``python = ".venv/bin/python"``, under the project
+    root), else the one realstack runs on."""
+    raw = table.get("python")
+    if raw is None:
+        return sys.executable
+    where = f"{ROOT}.python"
+    value = text(interpolate(raw, variables, where), where)
+    if not value.strip():
+        raise ConfigError(where, "the app's interpreter: a path such as .venv/bin/python")
+    path = Path(value).expanduser()
+    return str(path if path.is_absolute() else root / path)
+
+
 def _build_stack(
     table: Mapping[str, Any],
     *,
@@ -157,10 +177,18 @@ def _build_stack(
     compose_raw = interpolate(
         table.get("compose_file", DEFAULT_COMPOSE_FILE), variables, f"{ROOT}.compose_file"
     )
-    services = tuple(
-        build_service(str(name), raw, root, variables, cast(ProviderName, provider))
-        for name, raw in raw_services.items()
+    peers: dict[str, str] = {}
+    for name, raw in raw_services.items():
+        peers.update(peer_fields(str(name), raw, variables))
+    defaults = Defaults(
+        root=root,
+        variables=variables,
+        provider=cast(ProviderName, provider),
+        python=_python(table, root, variables),
+        durable=env not in FAST_ENVS,
+        peers=peers,
     )
+    services = tuple(build_service(str(name), raw, defaults) for name, raw in raw_services.items())
     check_references(services)
     check_acyclic(services)
     return Stack(

@@ -33,7 +33,7 @@ from realstack.manifest import load_stack
 from realstack.model import PROVIDERS, Stack
 from realstack.results import Action, Event, Report
 from realstack.secrets import mask, named_secrets, secret_values
-from realstack.service_spec import parse_profiles
+from realstack.service_parts import parse_profiles
 from realstack.state import InstancePaths, keep_traceback
 from realstack.status import ServiceStatus
 from realstack.status import status as inspect_status

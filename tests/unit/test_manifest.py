@@ -22,7 +22,7 @@ from realstack import fields
 from realstack.errors import ConfigError, CycleError
 from realstack.manifest import TOP_KEYS, build_stack, load_stack
 from realstack.model import PROBE_KINDS, SERVICE_KINDS, Dependency, Probe, Service, Stack
-from realstack.service_spec import parse_profiles
+from realstack.service_parts import parse_profiles
 
 ROOT = Path("/srv/project")
 SVC = "tool.realstack.services"
