@@ -16,10 +16,15 @@ FORMATS: tuple[Format, ...] = ("dotenv", "json", "shell")
 _BARE = re.compile(r"^[A-Za-z0-9_@%+=:,./?&-]*$")
 
 
-def contract(stack: Stack, running: Collection[str] = ()) -> dict[str, str]:
-    """``REALSTACK_INSTANCE_ID`` plus the exports of every enabled service (no profile, or an
-    active one) and of those in ``running`` (started by name or ``--profile``), in manifest
-    order.
+def contract(
+    stack: Stack, running: Collection[str] = (), *, enabled: bool = True
+) -> dict[str, str]:
+    """``REALSTACK_INSTANCE_ID`` plus the exports of those in ``running`` and, with
+    ``enabled``, of every enabled service (no profile, or an active one), in manifest order.
+
+    What a manifest says (``enabled``) is where services will be, what tests and the plugin
+    probe; what runs (``enabled=False``) is what a start's ``runtime.env`` and ``env.show``
+    promise, so ``--only redis`` does not hand out a ``DATABASE_URL`` nobody answers on.
 
     Nothing in it selects realstack's own env (no ``REALSTACK_ENV``): a shell that evaluates
     the dev contract still runs its realstack commands and tests against ``test`` unless it
@@ -27,7 +32,7 @@ def contract(stack: Stack, running: Collection[str] = ()) -> dict[str, str]:
     """
     values = {"REALSTACK_INSTANCE_ID": stack.instance_id}
     for svc in stack.services:
-        if stack.enabled(svc) or svc.name in running:
+        if (enabled and stack.enabled(svc)) or svc.name in running:
             values.update(svc.exports)
     return values
 

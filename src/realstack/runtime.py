@@ -65,9 +65,9 @@ def live(stack: Stack, placement: Placement) -> dict[str, Located]:
 
 
 def contract(stack: Stack, placement: Placement | None = None) -> dict[str, str]:
-    """The env contract of what runs now (enabled services plus the running ones)."""
+    """The env contract of what runs now."""
     running = live(stack, placement or Placement(stack))
-    return envfile.contract(stack, set(running))
+    return envfile.contract(stack, set(running), enabled=False)
 
 
 def write(stack: Stack, placement: Placement) -> None:
@@ -88,7 +88,7 @@ def write(stack: Stack, placement: Placement) -> None:
         }
     envfile.write(
         InstancePaths(stack.state_dir),
-        envfile.contract(stack, set(running)),
+        envfile.contract(stack, set(running), enabled=False),
         {
             "realstack_env": stack.env,
             "instance": stack.instance,

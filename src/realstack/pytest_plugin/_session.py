@@ -57,9 +57,13 @@ class Session:
         return mask(text, self._secrets)
 
     def contract(self) -> dict[str, str]:
-        from realstack import runtime  # noqa: PLC0415 - the engine loads when first needed
+        """Where the suite's services are: every enabled one (a test of a service that is
+        down gets its address and a refused connection, not a KeyError), plus what runs."""
+        from realstack import envfile, runtime  # noqa: PLC0415 - loads when first needed
+        from realstack.providers.placement import Placement  # noqa: PLC0415
 
-        return runtime.contract(self.load_stack())
+        stack = self.load_stack()
+        return envfile.contract(stack, set(runtime.live(stack, Placement(stack))))
 
     def logs(self, name: str) -> Logs:
         """Where a service's output is (a log file, a container's log), found once."""

@@ -1,0 +1,38 @@
+"""``runtime.env`` promises only what runs: a start of one service does not hand out the
+address of another that nobody answers on."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from dotenv import dotenv_values
+from test_orchestrator import World
+
+from realstack import runtime
+from realstack.providers.placement import Placement
+
+SERVICES = {
+    "db": {"kind": "postgres", "port": 15432, "user": "u", "database": "d"},
+    "cache": {"kind": "redis", "port": 16379},
+}
+
+
+def test_a_start_of_redis_alone_exports_no_database_url(tmp_path: Path) -> None:
+    world = World(tmp_path, SERVICES)
+
+    world.start(["cache"]).raise_for_errors()
+
+    written = dotenv_values(world.paths.runtime_env)
+    assert "REDIS_URL" in written
+    assert "DATABASE_URL" not in written
+    shown = runtime.contract(world.stack, Placement.single(world.stack, world.fake))
+    assert shown.keys() == {"REALSTACK_INSTANCE_ID", "REDIS_URL", "REDIS_SERVICE_URL"}
+
+
+def test_after_a_stop_the_contract_names_nothing_but_the_instance(tmp_path: Path) -> None:
+    world = World(tmp_path, SERVICES)
+    world.start().raise_for_errors()
+
+    world.stop().raise_for_errors()
+
+    assert dotenv_values(world.paths.runtime_env).keys() == {"REALSTACK_INSTANCE_ID"}
