@@ -197,7 +197,9 @@ def build_service(name: str, raw: object, defaults: Defaults) -> Service:
         startup_timeout=seconds(raw.get("startup_timeout", 30), f"{path}.startup_timeout"),
         stop_timeout=seconds(raw.get("stop_timeout", 5), f"{path}.stop_timeout"),
         command=command,
-        cwd=root / text(cwd_raw, f"{path}.cwd") if cwd_raw is not None else None,
+        # relative to the project, and the project itself by default: never wherever the
+        # command that started the stack happened to run
+        cwd=root / text(cwd_raw, f"{path}.cwd") if cwd_raw is not None else root,
         env={
             k: fmt(v, placeholders, key(f"{path}.env", k))
             for k, v in str_map(raw.get("env", {}), f"{path}.env").items()

@@ -93,3 +93,13 @@ def test_a_service_says_durable_for_itself(tmp_path: Path) -> None:
     loaded = stack(tmp_path, "test", services={"db": {**PG, "durable": True}})
 
     assert loaded.service("db").durable is True
+
+
+def test_a_command_runs_in_the_project_unless_it_says_where(tmp_path: Path) -> None:
+    app = {"kind": "process", "port": 1, "command": ["x"]}
+    sub = {**app, "port": 2, "cwd": "services/api"}
+
+    loaded = stack(tmp_path, services={"app": app, "sub": sub})
+
+    assert loaded.service("app").cwd == tmp_path
+    assert loaded.service("sub").cwd == tmp_path / "services" / "api"
