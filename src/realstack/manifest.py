@@ -38,7 +38,7 @@ from realstack.service_spec import Defaults, build_service, peer_fields
 from realstack.stack_checks import check_references
 
 _NAME = re.compile(r"^[a-z][a-z0-9_-]{0,62}$")
-_ENV_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
+ENV_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
 _VAR_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 # The keys a manifest may use are the model's fields: a field added to Service is a key.
 TOP_KEYS = frozenset({"default_env", "state_dir", "services", "provider", "compose_file", "python"})
@@ -57,7 +57,7 @@ def read_env_file(root: Path, env: str, source: str = "env") -> dict[str, str]:
     interpolate); once it has some, a missing one is a typo until proven otherwise, and the
     error names the ones that exist. ``source`` is where the env name came from (``env``,
     ``REALSTACK_ENV`` or the manifest's default_env)."""
-    if not _ENV_NAME.fullmatch(env):
+    if not ENV_NAME.fullmatch(env):
         raise ConfigError(source, f"invalid env name {shown(env)}")
     path = root / "envs" / f"{env}.env"
     if not path.is_file():
@@ -163,9 +163,9 @@ def _build_stack(
         instance, where = variables["REALSTACK_INSTANCE"], "REALSTACK_INSTANCE"
     else:
         instance, where = env, "env"
-    if not _ENV_NAME.fullmatch(instance):
+    if not ENV_NAME.fullmatch(instance):
         raise ConfigError(where, f"invalid instance name {shown(instance)}")
-    base = _state_base(table, root, variables)
+    base = state_base(table, root, variables)
     raw_services = table.get("services", {})
     if not isinstance(raw_services, dict) or not raw_services:
         raise ConfigError(f"{ROOT}.services", "must be a non-empty table of services")
@@ -195,7 +195,7 @@ def _build_stack(
         root=root,
         env=env,
         instance=instance,
-        state_dir=base / _instance_dir(base, root, instance),
+        state_dir=base / instance_dir(base, root, instance),
         services=services,
         compose_file=root / text(compose_raw, f"{ROOT}.compose_file"),
         profiles=parse_profiles(variables.get("REALSTACK_PROFILES", ""), "REALSTACK_PROFILES"),
@@ -203,7 +203,7 @@ def _build_stack(
     )
 
 
-def _instance_dir(base: Path, root: Path, instance: str) -> str:
+def instance_dir(base: Path, root: Path, instance: str) -> str:
     """``<instance>`` inside the project; outside it (``REALSTACK_STATE_DIR=/var/tmp/x``),
     ``<instance>-<hash of the project>``, so checkouts sharing one state base never share
     records, logs or data (nor take each other's processes for their own)."""
@@ -214,7 +214,7 @@ def _instance_dir(base: Path, root: Path, instance: str) -> str:
     return f"{instance}-{digest}"
 
 
-def _state_base(table: Mapping[str, Any], root: Path, variables: Mapping[str, str]) -> Path:
+def state_base(table: Mapping[str, Any], root: Path, variables: Mapping[str, str]) -> Path:
     """The state base (``.realstack`` by default): never the project itself, a directory
     above it or a kernel pseudo-filesystem, where instances' data would be mixed with
     everything else."""

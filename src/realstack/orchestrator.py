@@ -1,7 +1,7 @@
 """Start, stop and restart a :class:`Stack`: lock, plan, schedule, roll back, report.
 
 Results come back as values (one per service). Each operation converts exceptions to results
-in one place (:func:`_as_error`): a realstack error as it is, anything unexpected as a message
+in one place (:func:`as_error`): a realstack error as it is, anything unexpected as a message
 for the user with its traceback kept in the instance's ``logs/realstack.log``. A start starts
 only what is missing, in dependency order and in parallel where the graph allows, and rolls
 back what it started if anything fails; the rollback's own results are kept in the report.
@@ -33,7 +33,7 @@ check_names = plan.check_names
 OPERATION = "realstack"
 
 
-def _as_error(service: str, exc: BaseException, paths: InstancePaths) -> RealstackError:
+def as_error(service: str, exc: BaseException, paths: InstancePaths) -> RealstackError:
     """The one exception → error conversion: unexpected ones keep their traceback in a file
     (the message says where, or why it could not be kept)."""
     if isinstance(exc, RealstackError):
@@ -48,7 +48,7 @@ def _as_error(service: str, exc: BaseException, paths: InstancePaths) -> Realsta
 
 
 @contextlib.contextmanager
-def _locked(
+def locked(
     paths: InstancePaths, timeout: float, progress: Progress, clock: Clock
 ) -> Iterator[None]:
     """The instance lock; while another run holds it, say so every few seconds."""
@@ -102,7 +102,7 @@ def start(
     placement = placement or Placement(stack, provider)
     plan.to_start(stack, only, profiles)  # usage errors before anything else
     paths = InstancePaths(stack.state_dir)
-    with _locked(paths, lock_timeout, progress, clock):
+    with locked(paths, lock_timeout, progress, clock):
         the_plan = plan.make(
             stack,
             placement,
@@ -141,7 +141,7 @@ def _write_runtime(
     try:
         runtime.write(stack, placement)
     except Exception as exc:  # noqa: BLE001 - converted once, here
-        return _as_error(OPERATION, exc, paths)
+        return as_error(OPERATION, exc, paths)
     return None
 
 
@@ -161,7 +161,7 @@ def _execute(run: Launch, wait: bool, paths: InstancePaths) -> dict[str, Realsta
     failures = run_graph(
         graph.phase_graph(list(services.values())), step, run.cancel, 2 * len(services)
     )
-    return {node[0]: _as_error(node[0], exc, paths) for node, exc in failures.items()}
+    return {node[0]: as_error(node[0], exc, paths) for node, exc in failures.items()}
 
 
 def _rollback(
@@ -227,7 +227,7 @@ def _stop_one(
             elif isinstance(found, Absent | Stale):
                 break
     except Exception as exc:  # noqa: BLE001 - converted once, here
-        error = _as_error(svc.name, exc, paths)
+        error = as_error(svc.name, exc, paths)
         return ServiceResult(svc.name, Action.FAILED, port=svc.port, error=error)
     if stopped:
         first = stopped[0]
@@ -268,7 +268,7 @@ def stop(
     paths = InstancePaths(stack.state_dir)
     records = runtime.records_of(stack)
     results: list[ServiceResult] = []
-    with _locked(paths, lock_timeout, progress, clock):
+    with locked(paths, lock_timeout, progress, clock):
         for svc in graph.dependents_first(chosen):
             progress(svc.name, Event.STOPPING, "")
             result = _stop_one(svc, placement, records, paths, clock)

@@ -29,7 +29,7 @@ def find_root(start: Path | None = None) -> Path:
 
 def tool_table(pyproject: Path) -> dict[str, Any]:
     """The ``[tool]`` table of ``pyproject`` (empty when there is none)."""
-    tool = _read_toml(pyproject).get("tool", {})
+    tool = read_toml(pyproject).get("tool", {})
     if not isinstance(tool, dict):
         raise ConfigError(
             "tool",
@@ -38,7 +38,7 @@ def tool_table(pyproject: Path) -> dict[str, Any]:
     return tool
 
 
-def _read_toml(path: Path) -> dict[str, Any]:
+def read_toml(path: Path) -> dict[str, Any]:
     try:
         with path.open("rb") as fh:
             return tomllib.load(fh)

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from realstack.errors import RealstackError
+from realstack.gitignore import DEFAULT_BASE, ignore_in_git, topmost_missing
 
 ELSEWHERE = "point tool.realstack.state_dir or REALSTACK_STATE_DIR at a directory this user can use"
 
@@ -149,10 +150,19 @@ class InstancePaths:
         return own + [self.record(name) for name in names] + [self.log(name) for name in names]
 
     def ensure(self, services: Iterable[str] = ()) -> None:
-        """Check the tree (see :meth:`check`), then create it, private to this user (0700)."""
+        """Check the tree (see :meth:`check`), then create it, private to this user (0700),
+        the top of what it created (and a default-named base) ignored by git."""
         self.check(services, write=True)
+        marked = [top] if (top := topmost_missing(self.root)) else []
         for path in (self.base, self.root, self.services, self.logs, self.data):
             make_dir(path)
+        if self.base.name == DEFAULT_BASE and self.base not in marked:
+            marked.append(self.base)
+        for directory in marked:
+            try:
+                ignore_in_git(directory)
+            except OSError as exc:
+                raise _unwritable(directory / ".gitignore", exc, directory=False) from None
 
 
 def make_dir(path: Path) -> None:
@@ -237,7 +247,10 @@ def keep_traceback(paths: InstancePaths, trace: str) -> Path:
     """Append an unexpected error's traceback to the instance's ``logs/realstack.log``; where
     it went (``OSError`` when it could not be kept: callers say so instead)."""
     log = paths.logs / "realstack.log"
+    top = topmost_missing(paths.logs)
     paths.logs.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if top is not None:
+        ignore_in_git(top)
     with log.open("a") as fh:
         fh.write(trace)
     return log

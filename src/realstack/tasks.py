@@ -20,6 +20,7 @@ import traceback
 from collections.abc import Callable, Iterable
 from contextvars import ContextVar
 from dataclasses import asdict, replace
+from pathlib import Path
 from typing import Any, Literal, ParamSpec, TypeVar, cast
 
 from invoke.collection import Collection
@@ -27,7 +28,7 @@ from invoke.context import Context
 from invoke.exceptions import Exit
 from invoke.tasks import task
 
-from realstack import envfile, orchestrator, runtime
+from realstack import envfile, orchestrator, runtime, salvage, scaffold
 from realstack.errors import ConfigError, RealstackError
 from realstack.manifest import load_stack
 from realstack.model import PROVIDERS, Stack
@@ -210,14 +211,54 @@ def start(
 )
 @_friendly
 def stop(c: Context, env: str | None = None, only: str | None = None, purge: bool = False) -> None:
-    """Stop exactly what realstack started (dependents first). Data stays unless --purge."""
-    stack = _stack(env, state="write")
+    """Stop exactly what realstack started (dependents first). Data stays unless --purge.
+
+    With a manifest that cannot be loaded, it stops what the records prove ours instead."""
+    try:
+        stack = _stack(env, state="write")
+    except ConfigError as broken:
+        _stop_from_records(broken, env, only=only, purge=purge)
+        return
     report = orchestrator.stop(stack, only=_only(only), purge=purge, progress=_Progress(_secrets()))
     if not report.ok:
         _print_failures(report)
         raise Exit(code=1)
     stopped = sum(r.action == Action.STOPPED for r in report.results)
     print(f"✓ {stopped} stopped in {report.seconds:.2f}s" + ("; data purged" if purge else ""))
+
+
+def _stop_from_records(
+    broken: ConfigError, env: str | None, *, only: str | None, purge: bool
+) -> None:
+    """``services.stop`` without a manifest: stop what this instance's records prove ours.
+
+    Only the plain stop: ``--only`` names services the manifest would check and ``--purge``
+    deletes data, neither of which is safe to guess. No state directory: the error stands.
+    """
+    if only or purge:
+        flag = "--only" if only else "--purge"
+        raise ConfigError(
+            broken.path,
+            f"{broken.message} (the manifest cannot be loaded, so {flag} cannot be used; "
+            "`services.stop` alone stops from the records)",
+        )
+    instance = salvage.instance_without_manifest(env)
+    if instance is None:
+        raise broken
+    _loaded.set(instance)  # masks the env's secrets; keeps tracebacks in its state dir
+    print(_say(f"realstack: the manifest cannot be loaded: {broken}"), file=sys.stderr)
+    print(f"realstack [{instance.env}] stopping from the records in {instance.state_dir}")
+    report = salvage.stop_from_records(instance, progress=_Progress(_secrets()))
+    if not report.ok:
+        _print_failures(report)
+        raise Exit(code=1)
+    stopped = sum(r.action == Action.STOPPED for r in report.results)
+    stale = sum(r.action == Action.STALE for r in report.results)
+    print(
+        f"✓ {stopped} stopped from the records in {report.seconds:.2f}s"
+        + (f"; {stale} not ours, records kept" if stale else "")
+        + "; fix the manifest before the next start"
+    )
 
 
 def _uptime(seconds: float | None) -> str:
@@ -326,6 +367,17 @@ def show(c: Context, env: str | None = None, format: str = "dotenv") -> None:
     print(envfile.render(values, cast(Any, format)), end="")
 
 
+@task(
+    name="init",
+    help={"force": "replace starter files that exist (never [tool.realstack] or noxfile.py)"},
+)
+@_friendly
+def init_project(c: Context, force: bool = False) -> None:
+    """Write a starter manifest, env files, tasks.py and nox sessions into this project."""
+    root = Path.cwd()
+    scaffold.report(root, scaffold.init(root, force=force), lambda line: print(_say(line)))
+
+
 services = Collection("services", start, stop, status, logs, restart)
 env_tasks = Collection("env", show)
-namespace = Collection(services, env_tasks)
+namespace = Collection(services, env_tasks, init_project)

@@ -262,7 +262,7 @@ def test_write_produces_runtime_env_and_json_without_temp_files(tmp_path: Path) 
     assert dict(dotenv_values(paths.runtime_env)) == {**SEED, **AWKWARD}
     data = json.loads(paths.runtime_json.read_text())
     assert data == {"status": "healthy", "took": 0.5, "env": {**SEED, **AWKWARD}}
-    leftovers = {p.name for p in paths.root.iterdir()} - {"services", "logs", "data"}
+    leftovers = {p.name for p in paths.root.iterdir()} - {"services", "logs", "data", ".gitignore"}
     assert leftovers == {"runtime.env", "runtime.json"}
 
 

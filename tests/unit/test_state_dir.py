@@ -315,10 +315,10 @@ def test_an_unexpected_failure_of_the_contract_write_keeps_its_traceback(
 
 
 def test_a_traceback_that_cannot_be_kept_is_not_claimed_to_be(tmp_path: Path) -> None:
-    """_as_error with logs/ a file says the traceback was not kept, not where it is."""
+    """as_error with logs/ a file says the traceback was not kept, not where it is."""
     paths = InstancePaths(tmp_path / "state" / "test")
     paths.root.mkdir(parents=True)
     paths.logs.write_text("not a directory")
-    error = orchestrator._as_error("api", ValueError("boom"), paths)
+    error = orchestrator.as_error("api", ValueError("boom"), paths)
     assert "traceback not kept" in str(error)
     assert "traceback in" not in str(error)

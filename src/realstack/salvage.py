@@ -1,0 +1,210 @@
+"""Stop from the records when the manifest cannot be loaded (``services.stop`` on a broken
+pyproject).
+
+A typo in the manifest must not leave a running stack unstoppable. Without the manifest the
+instance is derived the way the manifest would derive it, from what is still readable: the
+project root, the env (``--env``, ``REALSTACK_ENV``, a readable ``default_env``, else
+``test``), its env file, ``REALSTACK_STATE_DIR`` / ``REALSTACK_INSTANCE`` and a readable
+``state_dir``. Every service a record or a log there names then goes through its provider's
+own ``find``: what is stopped is proved ours (pid + create time + this instance's marks;
+container id + this instance's labels), never taken on a record's word. A record that fails
+the proof is kept and reported, not deleted: realstack only clears up what it stopped.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Mapping
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from realstack import runtime
+from realstack.errors import ConfigError
+from realstack.fields import interpolate, text
+from realstack.manifest import ENV_NAME, instance_dir, read_env_file, state_base
+from realstack.model import DEFAULT_COMPOSE_FILE, Probe, Service, ServiceKind, Stack
+from realstack.orchestrator import as_error, locked
+from realstack.project import tool_table
+from realstack.providers import Orphan, Ours, Stale
+from realstack.providers.placement import Placement
+from realstack.records import ContainerRecord, ProcessRecord, Record, Records
+from realstack.results import Action, Event, Progress, Report, ServiceResult, quiet
+from realstack.state import InstancePaths
+from realstack.waiting import REAL_CLOCK, Clock
+
+__all__ = ["instance_without_manifest", "project_root", "stop_from_records"]
+
+_TRACEBACK_LOG = "realstack"  # logs/realstack.log keeps tracebacks; it names no service
+
+
+def _names_realstack(pyproject: Path) -> bool:
+    """Whether ``pyproject`` is a realstack manifest, or a broken document that mentions one."""
+    try:
+        if not pyproject.is_file():
+            return False
+        try:
+            return "realstack" in tool_table(pyproject)
+        except ConfigError:  # not TOML at all: the manifest may be exactly what is broken
+            return b"tool.realstack" in pyproject.read_bytes()
+    except OSError:
+        return False
+
+
+def project_root(start: Path | None = None) -> Path:
+    """The nearest directory at or above ``start`` (the cwd) whose pyproject.toml is, or
+    mentions, a realstack manifest; ``start`` itself when none does."""
+    here = (start or Path.cwd()).resolve()
+    return next((d for d in (here, *here.parents) if _names_realstack(d / "pyproject.toml")), here)
+
+
+def _readable_table(root: Path) -> Mapping[str, Any]:
+    """What can still be read of ``[tool.realstack]`` (nothing when the document is broken)."""
+    try:
+        table = tool_table(root / "pyproject.toml").get("realstack")
+    except ConfigError:
+        return {}
+    return table if isinstance(table, dict) else {}
+
+
+def instance_without_manifest(
+    env: str | None = None,
+    *,
+    start: Path | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> Stack | None:
+    """This checkout's instance for ``env``, without services, derived as the manifest
+    derives it; ``None`` when there is not enough to go on or its state directory is absent."""
+    environ = os.environ if environ is None else environ
+    root = project_root(start)
+    table = _readable_table(root)
+    default = table.get("default_env")
+    env = env or environ.get("REALSTACK_ENV") or (default if isinstance(default, str) else "test")
+    if not ENV_NAME.fullmatch(env):
+        return None
+    try:
+        variables = {**read_env_file(root, env), **environ}
+    except ConfigError:
+        variables = dict(environ)
+    instance = variables.get("REALSTACK_INSTANCE") or env
+    if not ENV_NAME.fullmatch(instance):
+        return None
+    try:
+        base = state_base({k: v for k, v in table.items() if k == "state_dir"}, root, variables)
+    except ConfigError:
+        return None  # a state_dir that cannot be resolved: nowhere safe to look
+    try:
+        compose = text(
+            interpolate(table.get("compose_file", DEFAULT_COMPOSE_FILE), variables, "compose_file"),
+            "compose_file",
+        )
+    except ConfigError:
+        compose = DEFAULT_COMPOSE_FILE
+    stack = Stack(
+        root=root,
+        env=env,
+        instance=instance,
+        state_dir=base / instance_dir(base, root, instance),
+        services=(),
+        compose_file=root / compose,
+        variables=variables,
+    )
+    return stack if InstancePaths(stack.state_dir).root.is_dir() else None
+
+
+def recorded_names(paths: InstancePaths) -> list[str]:
+    """Services this instance has a record or a log of (a log: an unrecorded orphan may write
+    to it). Damage is not reported here: :meth:`InstancePaths.check` names it."""
+    found: set[str] = set()
+    for folder, suffix in ((paths.services, ".json"), (paths.logs, ".log")):
+        try:
+            names = {p.name.removesuffix(suffix) for p in folder.iterdir() if p.suffix == suffix}
+        except OSError:
+            continue
+        if folder == paths.logs:
+            names.discard(_TRACEBACK_LOG)
+        found |= {n for n in names if n and not n.startswith(".")}
+    return sorted(found)
+
+
+def _service(name: str, record: Record | None) -> Service:
+    """What a stop needs of a service: its name and, from its record, its compose service and
+    whether it is PostgreSQL (stopped with SIGINT, its fast shutdown). The rest is unused."""
+    kind: ServiceKind = "process"
+    if isinstance(record, ProcessRecord) and Path(next(iter(record.argv), "")).name == "postgres":
+        kind = "postgres"
+    compose = record.compose_service if isinstance(record, ContainerRecord) else ""
+    port = record.port if record is not None else 0
+    return Service(name, kind, port, Probe("tcp"), compose_service=compose)
+
+
+def _not_ours(where: runtime.Located, path: Path) -> str:
+    if where.foreign_record:
+        return f"not ours: the record names another instance; kept ({path})"
+    record = where.record
+    if isinstance(record, ContainerRecord):
+        what = f"container {record.container_id[:12]} is not this instance's (gone or relabelled)"
+    else:
+        pid = record.pid if isinstance(record, ProcessRecord) else "?"
+        what = f"pid {pid} is not this instance's process (gone, reused or unmarked)"
+    return f"not ours / stale: {what}; record kept ({path})"
+
+
+def _stop_one(
+    svc: Service, placement: Placement, records: Records, clock: Clock
+) -> tuple[ServiceResult, str]:
+    """Stop ``svc`` if its provider proves it ours; the result and its progress detail."""
+    t0 = clock.now()
+    paths = records.paths
+    try:
+        where = runtime.locate(placement, records, svc)
+        found = where.found
+        if isinstance(found, Ours | Orphan) and where.provider is not None:
+            where.provider.stop(svc, found)
+            if where.record is not None:
+                records.delete(svc.name)
+            took = clock.now() - t0
+            pid = (
+                found.pid
+                if isinstance(found, Orphan)
+                else getattr(found.handle.record, "pid", None)
+            )
+            kept = f"; {_not_ours(where, paths.record(svc.name))}" if where.foreign_record else ""
+            stopped = ServiceResult(svc.name, Action.STOPPED, pid, svc.port, took)
+            return stopped, f"in {took:.2f}s{kept}"
+    except Exception as exc:  # noqa: BLE001 - one service's failure must not stop the others
+        error = as_error(svc.name, exc, paths)  # printed with the others at the end
+        return ServiceResult(svc.name, Action.FAILED, port=svc.port, error=error), ""
+    if isinstance(found, Stale) or where.foreign_record:
+        return ServiceResult(svc.name, Action.STALE), _not_ours(where, paths.record(svc.name))
+    return ServiceResult(svc.name, Action.NOT_RUNNING), ""
+
+
+def stop_from_records(
+    instance: Stack,
+    *,
+    progress: Progress = quiet,
+    lock_timeout: float = 300.0,
+    clock: Clock = REAL_CLOCK,
+) -> Report:
+    """Stop what this instance's records and logs prove ours, newest first (a dependent
+    starts after what it needs), under the instance lock. Data stays."""
+    t0 = clock.now()
+    paths = InstancePaths(instance.state_dir)
+    records = Records(paths, instance.instance_id)
+    results = []
+    with locked(paths, lock_timeout, progress, clock):
+        names = recorded_names(paths)
+        paths.check(names, write=True)
+        read = {n: records.read(n) for n in names}
+        own = {n: r for n, r in read.items() if isinstance(r, ProcessRecord | ContainerRecord)}
+        names.sort(key=lambda n: -own[n].started_at if n in own else -math.inf)
+        services = tuple(_service(n, own.get(n)) for n in names)
+        placement = Placement(replace(instance, services=services))
+        for svc in services:
+            progress(svc.name, Event.STOPPING, "")
+            result, detail = _stop_one(svc, placement, records, clock)
+            results.append(result)
+            progress(svc.name, Event(result.action.value), detail)
+    return Report(tuple(results), clock.now() - t0)
