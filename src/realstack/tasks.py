@@ -195,10 +195,13 @@ def start(
         raise Exit(code=max(e.exit_code for e in report.errors))
     started = sum(r.action in (Action.STARTED, Action.RESTARTED) for r in report.results)
     reused = sum(r.action == Action.REUSED for r in report.results)
+    ran = sum(r.action == Action.COMPLETED for r in report.results)
+    current = sum(r.action == Action.UP_TO_DATE for r in report.results)
+    tasks = f", tasks: {ran} ran, {current} up to date" if ran or current else ""
     state = "healthy" if wait else "started"
     print(
-        f"✓ {started} started, {reused} already running ({state}) in {report.seconds:.2f}s; "
-        f"env contract: {InstancePaths(stack.state_dir).runtime_env}"
+        f"✓ {started} started, {reused} already running{tasks} ({state}) in "
+        f"{report.seconds:.2f}s; env contract: {InstancePaths(stack.state_dir).runtime_env}"
     )
 
 
@@ -297,15 +300,18 @@ def status(c: Context, env: str | None = None, json_: bool = False) -> None:
     table = [("SERVICE", "PROVIDER", "STATE", "PID", "PORT", "UPTIME", "HEALTH")]
     for r in rows:
         health = r.health + (f" ({r.owner})" if r.owner else "")
-        table.append(
-            (r.name, r.provider, r.state, _ident(r), str(r.port), _uptime(r.uptime), health)
-        )
+        port = str(r.port) if r.kind != "task" else "-"
+        state = r.state if r.kind != "task" or r.state != "down" else "task"
+        table.append((r.name, r.provider, state, _ident(r), port, _uptime(r.uptime), health))
     widths = [max(len(row[i]) for row in table) for i in range(len(table[0]) - 1)]
     print(f"realstack [{stack.env}] {stack.state_dir}")
     for row in table:
         print(
             "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=False)) + "  " + row[-1]
         )
+    for r in rows:
+        if r.server:
+            print(f"  {r.name}: {r.server}")
 
 
 @task(
