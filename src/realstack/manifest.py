@@ -16,6 +16,7 @@ from typing import Any, cast
 
 from dotenv import dotenv_values
 
+from realstack import deployed
 from realstack.errors import ConfigError, CycleError
 from realstack.fields import (
     choice,
@@ -96,7 +97,10 @@ def load_stack(
     else:
         source = f"{ROOT}.default_env"
         env = text(table.get("default_env", "test"), source)
-    variables = {**read_env_file(root, env, source), **environ}
+    from_file = read_env_file(root, env, source)
+    variables = {**from_file, **environ}
+    if deployed.is_deployed(variables):
+        deployed.check_env_file(env, from_file)
     return build_stack(table, root=root, env=env, variables=variables, instance=instance)
 
 
@@ -177,6 +181,21 @@ def _build_stack(
     compose_raw = interpolate(
         table.get("compose_file", DEFAULT_COMPOSE_FILE), variables, f"{ROOT}.compose_file"
     )
+    if deployed.is_deployed(variables):
+        services = tuple(
+            deployed.build_deployed(str(name), raw, variables) for name, raw in raw_services.items()
+        )
+        check_references(services)
+        check_acyclic(services)
+        return Stack(
+            root=root,
+            env=env,
+            instance=instance,
+            state_dir=base / instance_dir(base, root, instance),
+            services=services,
+            variables=dict(variables),
+            deployed=True,
+        )
     peers: dict[str, str] = {}
     for name, raw in raw_services.items():
         peers.update(peer_fields(str(name), raw, variables))

@@ -91,6 +91,9 @@ class Service:
     # command/env change, or a service it depends on is purged; "always": on every start
     inputs: tuple[str, ...] = ()
     rerun: Rerun = "on-change"
+    # a deployed env's service: the URL its env gives it ("" there: not offered); realstack
+    # starts, stops and flushes nothing of it, it only probes it
+    external: str = ""
 
     @property
     def is_task(self) -> bool:
@@ -111,6 +114,8 @@ class Service:
     @property
     def url(self) -> str:
         """The service's canonical URL (what its default exports point at)."""
+        if self.external:
+            return self.external
         if self.kind == "postgres":
             auth = quote(self.user, safe="")
             if self.password:
@@ -135,6 +140,8 @@ class Stack:
     # what ``${…}`` resolved against (env file + environment): compose interpolates its file
     # with the same values, so containers and manifest agree. May hold secrets: not in repr.
     variables: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
+    # a shared, deployed stack (REALSTACK_DEPLOYED in its env): every service is external
+    deployed: bool = False
 
     @property
     def instance_id(self) -> str:

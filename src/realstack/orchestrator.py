@@ -18,7 +18,7 @@ from filelock import FileLock, Timeout
 from realstack import graph, oneshot, plan, runtime
 from realstack._launch import Launch
 from realstack._scheduler import run_graph
-from realstack.errors import LockTimeout, RealstackError
+from realstack.errors import ConfigError, LockTimeout, RealstackError
 from realstack.model import Service, Stack
 from realstack.providers import Absent, Orphan, Ours, Stale
 from realstack.providers.placement import Placement
@@ -99,6 +99,8 @@ def start(
     last successful run is not current, and always those named in ``rerun``.
     """
     t0 = clock.now()
+    if stack.deployed:
+        return _left_alone(plan.to_start(stack, only, profiles))
     placement = placement or Placement(stack, provider)
     plan.to_start(stack, only, profiles)  # usage errors before anything else
     paths = InstancePaths(stack.state_dir)
@@ -132,6 +134,11 @@ def start(
         if unwritten is not None:
             results += (ServiceResult(OPERATION, Action.FAILED, error=unwritten),)
     return Report(results, clock.now() - t0, rollback)
+
+
+def _left_alone(services: Sequence[Service]) -> Report:
+    """A deployed env: one ``external`` result per service, and nothing done."""
+    return Report(tuple(ServiceResult(s.name, Action.EXTERNAL) for s in services), 0.0)
 
 
 def _write_runtime(
@@ -264,6 +271,12 @@ def stop(
     """Stop what realstack started (dependents first); keep data unless ``purge``."""
     t0 = clock.now()
     chosen = plan.selected(stack, only)
+    if stack.deployed:
+        if purge:
+            raise ConfigError(
+                "purge", f"env {stack.env!r} is a deployed stack: realstack never deletes its data"
+            )
+        return _left_alone(chosen)
     placement = placement or Placement(stack)
     paths = InstancePaths(stack.state_dir)
     records = runtime.records_of(stack)
@@ -302,6 +315,10 @@ def restart(
     """Stop one service and start it again (same placement for both), until it is healthy; a
     task runs again even if nothing changed."""
     check_names(stack, [name], "name")
+    if stack.deployed:
+        raise ConfigError(
+            "name", f"env {stack.env!r} is a deployed stack: realstack restarts nothing there"
+        )
     placement = placement or Placement(stack, provider)
     stopped = stop(
         stack,

@@ -144,8 +144,55 @@ def command_check(argv: tuple[str, ...], timeout: float) -> ProbeCheck:
     return check
 
 
+def external_check(service: Service) -> ProbeCheck:
+    """A deployed service's probe, aimed at the URL its env gives (TLS verified: the CA is
+    the system's, or ``SSL_CERT_FILE``'s)."""
+    probe: Probe = service.probe
+    t = probe.attempt_timeout
+    if not service.external:
+        return lambda: "not offered by this deployed env (no URL for it in its env file)"
+    if probe.kind == "http":
+        return http_check(service.external.rstrip("/") + probe.path, probe.status, t)
+    if probe.kind == "postgres":
+        return postgres_url_check(service.external, t)
+    if probe.kind == "redis":
+        return redis_url_check(service.external, t)
+    return tcp_check(service.host, service.port, t)
+
+
+def postgres_url_check(url: str, timeout: float) -> ProbeCheck:
+    import psycopg  # noqa: PLC0415
+
+    def check() -> str | None:
+        try:
+            with psycopg.connect(url, connect_timeout=max(1, round(timeout))) as conn:
+                conn.execute("SELECT 1").fetchone()
+        except psycopg.Error as exc:
+            return _describe(exc)
+        return None
+
+    return check
+
+
+def redis_url_check(url: str, timeout: float) -> ProbeCheck:
+    import redis  # noqa: PLC0415 - a deployed Redis may need TLS, which the raw probe lacks
+
+    def check() -> str | None:
+        try:
+            with redis.Redis.from_url(url, socket_timeout=timeout) as client:
+                client.ping()
+        except redis.RedisError as exc:
+            return _describe(exc)
+        return None
+
+    return check
+
+
 def check_for(service: Service) -> ProbeCheck:
-    """The readiness check of ``service``'s probe, aimed at its host and port."""
+    """The readiness check of ``service``'s probe, aimed at its host and port (a deployed
+    env's service: at its URL)."""
+    if service.external or (service.port == 0 and not service.is_task):
+        return external_check(service)
     probe: Probe = service.probe
     t = probe.attempt_timeout
     if probe.kind == "tcp":

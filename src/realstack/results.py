@@ -31,6 +31,7 @@ class Event(enum.StrEnum):
     FAILED = "failed"
     PURGED = "purged"
     DOWN = "down"
+    EXTERNAL = "external"  # a deployed env's service: realstack leaves it alone
 
 
 Progress = Callable[[str, Event, str], None]  # (service, event, detail)
@@ -52,6 +53,7 @@ class Action(enum.StrEnum):
     STOPPED = "stopped"
     NOT_RUNNING = "not-running"
     STALE = "stale"
+    EXTERNAL = "external"  # a deployed env's service: nothing started or stopped
 
 
 @dataclass(frozen=True)

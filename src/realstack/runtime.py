@@ -65,7 +65,9 @@ def live(stack: Stack, placement: Placement) -> dict[str, Located]:
 
 
 def contract(stack: Stack, placement: Placement | None = None) -> dict[str, str]:
-    """The env contract of what runs now."""
+    """The env contract of what runs now (a deployed env: what its env file offers)."""
+    if stack.deployed:
+        return envfile.contract(stack, stack.names, enabled=False)
     running = live(stack, placement or Placement(stack))
     return envfile.contract(stack, set(running), enabled=False)
 

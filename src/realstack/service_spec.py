@@ -55,7 +55,7 @@ SERVICE_KEYS = frozenset(f.name for f in dataclasses.fields(Service)) - {"name"}
 # Fields whose strings go through {placeholder} formatting after ${VAR} substitution: braces
 # in substituted values (a password like "pa{ss}") must stay literal there.
 _FORMATTED_KEYS = {"command", "env", "exports", "probe"}
-_DEFAULT_EXPORTS: dict[ServiceKind, dict[str, str]] = {
+DEFAULT_EXPORTS: dict[ServiceKind, dict[str, str]] = {
     "postgres": {"DATABASE_URL": "{url}", "POSTGRES_SERVICE_URL": "{url}"},
     "redis": {"REDIS_URL": "{url}", "REDIS_SERVICE_URL": "{url}"},
     # the names the official image reads, so clients and the container agree
@@ -217,7 +217,7 @@ def build_service(name: str, raw: object, defaults: Defaults) -> Service:
         inputs=input_globs(raw.get("inputs", []), f"{path}.inputs"),
         rerun=cast(Rerun, choice(raw.get("rerun", "on-change"), RERUNS, f"{path}.rerun")),
     )
-    exports = {**_DEFAULT_EXPORTS[kind], **str_map(raw.get("exports", {}), f"{path}.exports")}
+    exports = {**DEFAULT_EXPORTS[kind], **str_map(raw.get("exports", {}), f"{path}.exports")}
     fields = {
         **placeholders,
         "host": svc.url_host,

@@ -42,7 +42,7 @@ def check_references(services: tuple[Service, ...]) -> None:
             _check_condition(dep, by_name[dep.service], where)
     ports: dict[tuple[str, int], str] = {}
     for svc in services:
-        if svc.is_task:
+        if svc.is_task or svc.port == 0:  # a task, or a deployed env's service: no local port
             continue
         other = ports.setdefault((svc.host, svc.port), svc.name)
         if other != svc.name:

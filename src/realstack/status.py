@@ -20,7 +20,7 @@ from realstack.providers import Orphan, Ours, Stale
 from realstack.providers.placement import Placement
 from realstack.records import Records
 
-State = Literal["ours", "orphan", "stale", "foreign", "down"]
+State = Literal["ours", "orphan", "stale", "foreign", "down", "deployed", "not offered"]
 
 
 @dataclass(frozen=True)
@@ -131,10 +131,22 @@ def _row(
     return ServiceStatus(svc.name, svc.kind, provider, svc.port, health=health)
 
 
+def _deployed_row(svc: Service, probe: bool) -> ServiceStatus:
+    """A deployed env's service: where its env says it is, and whether it answers there."""
+    from realstack import probes  # noqa: PLC0415
+
+    if not svc.external:
+        return ServiceStatus(svc.name, svc.kind, "external", 0, "not offered", health="-")
+    health = (probes.check_for(svc)() or "healthy") if probe else "-"
+    return ServiceStatus(svc.name, svc.kind, "external", svc.port, "deployed", health=health)
+
+
 def status(
     stack: Stack, *, probe: bool = True, placement: Placement | None = None
 ) -> list[ServiceStatus]:
     """What runs, who owns it and whether it answers; never changes anything."""
+    if stack.deployed:
+        return [_deployed_row(svc, probe) for svc in stack.services]
     placement = placement or Placement(stack)
     records = runtime.records_of(stack)
     rows = []

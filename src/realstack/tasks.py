@@ -134,6 +134,16 @@ class _Progress:
             sys.stdout.flush()
 
 
+def _left_alone(stack: Stack, verb: str) -> None:
+    """A deployed env: say so, name where its services are, touch nothing."""
+    print(
+        f"realstack [{stack.env}] is a deployed stack: realstack {verb} nothing there "
+        f"(`invoke staging.check --env {stack.env}` checks it)"
+    )
+    for svc in stack.services:
+        print(_say(f"  {svc.name:<12} {svc.external or 'not offered by this env'}"))
+
+
 def _print_failures(report: Report) -> None:
     for error in report.errors:
         print(_say(f"\n✗ {error}"), file=sys.stderr)
@@ -141,10 +151,11 @@ def _print_failures(report: Report) -> None:
 
 def _stack(env: str | None, *, state: Literal["read", "write"] | None = None) -> Stack:
     """Load the manifest for ``env``; with ``state`` ("read" or "write"), check up front that
-    the state directory can be used so (one message naming the path and the fix)."""
+    the state directory can be used so (one message naming the path and the fix). A deployed
+    env has no state of realstack's."""
     stack = load_stack(env=env)
     _loaded.set(stack)
-    if state is not None:
+    if state is not None and not stack.deployed:
         InstancePaths(stack.state_dir).check(stack.names, write=state == "write")
     return stack
 
@@ -172,6 +183,9 @@ def start(
 ) -> None:
     """Start what is missing, in dependency order; reuse what already runs."""
     stack = _stack(env, state="write")
+    if stack.deployed:
+        _left_alone(stack, "starts")
+        return
     seconds = _timeout(timeout)
     profiles = parse_profiles(profile or "", "profile")
     active = replace(stack, profiles=stack.profiles | profiles)
@@ -221,6 +235,9 @@ def stop(c: Context, env: str | None = None, only: str | None = None, purge: boo
         stack = _stack(env, state="write")
     except ConfigError as broken:
         _stop_from_records(broken, env, only=only, purge=purge)
+        return
+    if stack.deployed and not purge:
+        _left_alone(stack, "stops")
         return
     report = orchestrator.stop(stack, only=_only(only), purge=purge, progress=_Progress(_secrets()))
     if not report.ok:
