@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from realstack import oneshot
 from realstack._scheduler import Cancelled
 from realstack.errors import PortInUse, ProbeTimeout, RealstackError, ServiceExited, TaskFailed
-from realstack.model import Service
+from realstack.model import COMMAND_KINDS, Service
 from realstack.plan import Plan, drift
 from realstack.providers import Handle, Orphan, Ours, Stale
 from realstack.providers.placement import Placement
@@ -79,7 +79,7 @@ class Launch:
         if isinstance(found, Ours) and svc.is_task:  # a run that a killed start left going
             self.progress(svc.name, Event.ORPHANS, "an earlier run is still going; stopping it")
         elif isinstance(found, Ours):
-            changed = drift(found.handle.record.settings, settings)
+            changed = drift(found.handle.record.settings, settings) or self._tasks_ran(svc)
             if not changed:
                 self._reuse(svc, found)
                 return
@@ -112,6 +112,15 @@ class Launch:
         self.records.write(handle.record)
         with self.lock:
             self.handles[svc.name] = handle
+
+    def _tasks_ran(self, svc: Service) -> str:
+        """An app runs on what its tasks made: one of them ran in this start (a migration
+        applied), so the running app restarts on the new schema."""
+        if svc.kind not in COMMAND_KINDS:
+            return ""
+        with self.lock:
+            ran = [d.service for d in svc.depends_on if d.service in self.completed]
+        return f"{', '.join(ran)} ran" if ran else ""
 
     def _current(self, svc: Service) -> bool:
         """Whether a task's last successful run is still current (then it does not run)."""

@@ -131,7 +131,7 @@ class TaskFailed(ServiceError):
         )
         super().__init__(
             service,
-            f"{service}: task failed: {how}; what depends on it was not started"
+            f"{service}: task failed: {how}; what depends on it was not (re)started"
             + _tail_block(self.log_tail, log_path),
         )
 

@@ -18,13 +18,7 @@ from dotenv import dotenv_values
 
 from realstack import deployed
 from realstack.errors import ConfigError, CycleError
-from realstack.fields import (
-    choice,
-    interpolate,
-    key,
-    shown,
-    text,
-)
+from realstack.fields import choice, interpolate, key, shown, str_map, text
 from realstack.graph import check_acyclic
 from realstack.model import (
     DEFAULT_COMPOSE_FILE,
@@ -42,7 +36,9 @@ _NAME = re.compile(r"^[a-z][a-z0-9_-]{0,62}$")
 ENV_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
 _VAR_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 # The keys a manifest may use are the model's fields: a field added to Service is a key.
-TOP_KEYS = frozenset({"default_env", "state_dir", "services", "provider", "compose_file", "python"})
+TOP_KEYS = frozenset(
+    {"default_env", "state_dir", "services", "provider", "compose_file", "python", "env"}
+)
 # Servers in this env run without fsync/AOF unless a service says ``durable = true``: test
 # data is thrown away, and speed is the point (every other env keeps its data safe).
 FAST_ENVS = frozenset({"test"})
@@ -206,6 +202,10 @@ def _build_stack(
         python=_python(table, root, variables),
         durable=env not in FAST_ENVS,
         peers=peers,
+        env=str_map(
+            interpolate(table.get("env", {}), variables, f"{ROOT}.env", literal_braces=True),
+            f"{ROOT}.env",
+        ),
     )
     services = tuple(build_service(str(name), raw, defaults) for name, raw in raw_services.items())
     check_references(services)

@@ -293,7 +293,8 @@ def stop(
                     for what in provider.purge(svc):
                         progress(svc.name, Event.PURGED, what)
                 for task in oneshot.forget_dependents(stack, svc.name):
-                    progress(task, Event.PURGED, f"its last run (its work was in {svc.name})")
+                    why = "" if task == svc.name else f" (its work was in {svc.name})"
+                    progress(task, Event.PURGED, f"its last run{why}")
         # The project's network goes once its last container has (also after `--only` stops
         # of every service, as nox sessions do); volumes of services not stopped never do.
         _finish(stack, placement, chosen, purge=purge and only is None, progress=progress)

@@ -87,6 +87,7 @@ class Defaults:
     python: str = sys.executable
     durable: bool = True
     peers: Mapping[str, str] = field(default_factory=dict)
+    env: Mapping[str, str] = field(default_factory=dict)  # top-level ``env``: every command's
 
 
 @dataclass(frozen=True)
@@ -158,6 +159,19 @@ def peer_fields(name: str, raw: object, variables: Mapping[str, str]) -> dict[st
     return {f"{name}.{k}": v for k, v in fields.items()}
 
 
+def _env_of(
+    kind: ServiceKind, raw: Mapping[str, object], shared: Mapping[str, str], path: str
+) -> dict[str, tuple[str, str]]:
+    """A command's environment: the stack's shared ``env``, then its own (which wins); each
+    value with the field path its placeholders are reported under."""
+    own = str_map(raw.get("env", {}), f"{path}.env")
+    common = shared if kind in COMMAND_KINDS else {}
+    return {
+        **{k: (v, key(f"{ROOT}.env", k)) for k, v in common.items()},
+        **{k: (v, key(f"{path}.env", k)) for k, v in own.items()},
+    }
+
+
 def build_service(name: str, raw: object, defaults: Defaults) -> Service:
     a = _address(name, raw, defaults.variables)
     path, raw, kind, host, port = a.path, a.raw, a.kind, a.host, a.port
@@ -201,8 +215,8 @@ def build_service(name: str, raw: object, defaults: Defaults) -> Service:
         # command that started the stack happened to run
         cwd=root / text(cwd_raw, f"{path}.cwd") if cwd_raw is not None else root,
         env={
-            k: fmt(v, placeholders, key(f"{path}.env", k))
-            for k, v in str_map(raw.get("env", {}), f"{path}.env").items()
+            k: fmt(v, placeholders, where)
+            for k, (v, where) in _env_of(kind, raw, defaults.env, path).items()
         },
         user=user,
         password=password,

@@ -103,3 +103,21 @@ def test_a_command_runs_in_the_project_unless_it_says_where(tmp_path: Path) -> N
 
     assert loaded.service("app").cwd == tmp_path
     assert loaded.service("sub").cwd == tmp_path / "services" / "api"
+
+
+def test_a_shared_env_reaches_every_command_and_each_service_may_override(
+    tmp_path: Path,
+) -> None:
+    shared = {"POSTGRES_SERVER": "{postgres.host}", "POSTGRES_PORT": "{postgres.port}", "X": "1"}
+    app = {"kind": "process", "port": 18001, "command": ["a"], "env": {"X": "2"}}
+    task = {"kind": "task", "command": ["m"]}
+    table = {"env": shared, "services": {"postgres": PG, "app": app, "migrate": task}}
+    loaded = build_stack(table, root=tmp_path, env="test", variables={})
+
+    assert loaded.service("app").env == {
+        "POSTGRES_SERVER": "localhost",
+        "POSTGRES_PORT": "15432",
+        "X": "2",
+    }
+    assert loaded.service("migrate").env["X"] == "1"
+    assert loaded.service("postgres").env == {}  # servers get no app environment

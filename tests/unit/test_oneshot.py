@@ -233,3 +233,19 @@ def test_conditions_and_task_keys_are_checked_against_the_kind(
         build_stack({"services": table}, root=tmp_path, env="test", variables={})
     assert err.value.path == f"tool.realstack.services.{path}"
     assert says in str(err.value)
+
+
+def test_a_running_app_restarts_when_its_migration_ran_again(world: World) -> None:
+    world.start().raise_for_errors()
+    (world.root / "migrations" / "002_email.py").write_text("# add column email\n")
+
+    report = world.start()
+
+    assert actions(report)["api"] == Action.RESTARTED
+    assert ("api", "migrate ran; restarting") in world.seen.of(Event.DRIFT)
+
+
+def test_a_running_app_is_reused_when_its_migration_was_up_to_date(world: World) -> None:
+    world.start().raise_for_errors()
+
+    assert actions(world.start())["api"] == Action.REUSED
