@@ -34,6 +34,7 @@ MESSAGE = "The cat saw the other cat; the dog saw nothing. Café, café — THE 
 
 
 @pytest.mark.realstack_no_audit("reads the env contract files, not a service")
+@pytest.mark.realstack_local("reads the local test stack's runtime.env")
 def test_contract_names_the_test_stack_and_matches_runtime_env(
     contract: dict[str, str], realstack: RealstackHandle
 ) -> None:

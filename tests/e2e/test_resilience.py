@@ -29,7 +29,11 @@ from e2e._support import (
 )
 from realstack import load_stack, orchestrator
 
-pytestmark = [pytest.mark.e2e, pytest.mark.p3]
+pytestmark = [
+    pytest.mark.e2e,
+    pytest.mark.p3,
+    pytest.mark.realstack_local("stops and restarts the stack's auth service"),
+]
 
 NOTICE_TIMEOUT = 15.0  # for the backend to notice that auth is gone
 RECOVERY_TIMEOUT = 60.0  # for auth to come back and the backend to be healthy again

@@ -34,10 +34,16 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--realstack-root", default=None, type=Path, help=_settings.ROOT_DESC)
     group.addoption("--realstack-start", action="store_true", help=_settings.START_DESC)
     group.addoption("--realstack-allow-skip", action="store_true", help=_settings.ALLOW_SKIP_DESC)
+    group.addoption(
+        "--realstack-allow-destructive", action="store_true", help=_settings.ALLOW_DESTRUCTIVE_DESC
+    )
     parser.addini(
         "realstack_suites", type="args", default=["e2e", "integration"], help=_settings.SUITES_DESC
     )
     parser.addini("realstack_requires", type="args", default=[], help=_settings.REQUIRES_DESC)
+    parser.addini(
+        "realstack_local_fixtures", type="args", default=[], help=_settings.LOCAL_FIXTURES_DESC
+    )
     parser.addini(
         "realstack_coroutine_check", type="bool", default=True, help=_settings.COROUTINES_DESC
     )
@@ -60,6 +66,12 @@ def pytest_configure(config: pytest.Config) -> None:
 
     config.addinivalue_line("markers", "requires(*services): services the test needs healthy")
     config.addinivalue_line("markers", "realstack_no_audit(reason): exempt from the I/O audit")
+    config.addinivalue_line(
+        "markers", "realstack_local(reason): needs the local stack (refused on a deployed env)"
+    )
+    config.addinivalue_line(
+        "markers", "destructive: changes shared data (refused on a deployed env unless allowed)"
+    )
     for suite in settings.suites:
         config.addinivalue_line("markers", f"{suite}: needs the real stack (realstack)")
     state = Session(config, settings)

@@ -18,6 +18,12 @@ ALLOW_SKIP_DESC = "opt out: let strict suites skip (a skip fails the run otherwi
 SUITES_DESC = "markers / directory names whose tests need the real stack"
 REQUIRES_DESC = "services a strict test needs when it does not say (default: all)"
 COROUTINES_DESC = "fail a test that leaves a coroutine un-awaited (default: true)"
+ALLOW_DESTRUCTIVE_DESC = "opt in: run tests marked destructive against a deployed env"
+LOCAL_FIXTURES_DESC = (
+    "fixtures that reach into the local stack (direct database access, its signing keys): "
+    "a test using one is refused against a deployed env"
+)
+LOCAL_FIXTURES = ("pg_conn", "redis_client", "realstack_namespace", "fresh_database")
 
 
 @dataclass(frozen=True)
@@ -29,6 +35,8 @@ class Settings:
     suites: tuple[str, ...]
     requires: tuple[str, ...]
     coroutines: bool
+    allow_destructive: bool = False
+    local_fixtures: tuple[str, ...] = LOCAL_FIXTURES
 
 
 def _manifest_root(config: pytest.Config) -> Path | None:
@@ -50,4 +58,6 @@ def resolve(config: pytest.Config) -> Settings:
         suites=tuple(config.getini("realstack_suites")),
         requires=tuple(config.getini("realstack_requires")),
         coroutines=bool(config.getini("realstack_coroutine_check")),
+        allow_destructive=bool(config.getoption("realstack_allow_destructive")),
+        local_fixtures=(*LOCAL_FIXTURES, *config.getini("realstack_local_fixtures")),
     )

@@ -56,7 +56,8 @@ def unhealthy(stack: Stack, names: Iterable[str]) -> dict[str, str]:
             continue
         error = probes.check_for(svc)()
         if error is not None:
-            failures[name] = f"probe {svc.probe.describe()} on port {svc.port}: {error}"
+            where = svc.external or f"port {svc.port}"
+            failures[name] = f"probe {svc.probe.describe()} on {where}: {error}"
     return failures
 
 
@@ -73,9 +74,15 @@ def down_message(stack: Stack, failures: dict[str, str], logs: Callable[[str], L
             )
         for line in logs(name).tail(LOG_LINES):
             lines.append(f"      | {line}")
-    lines.append(
-        f"Start them with `invoke services.start --wait --env {stack.env}` (or run pytest with "
-        "--realstack-start). Suites that need real services fail instead of skipping; "
-        "--realstack-allow-skip is the explicit opt-out for skips, not for missing services."
-    )
+    if stack.deployed:
+        lines.append(
+            f"env {stack.env!r} is a deployed stack: realstack starts nothing there; "
+            f"`invoke staging.check --env {stack.env}` shows what answers and what does not."
+        )
+    else:
+        lines.append(
+            f"Start them with `invoke services.start --wait --env {stack.env}` (or run pytest "
+            "with --realstack-start). Suites that need real services fail instead of skipping; "
+            "--realstack-allow-skip is the explicit opt-out for skips, not for missing services."
+        )
     return "\n".join(lines)

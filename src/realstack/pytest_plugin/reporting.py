@@ -108,6 +108,12 @@ def write_summary(tr: Any, exitstatus: int, state: Session) -> None:
 
     if tr.stats.get("passed") is None and tr.stats.get("failed") is None and exitstatus == 5:
         tr.write_sep("=", "realstack: no tests ran — that is a failure, not a pass", red=True)
+    if state.refused:
+        env = state.load_stack().env
+        tr.write_sep("=", f"realstack: refused on deployed env {env!r} ({len(state.refused)})")
+        tr.write_line("not run, not skipped, not passed: a shared stack is not reached into")
+        for nodeid, why in state.refused:
+            tr.write_line(f"  {nodeid}: {why}")
     if not state.reported:
         return
     tr.write_sep("=", "realstack summary")

@@ -15,13 +15,15 @@ from typing import Any
 
 import pytest
 
-from realstack.pytest_plugin import coroutines, reporting
+from realstack.model import Stack
+from realstack.pytest_plugin import coroutines, refusals, reporting
 from realstack.pytest_plugin._session import Session
 from realstack.pytest_plugin.lifecycle import StackOwner
 from realstack.pytest_plugin.policy import down_message, is_strict, required_services, unhealthy
 from realstack.pytest_plugin.strict import StrictSuite
 
 _DOWN_KEY = "realstack_down"  # xdist workeroutput: why a worker stopped before its tests
+_REFUSED_KEY = "realstack_refused"  # xdist workeroutput: what a deployed env refused
 STRICT_PLUGIN = "realstack-strict-suite"
 
 
@@ -34,15 +36,14 @@ class ProjectRun:
 
     # ------------------------------------------------------------------ collection
 
-    def _register(self, items: list[pytest.Item]) -> None:
-        """Note which of the items that will run are strict, and the services each needs."""
+    def _register(self, session: pytest.Session) -> None:
+        """Note which of the items that will run are strict, and the services each needs; on
+        a deployed env, take out (and list) what it refuses."""
         state = self.state
         rootpath = state.config.rootpath
-        for item in items:
+        for item in session.items:
             if is_strict(item, state.settings.suites, rootpath):
                 state.requires[item.nodeid] = required_services(item, state.settings.requires)
-        if not state.active:
-            return
         stack = state.load_stack()
         for nodeid, names in state.requires.items():
             unknown = [n for n in names if n not in stack.names]
@@ -52,9 +53,30 @@ class ProjectRun:
                     f"the manifest has {', '.join(stack.names)}"
                 )
             if not names:  # what a plain `services.start` keeps running (active profiles)
-                state.requires[nodeid] = [
-                    s.name for s in stack.services if stack.enabled(s) and not s.is_task
-                ]
+                state.requires[nodeid] = (
+                    refusals.offered(stack)
+                    if stack.deployed
+                    else [s.name for s in stack.services if stack.enabled(s) and not s.is_task]
+                )
+        if stack.deployed:
+            self._refuse(session, stack)
+
+    def _refuse(self, session: pytest.Session, stack: Stack) -> None:
+        state = self.state
+        kept, refused = [], []
+        for item in session.items:
+            why = refusals.reason(item, state.requires.get(item.nodeid, []), stack, state.settings)
+            if why:
+                refused.append(item)
+                state.refused.append((item.nodeid, why))
+                state.requires.pop(item.nodeid, None)
+            else:
+                kept.append(item)
+        if refused:
+            session.items[:] = kept
+            session.config.hook.pytest_deselected(items=refused)
+            if self.xdist_worker:
+                session.config.workeroutput[_REFUSED_KEY] = state.refused  # type: ignore[attr-defined]
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_collection_finish(self, session: pytest.Session) -> None:
@@ -65,7 +87,7 @@ class ProjectRun:
         controller, or the controller schedules tests on a worker that is already gone.
         """
         state = self.state
-        self._register(session.items)
+        self._register(session)
         if not state.active or session.config.option.collectonly:
             return
         self.strict = StrictSuite(state)
@@ -82,8 +104,13 @@ class ProjectRun:
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_testnodedown(self, node: Any, error: object) -> None:
-        """xdist controller: a worker stopped on unhealthy services; stop the same way."""
-        message = getattr(node, "workeroutput", {}).get(_DOWN_KEY)
+        """xdist controller: a worker stopped on unhealthy services; stop the same way. What
+        the workers refused is listed once (each worker refuses the same tests)."""
+        output = getattr(node, "workeroutput", {})
+        for nodeid, why in output.get(_REFUSED_KEY, []):
+            if (nodeid, why) not in self.state.refused:
+                self.state.refused.append((nodeid, why))
+        message = output.get(_DOWN_KEY)
         if message:
             pytest.exit(message, returncode=pytest.ExitCode.TESTS_FAILED)
 
