@@ -154,3 +154,35 @@ def bench(session: nox.Session) -> None:
     """Cold/warm start and stop times beside the raw binaries (prints figures)."""
     _install(session)
     session.run("python", "scripts/bench.py", *session.posargs)
+
+
+@nox.session
+def staging(session: nox.Session) -> None:
+    """The e2e suite against a deployed stack (envs/staging.env; point BACKEND_SERVICE_URL,
+    AUTH_SERVICE_URL, WEBSOCKET_URL and STAGING_TEST_JWT_TOKEN at it from the environment).
+
+    `invoke staging.check` first: on anything but ok/degraded the session stops before the
+    first test, with the table. Tests a deployed stack cannot take are refused and listed.
+    """
+    _install(session)
+    session.run("invoke", "staging.check", "--env", "staging")
+    session.run(*PYTEST, "tests/e2e", "--realstack-env=staging", *session.posargs)
+
+
+@nox.session(name="staging-rehearsal")
+def staging_rehearsal(session: nox.Session) -> None:
+    """`nox -s staging` against this repository's own test stack standing in for a deployed
+    one (what CI can run here: no real staging is reachable), token included."""
+    _install(session)
+    with _stack(session, "test"):
+        shown = session.run("invoke", "env.show", "--env=test", "--format=json", silent=True)
+        urls = json.loads(str(shown))
+        token = session.run("python", "scripts/staging_token.py", silent=True)
+        env = {
+            "BACKEND_SERVICE_URL": urls["BACKEND_SERVICE_URL"],
+            "AUTH_SERVICE_URL": urls["AUTH_SERVICE_URL"],
+            "WEBSOCKET_URL": urls["WEBSOCKET_URL"],
+            "STAGING_TEST_JWT_TOKEN": str(token).strip(),
+        }
+        session.run("invoke", "staging.check", "--env", "staging", env=env)
+        session.run(*PYTEST, "tests/e2e", "--realstack-env=staging", *session.posargs, env=env)

@@ -10,7 +10,7 @@ the ones a plain start brings up (no profile, or an active one) plus any that ru
   connectivity  a PostgreSQL query via DATABASE_URL, Redis SET/GET/DEL via REDIS_URL,
                 ClickHouse SELECT 1 via CLICKHOUSE_SERVICE_URL, GET <URL>/health for every
                 other http(s) *_SERVICE_URL of the env contract
-  env           runtime.env and runtime.json hold exactly realstack.contract(stack)
+  env           runtime.env and runtime.json hold exactly the contract of what runs
 ``--quick`` runs startup and health only; ``--verbose`` prints every check's detail;
 ``--cleanup`` stops the stack after the checks (realstack.stop).
 
@@ -216,7 +216,7 @@ def check_env(
     stack: Stack, running: Iterable[str], runtime: Mapping[str, Any] | None
 ) -> list[Check]:
     """runtime.env (what dotenv loaders read) and runtime.json's env equal the contract."""
-    expected = realstack.contract(stack, set(running))
+    expected = realstack.contract(stack, set(running), enabled=False)  # what runs, only
     paths = InstancePaths(stack.state_dir)
     checks = []
     if not paths.runtime_env.is_file():
