@@ -11,7 +11,8 @@ import pytest
 from invoke.context import Context
 from invoke.exceptions import Exit
 
-from realstack import orchestrator, tasks
+from realstack import cli_support, orchestrator, tasks
+from realstack.cli_support import ProgressLines
 from realstack.errors import RealstackError
 from realstack.model import Stack
 from realstack.results import Action, Event, Report, ServiceResult
@@ -91,7 +92,7 @@ def test_an_unexpected_exception_before_the_stack_is_known_goes_to_stderr(
     def broken(env: str | None = None) -> Stack:
         raise KeyError("surprise")
 
-    monkeypatch.setattr(tasks, "load_stack", broken)
+    monkeypatch.setattr(cli_support, "load_stack", broken)
     done = exit_of(tasks.stop)
     assert done.code == 1
     assert str(done.message).startswith("realstack: unexpected KeyError: 'surprise'")
@@ -167,7 +168,7 @@ def test_a_failure_list_is_masked(
 
 def test_progress_lines_are_masked(capsys: pytest.CaptureFixture[str]) -> None:
     """A progress detail carrying a secret prints *** instead."""
-    tasks._Progress([PASSWORD])("db", Event.NOTE, f"dsn has {PASSWORD}")
+    ProgressLines([PASSWORD])("db", Event.NOTE, f"dsn has {PASSWORD}")
     out = capsys.readouterr().out
     assert "dsn has ***" in out
     assert PASSWORD not in out
