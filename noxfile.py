@@ -183,6 +183,9 @@ def staging_rehearsal(session: nox.Session) -> None:
             "AUTH_SERVICE_URL": urls["AUTH_SERVICE_URL"],
             "WEBSOCKET_URL": urls["WEBSOCKET_URL"],
             "STAGING_TEST_JWT_TOKEN": str(token).strip(),
+            # the identity the test stack's /health reports (APP_ENV, APP_BUILD)
+            "STAGING_EXPECT_ENV": "test",
+            "STAGING_EXPECT_BUILD": "dev",
         }
         session.run("invoke", "staging.check", "--env", "staging", env=env)
         session.run(*PYTEST, "tests/e2e", "--realstack-env=staging", *session.posargs, env=env)

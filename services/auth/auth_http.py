@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 from collections.abc import Awaitable, Mapping
 from typing import Any
 
@@ -107,11 +108,23 @@ async def check(probe: Awaitable[None]) -> str:
     return "ok"
 
 
+def identity() -> dict[str, str]:
+    """Who answers: the env and build it was deployed as, and the realstack instance that
+    started it, so a check (``invoke staging.check``) can tell staging from production and one
+    checkout's stack from another's."""
+    return {
+        "env": os.environ.get("APP_ENV", ""),
+        "build": os.environ.get("APP_BUILD", ""),
+        "instance": os.environ.get("REALSTACK_INSTANCE_ID", ""),
+    }
+
+
 async def health_response(checks: Mapping[str, Awaitable[None]]) -> JSONResponse:
-    """All checks concurrently: 200 when every one is ok, else 503 ``degraded``."""
+    """All checks concurrently: 200 when every one is ok, else 503 ``degraded``; with the
+    service's identity either way."""
     results = dict(zip(checks, await asyncio.gather(*map(check, checks.values())), strict=True))
     healthy = all(v == "ok" for v in results.values())
     return JSONResponse(
-        {"status": "ok" if healthy else "degraded", "checks": results},
+        {"status": "ok" if healthy else "degraded", "checks": results, **identity()},
         status_code=200 if healthy else 503,
     )

@@ -55,12 +55,27 @@ def test_auth_and_backend_report_all_checks_ok(
     """Both services say healthy, with every dependency check "ok"."""
     auth = auth_api.get("/health")
     assert auth.status_code == 200, auth.text
-    assert auth.json() == {"status": "ok", "checks": {"postgres": "ok", "redis": "ok"}}
+    body = auth.json()
+    assert {k: body[k] for k in ("status", "checks")} == {
+        "status": "ok",
+        "checks": {"postgres": "ok", "redis": "ok"},
+    }
     backend = backend_api.get("/health")
     assert backend.status_code == 200, backend.text
     body = backend.json()
     assert body["status"] == "ok"
     assert body["checks"] == {"postgres": "ok", "redis": "ok", "auth": "ok"}
+
+
+@pytest.mark.realstack_local("the local test stack's own identity")
+def test_health_names_the_env_build_and_instance_that_answers(
+    auth_api: httpx.Client, backend_api: httpx.Client, realstack: RealstackHandle
+) -> None:
+    """What `invoke staging.check` compares, and which checkout's stack answers."""
+    for api in (auth_api, backend_api):
+        body = api.get("/health").json()
+        assert (body["env"], body["build"]) == ("test", "dev")
+        assert body["instance"] == realstack.stack.instance_id
 
 
 def test_login_issues_an_hs256_token_carrying_the_contract_claims(
