@@ -8,6 +8,7 @@ import time
 from dataclasses import dataclass
 
 from realstack import envfile
+from realstack.logfiles import FileLogs
 from realstack.model import Service, Stack
 from realstack.providers import Absent, Found, Logs, Ours, Provider
 from realstack.providers.placement import Placement
@@ -47,6 +48,9 @@ def logs(stack: Stack, svc: Service, placement: Placement | None = None) -> Logs
     placement = placement or Placement(stack)
     raw = records_of(stack).read(svc.name)
     record = raw if isinstance(raw, ProcessRecord | ContainerRecord) else None
+    native = record.provider == "native" if record else placement.choose(svc) == "native"
+    if native:  # its file, without loading the native provider (a test run's marks)
+        return FileLogs(InstancePaths(stack.state_dir).log(svc.name))
     provider = placement.candidates(svc, record)[0] if record else placement.for_start(svc)
     return provider.logs(svc)
 

@@ -9,46 +9,24 @@ between spawn and record, a record lost) are found by the same marks, never by a
 from __future__ import annotations
 
 import shutil
-import subprocess
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 import psutil
 
 from realstack import ports, probes, supervisor
 from realstack.binaries import find_postgres, find_redis
 from realstack.errors import ProviderUnavailable
+from realstack.logfiles import FileLogs
 from realstack.model import Service, Stack
 from realstack.providers import Absent, Exited, Found, Orphan, Ours, Stale
 from realstack.providers.native.launch import launch_spec, stop_signal
 from realstack.records import ProcessRecord, Record, Settings
-from realstack.state import InstancePaths, size_of, tail
+from realstack.state import InstancePaths
 from realstack.waiting import Check
 
 _CREATE_TIME_TOLERANCE = 0.01  # psutil reports create_time rounded to clock ticks
-
-
-@dataclass(frozen=True)
-class FileLogs:
-    """A service's log file: everything its processes printed, appended across runs."""
-
-    path: Path
-
-    @property
-    def source(self) -> str:
-        return str(self.path)
-
-    def mark(self) -> float:
-        return float(size_of(self.path))
-
-    def tail(self, lines: int, since: float | None = None) -> list[str]:
-        return tail(self.path, lines, int(since or 0))
-
-    def follow(self, lines: int) -> None:
-        # tail(1) is the tool made for following a file; Ctrl-C ends it.
-        subprocess.run(["tail", "-n", str(lines), "-F", str(self.path)], check=False)
 
 
 @dataclass(frozen=True)
