@@ -13,6 +13,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+import psutil
 from chaos_docker import container_name
 from chaos_evidence import ended
 from chaos_forged import Plant, Victim, damage, make_forge, plants
@@ -29,7 +30,19 @@ class Watched:
 
 
 def watch(chaos: Chaos, a: Project) -> Watched:
-    return Watched([p for p, _ in chaos.processes(a)], chaos.containers(a))
+    """A's service processes: the roots of its marked process trees. Their children come and
+    go on their own (PostgreSQL forks a backend per connection and autovacuum workers), so one
+    ending says nothing about another checkout's stop; a stop that reached A ends a root."""
+    procs = [p for p, _ in chaos.processes(a)]
+    pids = {p.pid for p in procs}
+    return Watched([p for p in procs if _parent(p) not in pids], chaos.containers(a))
+
+
+def _parent(proc: Any) -> int | None:
+    try:
+        return int(proc.ppid())
+    except psutil.Error:
+        return None
 
 
 def count_foreign(chaos: Chaos, mode: str, a: Project, watched: Watched, by: str) -> None:
