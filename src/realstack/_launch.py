@@ -53,13 +53,18 @@ class Launch:
     def ports_taken(self) -> dict[str, RealstackError]:
         """Every port a start would need that someone else holds, found before anything
         starts: a conflict on the third service must not cost starting (and rolling back)
-        the first two. What is ours (current, drifted or orphaned) is not in the way."""
+        the first two, nor stopping a running service for a port it cannot have."""
         taken: dict[str, RealstackError] = {}
         for svc in self.plan.services:
-            if svc.is_task or isinstance(
-                locate(self.placement, self.records, svc).found, Ours | Orphan
-            ):
+            if svc.is_task:
                 continue
+            found = locate(self.placement, self.records, svc).found
+            if isinstance(found, Orphan):
+                continue
+            if isinstance(found, Ours) and found.handle.record.port == svc.port:
+                continue  # ours on this very port: reused or restarted in place
+            # a new service, or ours moving to another port: that port must be free before
+            # anything is stopped (a drifted service is never stopped for a port it cannot have)
             occupant = self.plan.providers[svc.name].occupant(svc)
             if occupant is not None:
                 taken[svc.name] = PortInUse(svc.name, svc.port, occupant or None)

@@ -70,10 +70,29 @@ def live(stack: Stack, placement: Placement) -> dict[str, Located]:
 
 def contract(stack: Stack, placement: Placement | None = None) -> dict[str, str]:
     """The env contract of what runs now (a deployed env: what its env file offers)."""
+    return contract_and_moves(stack, placement)[0]
+
+
+def contract_and_moves(
+    stack: Stack, placement: Placement | None = None
+) -> tuple[dict[str, str], list[str]]:
+    """The contract of what runs, and for each running service whose port the manifest has
+    since moved, a sentence saying so. A moved service is left out of the contract: its
+    exports would name the manifest's port, where something else may answer."""
     if stack.deployed:
-        return envfile.contract(stack, stack.names, enabled=False)
+        return envfile.contract(stack, stack.names, enabled=False), []
     running = live(stack, placement or Placement(stack))
-    return envfile.contract(stack, set(running), enabled=False)
+    moves, moved = [], set()
+    for name, where in running.items():
+        record = where.found.handle.record if isinstance(where.found, Ours) else None
+        port = stack.service(name).port
+        if record is not None and record.port and record.port != port:
+            moved.add(name)
+            moves.append(
+                f"{name} runs on port {record.port}, but the manifest now says {port}: left "
+                "out; `invoke services.start` moves it there"
+            )
+    return envfile.contract(stack, set(running) - moved, enabled=False), moves
 
 
 def write(stack: Stack, placement: Placement) -> None:

@@ -95,9 +95,11 @@ def _row(
     provider = where.provider.name if where.provider is not None else configured
     if isinstance(found, Ours):
         record = found.handle.record
+        # where it runs, which a changed manifest does not move: probe and show that port
+        running = dataclasses.replace(svc, port=record.port) if record.port else svc
         health = "-"
         if probe and where.provider is not None:
-            health = where.provider.probe(svc)() or "healthy"
+            health = where.provider.probe(running)() or "healthy"
         changed = plan.drift(record.settings, plan.settings_of(stack, svc, configured))
         if changed:
             health += f"; drifted from the manifest ({changed}): `services.start` restarts it"
@@ -106,7 +108,7 @@ def _row(
             svc.name,
             svc.kind,
             provider,
-            svc.port,
+            running.port,
             "ours",
             pid,
             time.time() - record.started_at,

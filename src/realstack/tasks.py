@@ -272,7 +272,9 @@ def show(c: Context, env: str | None = None, format: str = "dotenv") -> None:
     if format not in envfile.FORMATS:
         raise ConfigError("format", f"expected one of {', '.join(envfile.FORMATS)}; got {format!r}")
     stack = load_for_task(env)
-    values = runtime.contract(stack)
+    values, moves = runtime.contract_and_moves(stack)
+    for move in moves:
+        print(say(f"warning: {move}"), file=sys.stderr)
     print(envfile.render(values, cast(Any, format)), end="")
 
 

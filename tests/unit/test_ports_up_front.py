@@ -59,3 +59,17 @@ def test_a_process_listening_elsewhere_is_named_in_the_timeout(tmp_path: Path) -
     assert "its process listens on 127.0.0.1:18999, not on port 18002" in str(error)
     waiting = [d for s, d in world.seen.of(Event.WAITING) if s == "web"]
     assert waiting and "listens on 127.0.0.1:18999" in waiting[-1]
+
+
+def test_a_service_is_not_stopped_for_a_new_port_someone_else_holds(tmp_path: Path) -> None:
+    world = World(tmp_path)
+    world.start().raise_for_errors()
+    moved = World(tmp_path, DB_PORT="25432")
+    moved.fake, moved.time = world.fake, world.time
+    world.fake.occupied["db"] = "pid 7 (another project's postgres)"
+
+    report = moved.start()
+
+    assert isinstance(report.errors[0], PortInUse)
+    assert "db" not in world.asked("stop")  # the running db keeps running on its old port
+    assert world.asked("start").count("db") == 1

@@ -36,3 +36,20 @@ def test_after_a_stop_the_contract_names_nothing_but_the_instance(tmp_path: Path
     world.stop().raise_for_errors()
 
     assert dotenv_values(world.paths.runtime_env).keys() == {"REALSTACK_INSTANCE_ID"}
+
+
+def test_a_service_the_manifest_moved_is_left_out_and_said(tmp_path: Path) -> None:
+    world = World(tmp_path, SERVICES)
+    world.start().raise_for_errors()
+    moved = World(tmp_path, {**SERVICES, "db": {**SERVICES["db"], "port": 25432}})
+
+    values, moves = runtime.contract_and_moves(
+        moved.stack, Placement.single(moved.stack, world.fake)
+    )
+
+    assert "DATABASE_URL" not in values  # never the new port, where someone else may answer
+    assert "REDIS_URL" in values
+    assert moves == [
+        "db runs on port 15432, but the manifest now says 25432: left out; "
+        "`invoke services.start` moves it there"
+    ]
