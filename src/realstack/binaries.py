@@ -158,3 +158,16 @@ def version_of(binary: str) -> str:
     if match := re.search(r"^(Valkey|Redis) server v=(\S+)", out):
         return f"{match.group(1)} {match.group(2)}"
     return out.strip().splitlines()[0] if out.strip() else ""
+
+
+@functools.lru_cache(maxsize=8)
+def postgres_settings(postgres: str) -> frozenset[str]:
+    """The setting names a ``postgres`` binary knows (``--describe-config``); empty when it
+    cannot say, so nothing is refused on a guess."""
+    try:
+        out = subprocess.run(
+            [postgres, "--describe-config"], capture_output=True, text=True, timeout=10, check=False
+        ).stdout
+    except (OSError, subprocess.SubprocessError):
+        return frozenset()
+    return frozenset(line.split("\t", 1)[0] for line in out.splitlines() if line.strip())

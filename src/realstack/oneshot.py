@@ -3,7 +3,8 @@ last run left behind.
 
 A task's *key* digests what it would run: its command, working directory, what it inherits,
 its dependencies' exports and its own ``env`` (a moved database is a new key), and the bytes
-of its ``inputs`` files (``alembic/versions/*.py``: a new migration is a new key). A start
+of its ``inputs`` files (``alembic/versions/*.py``: a new migration is a new key) and of the
+project files its command names (``migrate.py``). A start
 runs a task whose key differs from its last successful run's, or every time with
 ``rerun = "always"``; purging a service forgets the runs of the tasks that depend on it, since
 what they did lived in that service's data. The last run of each task is a small JSON file in
@@ -49,11 +50,27 @@ def _input_files(root: Path, patterns: tuple[str, ...]) -> list[Path]:
     return sorted(found)
 
 
+def _command_files(svc: Service, root: Path) -> list[Path]:
+    """Files under the project that the command names (``{python} migrate.py``): a changed
+    script is a changed task even where ``inputs`` does not list it."""
+    cwd = svc.cwd or root
+    found = []
+    for arg in svc.command[1:]:
+        path = Path(arg) if Path(arg).is_absolute() else cwd / arg
+        try:
+            if path.is_file() and path.resolve().is_relative_to(root.resolve()):
+                found.append(path)
+        except OSError:  # an argument that is no path (too long, odd bytes)
+            continue
+    return found
+
+
 def key_of(stack: Stack, svc: Service, settings: Settings) -> str:
     """The digest a run of ``svc`` is compared by (``settings``: what it runs with, as a
     process's drift is judged, see :func:`realstack.plan.settings_of`)."""
     digest = hashlib.sha256(json.dumps(settings, sort_keys=True).encode())
-    for path in _input_files(stack.root, svc.inputs):
+    files = sorted({*_input_files(stack.root, svc.inputs), *_command_files(svc, stack.root)})
+    for path in files:
         digest.update(str(path.relative_to(stack.root)).encode() + b"\0")
         try:
             digest.update(hashlib.sha256(path.read_bytes()).digest())

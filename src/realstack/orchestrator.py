@@ -331,9 +331,18 @@ def restart(
     )
     if not stopped.ok:
         return stopped
+    # a task ran again: what runs on its work restarts with it (the next start would not)
+    again = [name]
+    if stack.service(name).is_task:
+        running = runtime.live(stack, placement)
+        again += [
+            s.name
+            for s in stack.services
+            if s.name in running and any(d.service == name for d in s.depends_on)
+        ]
     return start(
         stack,
-        only=[name],
+        only=again,
         wait=True,
         timeout=timeout,
         progress=progress,

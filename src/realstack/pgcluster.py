@@ -19,7 +19,7 @@ from pathlib import Path
 
 from filelock import FileLock
 
-from realstack.errors import ProviderError
+from realstack.errors import ProviderError, ProviderUnavailable
 from realstack.model import Service
 from realstack.supervisor import as_user
 
@@ -59,6 +59,30 @@ def _traversable(mode: os.stat_result, uid: int, gids: list[int]) -> bool:
     return bool(mode.st_mode & stat.S_IXOTH)
 
 
+_STATE_FIX = (
+    'state_dir = "/var/tmp/realstack-<project>" under [tool.realstack], or '
+    "REALSTACK_STATE_DIR in every shell that runs realstack"
+)
+
+
+def check_state_reachable(base: Path, user: str | None) -> None:
+    """Before anything starts: ``user`` must be able to walk down to the state dir (below it,
+    realstack makes its own directories traversable), or PostgreSQL fails only after the
+    services before it were started and rolled back."""
+    if user is None:
+        return
+    entry = pwd.getpwnam(user)
+    gids = os.getgrouplist(user, entry.pw_gid)
+    for directory in (base.parent, *base.parent.parents):
+        if directory.exists() and not _traversable(directory.stat(), entry.pw_uid, gids):
+            raise ProviderUnavailable(
+                f"PostgreSQL runs as '{user}' (realstack runs as root) and cannot reach the "
+                f"state dir {base}: {directory} is not traversable for it. Put the state "
+                f"elsewhere ({_STATE_FIX}), or run as a normal user.",
+                provider="native",
+            )
+
+
 def ensure_reachable(path: Path, user: str | None, stop_at: Path | None = None) -> None:
     """Make sure ``user`` can reach ``path``.
 
@@ -78,7 +102,7 @@ def ensure_reachable(path: Path, user: str | None, stop_at: Path | None = None) 
             continue
         if not _traversable(mode, entry.pw_uid, gids):
             fix = (
-                "Put the state elsewhere (REALSTACK_STATE_DIR=/var/tmp/realstack-<project>)"
+                f"Put the state elsewhere ({_STATE_FIX})"
                 if stop_at is not None
                 else "Point bin_dir at binaries it can read"
             )

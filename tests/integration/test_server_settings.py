@@ -13,7 +13,7 @@ import redis
 from conftest import Project
 from integration._support import write_manifest
 from realstack.envfile import contract
-from realstack.errors import ServiceExited
+from realstack.errors import ConfigError
 from realstack.status import status
 
 pytestmark = pytest.mark.integration
@@ -72,20 +72,23 @@ def test_a_changed_setting_restarts_the_server_with_it(configured: Project) -> N
     assert show(configured, "max_prepared_transactions") == "20"
 
 
-def test_a_misspelt_setting_fails_the_start_with_the_servers_message(
+def test_a_misspelt_setting_is_refused_before_the_running_server_is_touched(
     configured: Project,
 ) -> None:
+    configured.start().raise_for_errors()
+    before = {row.name: row.pid for row in status(configured.stack())}
     manifest = (configured.root / "pyproject.toml").read_text()
     (configured.root / "pyproject.toml").write_text(
         manifest.replace("max_prepared_transactions", "max_prepared_transaction")
     )
 
-    report = configured.start()
+    with pytest.raises(ConfigError) as err:
+        configured.start()
 
-    error = report.errors[0]
-    assert isinstance(error, ServiceExited)
-    assert 'unrecognized configuration parameter "max_prepared_transaction"' in str(error)
-    assert not report.ok
+    assert err.value.path == "tool.realstack.services.postgres.settings.max_prepared_transaction"
+    assert "did you mean max_prepared_transactions?" in str(err.value)
+    after = {row.name: (row.state, row.pid) for row in status(configured.stack())}
+    assert after["postgres"] == ("ours", before["postgres"])  # still the one that worked
 
 
 def test_status_names_the_server_binary_and_version_that_runs(configured: Project) -> None:

@@ -111,7 +111,11 @@ def test_restart_of_a_task_runs_it_even_if_nothing_changed(world: World) -> None
         clock=world.time.clock,
     )
 
-    assert actions(report) == {"db": Action.REUSED, "migrate": Action.COMPLETED}
+    assert actions(report) == {
+        "db": Action.REUSED,
+        "migrate": Action.COMPLETED,
+        "api": Action.RESTARTED,  # it runs on what the task made
+    }
 
 
 def test_a_failing_migration_fails_the_start_as_the_task_with_its_log_tail(
@@ -249,3 +253,31 @@ def test_a_running_app_is_reused_when_its_migration_was_up_to_date(world: World)
     world.start().raise_for_errors()
 
     assert actions(world.start())["api"] == Action.REUSED
+
+
+def test_a_changed_script_the_command_names_runs_it_again(tmp_path: Path) -> None:
+    script = tmp_path / "migrate.py"
+    script.write_text("create table users\n")
+    task = {"kind": "task", "command": ["{python}", "migrate.py"], "depends_on": ["db"]}
+    w = World(tmp_path, {"db": STACK["db"], "migrate": task})
+    w.fake.scripts["migrate"] = Script(exit_code=0)
+    w.start().raise_for_errors()
+    assert actions(w.start())["migrate"] == Action.UP_TO_DATE
+
+    script.write_text("create table users; add column email\n")
+
+    assert actions(w.start())["migrate"] == Action.COMPLETED
+
+
+def test_restarting_a_task_restarts_the_running_apps_that_depend_on_it(world: World) -> None:
+    world.start().raise_for_errors()
+
+    report = orchestrator.restart(
+        world.stack,
+        "migrate",
+        placement=Placement.single(world.stack, world.fake),
+        clock=world.time.clock,
+    )
+
+    assert actions(report)["migrate"] == Action.COMPLETED
+    assert actions(report)["api"] == Action.RESTARTED

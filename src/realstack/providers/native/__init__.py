@@ -8,6 +8,7 @@ between spawn and record, a record lost) are found by the same marks, never by a
 
 from __future__ import annotations
 
+import difflib
 import shutil
 import threading
 from collections.abc import Sequence
@@ -15,9 +16,9 @@ from dataclasses import dataclass
 
 import psutil
 
-from realstack import ports, probes, supervisor
-from realstack.binaries import find_postgres, find_redis
-from realstack.errors import ProviderUnavailable
+from realstack import pgcluster, ports, probes, supervisor
+from realstack.binaries import find_postgres, find_redis, postgres_settings
+from realstack.errors import ConfigError, ProviderUnavailable
 from realstack.logfiles import FileLogs
 from realstack.model import Service, Stack
 from realstack.providers import Absent, Exited, Found, Orphan, Ours, Stale
@@ -71,6 +72,20 @@ def process_of(record: ProcessRecord) -> psutil.Process | None:
     return proc
 
 
+def _check_settings(svc: Service, postgres: str) -> None:
+    """A misspelt PostgreSQL setting is refused before anything stops or starts (it would
+    make the server exit, after a drift had stopped the one that worked)."""
+    known = postgres_settings(postgres) if svc.settings else frozenset()
+    for name in svc.settings:
+        if known and "." not in name and name not in known:  # "x.y": an extension's own
+            close = difflib.get_close_matches(name, known, n=1)
+            hint = f" (did you mean {close[0]}?)" if close else ""
+            raise ConfigError(
+                f"tool.realstack.services.{svc.name}.settings.{name}",
+                f"{postgres} knows no setting {name!r}{hint}",
+            )
+
+
 class NativeProvider:
     """Runs postgres, redis and app processes as local processes of this instance."""
 
@@ -108,7 +123,8 @@ class NativeProvider:
                     service=svc.name,
                 )
             if svc.kind == "postgres":
-                find_postgres(svc.bin_dir)
+                _check_settings(svc, str(find_postgres(svc.bin_dir).path))
+                pgcluster.check_state_reachable(self.paths.base, pgcluster.run_as_user())
             elif svc.kind == "redis":
                 find_redis(svc.bin_dir)
 
