@@ -25,7 +25,7 @@ from realstack.state import make_dir
 
 NOXFILE = "noxfile.py"
 NOX_SNIPPET = "noxfile.realstack.py"
-NEXT = ("invoke services.start --wait", "pytest")
+NEXT = ("invoke services.start --wait", "pytest tests/e2e")
 
 
 @dataclass(frozen=True)
@@ -140,6 +140,8 @@ def init(root: Path, *, force: bool = False) -> list[Line]:
         )
         lines.append(_put(root, f"envs/{env}.env", starter.env_file(env, found), force, ports))
     lines.append(_put(root, "tasks.py", starter.TASKS_PY, force, "invoke finds realstack's tasks"))
+    test = "tests/e2e/test_stack.py"
+    lines.append(_put(root, test, starter.E2E_TEST, force, "the stack answers (a first e2e test)"))
     lines.append(_noxfile(root, found, force))
     lines.append(_ignore_state(root))
     return lines + _notes(found, wrote_manifest=new is not None)

@@ -38,14 +38,12 @@ port = "${{POSTGRES_PORT}}"
 user = "${{POSTGRES_USER}}"
 password = "${{POSTGRES_PASSWORD}}"
 database = "${{POSTGRES_DB}}"
-durable = "${{REALSTACK_DURABLE:-false}}"
 startup_timeout = 30
 
 [tool.realstack.services.redis]
 kind = "redis"
 port = "${{REDIS_PORT}}"
 database = "${{REDIS_DB:-0}}"
-durable = "${{REALSTACK_DURABLE:-false}}"
 startup_timeout = 15
 """
 
@@ -57,6 +55,7 @@ _MIGRATE = """
 # kind = "task"
 # command = ["{python}", "-m", "alembic", "upgrade", "head"]
 # depends_on = ["postgres"]
+# inputs = ["alembic/versions/*.py", "alembic/env.py"]   # new migrations run it again
 """
 
 
@@ -111,7 +110,6 @@ def env_file(env: str, found: Findings) -> str:
             f"# realstack `{env}` env: {how}.",
             "# Ports differ between test and dev so both stacks run side by side. Real secrets",
             "# never live here: the environment overrides every value of this file.",
-            f"REALSTACK_DURABLE={str(durable).lower()}",
             f"POSTGRES_PORT={ports['POSTGRES_PORT']}",
             f"POSTGRES_USER={env}_user",
             f"POSTGRES_PASSWORD={env}_pass",
@@ -141,10 +139,6 @@ import nox
 ENV = "test"
 
 
-def _install(session: nox.Session) -> None:
-    session.install("realstack", "pytest"){install_project}
-
-
 @contextmanager
 def _stack(session: nox.Session) -> Iterator[None]:
     """The stack up for the suite; afterwards stop only what this session started."""
@@ -161,10 +155,10 @@ def _stack(session: nox.Session) -> Iterator[None]:
             session.run("invoke", "services.stop", f"--env={{ENV}}", f"--only={{only}}")
 
 
-@nox.session
+# The environment nox runs from: where realstack, pytest and the project are installed.
+@nox.session(venv_backend="none")
 def e2e(session: nox.Session) -> None:
     """tests/e2e against the real `test` stack (`nox -s e2e -- -x` passes pytest options)."""
-    _install(session)
     with _stack(session):
         session.run("pytest", "tests/e2e", *[a for a in session.posargs if a != "--reuse-stack"])
 '''
@@ -176,7 +170,18 @@ def noxfile(found: Findings, *, beside_own: bool) -> str:
         copy="; copy the sessions into noxfile.py, or run `nox -f noxfile.realstack.py`"
         if beside_own
         else "",
-        install_project='\n    session.install("-e", ".")  # the project itself'
-        if found.package
-        else "",
     )
+
+
+E2E_TEST = '''"""Starter e2e tests (written by `realstack init`): the real stack answers.
+Replace them with your own; everything under tests/e2e is strict (a skip fails, a test that
+reaches no service fails)."""
+
+
+def test_the_database_answers(pg_conn):
+    assert pg_conn.execute("SELECT 1").fetchone() == (1,)
+
+
+def test_redis_answers(redis_client):
+    assert redis_client.ping()
+'''

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -76,7 +77,11 @@ def test_init_then_start_gives_a_healthy_stack_that_git_does_not_see(
     services = ["postgres", "redis"] + (["app"] if APPS[app] else [])
 
     done = succeeded(run(root, REALSTACK, "init"))
-    assert done.stdout.splitlines()[-3:] == ["next:", "  invoke services.start --wait", "  pytest"]
+    assert done.stdout.splitlines()[-3:] == [
+        "next:",
+        "  invoke services.start --wait",
+        "  pytest tests/e2e",
+    ]
 
     ports = dict(
         zip(
@@ -91,6 +96,13 @@ def test_init_then_start_gives_a_healthy_stack_that_git_does_not_see(
     status = json.loads(succeeded(run(root, INVOKE, "services.status", "--json", env=ports)).stdout)
     assert {r["name"]: r["state"] for r in status["services"]} == dict.fromkeys(services, "ours")
     assert all(r["health"] == "healthy" for r in status["services"])
+
+    # the second next step: the starter e2e tests pass against the stack just started
+    tested = run(
+        root, sys.executable, "-m", "pytest", "tests/e2e", "-q", "-p", "no:valkey", env=ports
+    )
+    assert tested.returncode == 0, tested.stdout + tested.stderr
+    assert "2 passed" in tested.stdout
 
     untracked = run(root, "git", "status", "--porcelain", "--untracked-files=all").stdout
     assert ".realstack" not in untracked

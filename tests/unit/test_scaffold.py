@@ -234,7 +234,8 @@ def test_the_report_lists_what_it_wrote_and_the_next_two_commands(tmp_path: Path
         "envs/dev.env",
         "tasks.py",
         "noxfile.py",
+        "tests/e2e/test_stack.py",
         ".realstack/.gitignore",
     }
-    assert said[-3:] == ["next:", "  invoke services.start --wait", "  pytest"]
+    assert said[-3:] == ["next:", "  invoke services.start --wait", "  pytest tests/e2e"]
     assert not any("test_pass" in line for line in said)
