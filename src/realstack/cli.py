@@ -6,6 +6,8 @@ command reports as the usage error it is.
 
 from __future__ import annotations
 
+import os
+import sys
 from collections.abc import Sequence
 
 from invoke.exceptions import Exit, ParseError
@@ -38,4 +40,8 @@ def run(argv: Sequence[str] | None = None) -> None:
     program = _Program(
         namespace=namespace, name="realstack", binary="realstack", version=__version__
     )
-    program.run(list(argv) if argv is not None else None)
+    try:
+        program.run(list(argv) if argv is not None else None)
+    except BrokenPipeError:  # `realstack --help | head`: the reader left; no traceback
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(1)

@@ -50,7 +50,8 @@ class CycleError(ConfigError):
 def _tail_block(log_tail: Sequence[str], log_path: str | None) -> str:
     if not log_tail:
         return f"\n  (log {log_path or ''} is empty)" if log_path else ""
-    header = f"\n  last {len(log_tail)} log lines" + (f" ({log_path})" if log_path else "") + ":"
+    count = "the last log line" if len(log_tail) == 1 else f"last {len(log_tail)} log lines"
+    header = f"\n  {count}" + (f" ({log_path})" if log_path else "") + ":"
     return header + "".join(f"\n    | {line}" for line in log_tail)
 
 

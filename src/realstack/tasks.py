@@ -229,8 +229,9 @@ def status(c: Context, env: str | None = None, json_: bool = False) -> None:
 def logs(
     c: Context, name: str, lines: int = 50, follow: bool = False, env: str | None = None
 ) -> None:
-    """Print the last lines of a service's log (stdout and stderr together; a container's
-    own log for a service in docker)."""
+    """Print the last lines of a service's log (stdout and stderr; docker: the container's).
+
+    A native service's log is its file under the state dir; a container's is the engine's."""
     stack = load_for_task(env, state="read")
     orchestrator.check_names(stack, [name], "name")
     if int(lines) < 1:
