@@ -15,7 +15,7 @@ from collections.abc import Collection, Iterator, Sequence
 
 from filelock import FileLock, Timeout
 
-from realstack import graph, oneshot, plan, runtime
+from realstack import graph, oneshot, plan, registry, runtime
 from realstack._launch import Launch
 from realstack._scheduler import run_graph
 from realstack.errors import ConfigError, LockTimeout, RealstackError
@@ -133,6 +133,10 @@ def start(
         results = tuple(_start_result(s, run, errors, failed) for s in the_plan.services)
         if unwritten is not None:
             results += (ServiceResult(OPERATION, Action.FAILED, error=unwritten),)
+        elif not failed:
+            why = registry.note(stack)
+            if why is not None:
+                progress(OPERATION, Event.NOTE, f"not in the machine's registry: {why}")
     return Report(results, clock.now() - t0, rollback)
 
 
@@ -299,6 +303,8 @@ def stop(
         # of every service, as nox sessions do); volumes of services not stopped never do.
         _finish(stack, placement, chosen, purge=purge and only is None, progress=progress)
         runtime.write(stack, placement)
+        if not runtime.live(stack, placement):
+            registry.forget(stack.instance_id)
     return Report(tuple(results), clock.now() - t0)
 
 

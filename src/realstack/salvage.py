@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -207,4 +207,31 @@ def stop_from_records(
             result, detail = _stop_one(svc, placement, records, clock)
             results.append(result)
             progress(svc.name, Event(result.action.value), detail)
+    return Report(tuple(results), clock.now() - t0)
+
+
+def stop_gone(
+    instance: Stack, names: Sequence[str], *, progress: Progress = quiet, clock: Clock = REAL_CLOCK
+) -> Report:
+    """Stop what is left of an instance whose checkout was deleted: the services it named
+    (the machine's registry) and any it still has records of, each only on the providers'
+    proof (its processes bear the instance's marks in their environment). No lock and no
+    state dir is created: the place is gone, and nothing may be made there again."""
+    t0 = clock.now()
+    paths = InstancePaths(instance.state_dir)
+    records = Records(paths, instance.instance_id)
+    everything = sorted({*names, *(recorded_names(paths) if paths.root.is_dir() else [])})
+    own = {
+        n: r
+        for n in everything
+        if isinstance(r := records.read(n), ProcessRecord | ContainerRecord)
+    }
+    services = tuple(_service(n, own.get(n)) for n in everything)
+    placement = Placement(replace(instance, services=services))
+    results = []
+    for svc in services:
+        progress(svc.name, Event.STOPPING, "")
+        result, detail = _stop_one(svc, placement, records, clock)
+        results.append(result)
+        progress(svc.name, Event(result.action.value), detail)
     return Report(tuple(results), clock.now() - t0)

@@ -142,12 +142,19 @@ def _alive(procs: Iterable[psutil.Process]) -> list[psutil.Process]:
     return [proc for proc in procs if not has_exited(proc)]
 
 
+_DELETED = " (deleted)"
+
+
 def streams(pid: int) -> set[str]:
-    """Where ``pid``'s stdout and stderr point (readable for our own processes, or as root)."""
+    """Where ``pid``'s stdout and stderr point (readable for our own processes, or as root).
+
+    A log file deleted under a running process (its checkout removed) still names the
+    instance it was opened for: the kernel's " (deleted)" suffix is dropped.
+    """
     found = set()
     for fd in (1, 2):
         with contextlib.suppress(OSError):
-            found.add(str(Path(f"/proc/{pid}/fd/{fd}").readlink()))
+            found.add(str(Path(f"/proc/{pid}/fd/{fd}").readlink()).removesuffix(_DELETED))
     return found
 
 

@@ -34,6 +34,7 @@ from realstack.cli_support import (
     say,
 )
 from realstack.errors import ConfigError
+from realstack.instances_task import list_instances, prune
 from realstack.model import PROVIDERS
 from realstack.results import Action
 from realstack.secrets import mask
@@ -290,6 +291,6 @@ def init_project(c: Context, force: bool = False) -> None:
     scaffold.report(root, scaffold.init(root, force=force), lambda line: print(say(line)))
 
 
-services = Collection("services", start, stop, status, logs, restart)
+services = Collection("services", start, stop, status, logs, restart, list_instances, prune)
 env_tasks = Collection("env", show)
 namespace = Collection(services, env_tasks, init_project, staging_tasks)

@@ -1,0 +1,132 @@
+"""The machine's instances: one small file per instance that has run here, so one checkout can
+see (``services.list``) and clean up (``services.prune``) the stacks of others — worktrees,
+agents, CI jobs — including those whose checkout was deleted while their stack ran.
+
+The registry is a note, not an authority: an entry says where an instance's state is; what
+runs is decided, as everywhere, by that instance's own records and the providers' proof. It
+lives in ``REALSTACK_HOME`` (default ``$XDG_STATE_HOME/realstack`` or
+``~/.local/state/realstack``); a failure to write it never fails a start or a stop.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Literal
+
+from realstack.model import Stack
+from realstack.records import ContainerRecord, ProcessRecord, Records
+from realstack.state import InstancePaths, write_atomic
+
+State = Literal["running", "stopped", "checkout gone"]
+
+
+def home() -> Path:
+    if os.environ.get("REALSTACK_HOME"):
+        return Path(os.environ["REALSTACK_HOME"])
+    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(base) / "realstack"
+
+
+@dataclass(frozen=True)
+class Entry:
+    """Where an instance is: enough to rebuild its identity without its manifest."""
+
+    instance_id: str
+    root: str
+    env: str
+    instance: str
+    state_dir: str
+    ports: dict[str, int]
+    updated_at: float
+
+    def stack(self) -> Stack:
+        """The instance, without services (its records name them)."""
+        return Stack(Path(self.root), self.env, self.instance, Path(self.state_dir), ())
+
+    @property
+    def checkout_exists(self) -> bool:
+        return (Path(self.root) / "pyproject.toml").is_file()
+
+
+def _path(instance_id: str) -> Path:
+    return home() / "instances" / f"{instance_id}.json"
+
+
+def note(stack: Stack) -> str | None:
+    """Record (or refresh) ``stack`` as an instance of this machine; why not, if it failed."""
+    entry = Entry(
+        stack.instance_id,
+        str(stack.root),
+        stack.env,
+        stack.instance,
+        str(stack.state_dir),
+        {s.name: s.port for s in stack.services if s.port},
+        time.time(),
+    )
+    path = _path(stack.instance_id)
+    try:
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        write_atomic(path, json.dumps(asdict(entry), indent=2) + "\n")
+    except OSError as exc:
+        return f"{path}: {exc.strerror or exc}"
+    except Exception as exc:  # noqa: BLE001 - the registry is advisory: say so, go on
+        return f"{path}: {exc}"
+    return None
+
+
+def forget(instance_id: str) -> None:
+    """Drop an instance's entry (it runs nothing any more, or it was pruned)."""
+    with contextlib.suppress(OSError):  # advisory: a stale entry shows as stopped, is pruned
+        _path(instance_id).unlink(missing_ok=True)
+
+
+def entries() -> list[Entry]:
+    """Every readable entry, oldest first (an unreadable one is skipped: advisory)."""
+    found = []
+    for path in sorted((home() / "instances").glob("*.json")):
+        try:
+            data = json.loads(path.read_text())
+            found.append(
+                Entry(
+                    str(data["instance_id"]),
+                    str(data["root"]),
+                    str(data["env"]),
+                    str(data["instance"]),
+                    str(data["state_dir"]),
+                    {str(k): int(v) for k, v in dict(data["ports"]).items()},
+                    float(data["updated_at"]),
+                )
+            )
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+    return sorted(found, key=lambda e: e.updated_at)
+
+
+def recorded(entry: Entry) -> list[str]:
+    """The services its own records name (whatever runs is proven by the providers later)."""
+    paths = InstancePaths(Path(entry.state_dir))
+    records = Records(paths, entry.instance_id)
+    names = sorted(p.stem for p in paths.services.glob("*.json")) if paths.services.is_dir() else []
+    return [n for n in names if isinstance(records.read(n), ProcessRecord | ContainerRecord)]
+
+
+def state_of(entry: Entry) -> State:
+    """``running`` when a recorded process is alive with its recorded start time (or a
+    container is recorded); a gone checkout says so first, whatever runs."""
+    if not entry.checkout_exists:
+        return "checkout gone"
+    from realstack.providers.native import process_of  # noqa: PLC0415
+
+    records = Records(InstancePaths(Path(entry.state_dir)), entry.instance_id)
+    for name in recorded(entry):
+        record = records.read(name)
+        if isinstance(record, ContainerRecord) or (
+            isinstance(record, ProcessRecord) and process_of(record) is not None
+        ):
+            return "running"
+    return "stopped"
