@@ -151,8 +151,16 @@ def chaos(session: nox.Session) -> None:
 
 @nox.session
 def bench(session: nox.Session) -> None:
-    """Cold/warm start and stop times beside the raw binaries (prints figures)."""
-    _install(session)
+    """Cold/warm start and stop times beside the raw binaries (prints figures).
+
+    `-- --peers`: only time to the first test and cost per fresh database beside
+    pytest-postgresql + pytest-redis, pytest-databases and testcontainers, installed here only
+    (their containers: `bash scripts/start_docker_engine.sh` and the offline images).
+    """
+    if "--peers" in session.posargs:
+        session.install("-e", ".[dev,bench]", env={"UV_COMPILE_BYTECODE": "1"})
+    else:
+        _install(session)
     session.run("python", "scripts/bench.py", *session.posargs)
 
 

@@ -5,7 +5,9 @@ Everything runs in one throwaway project under /tmp with OS-assigned ports. The 
 is a plain script's critical path: exec ``postgres`` and the Redis server on the same data
 directories, in parallel, until ``SELECT 1`` and ``PING`` answer. Prints figures (medians of
 ``--rounds``) and the targets; asserts nothing. Then the pytest plugin's overhead
-(``scripts/bench_plugin.py``; ``--plugin-rounds 0`` skips it).
+(``scripts/bench_plugin.py``; ``--plugin-rounds 0`` skips it). ``--peers`` runs only the
+comparison with pytest-postgresql, pytest-redis, pytest-databases and testcontainers
+(``scripts/bench_peers.py``).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from bench_peers import add_peer_arguments, peers
 from bench_plugin import plugin_overhead
 
 from realstack import orchestrator, probes
@@ -76,8 +79,8 @@ def timed(fn: Callable[[], object]) -> float:
     return time.perf_counter() - t0
 
 
-def verdict(value: float, target: float) -> str:
-    return "met" if value <= target else "MISSED"
+def within(value: float, limit: float, shown: str = "") -> str:
+    return f"<= {shown or limit}  {'met' if value <= limit else 'MISSED'}"
 
 
 def invoke(cli: list[str], root: Path, *args: str) -> None:
@@ -178,13 +181,14 @@ def main() -> None:
         action="store_true",
         help="also time the docker provider beside `docker compose up --wait`",
     )
+    add_peer_arguments(parser)
     parser.add_argument(
-        "--plugin-rounds",
-        type=int,
-        default=5,
-        help="runs per setup timing the pytest plugin's overhead (0: skip)",
+        "--plugin-rounds", type=int, default=5, help="plugin overhead runs (0: skip)"
     )
     args = parser.parse_args()
+    if args.peers:  # only the comparison with the peers (their packages: the bench session)
+        peers(args.peers_tests, args.peers_rounds, args.peers_container_tests)
+        return
     root = Path(tempfile.mkdtemp(prefix="realstack-bench-"))
     root.chmod(0o755)
     (root / "envs").mkdir()
@@ -218,25 +222,13 @@ def main() -> None:
         (
             "cold start, API (data kept, nothing running)",
             med(cold),
-            f"<= 1.2x raw = {1.2 * med(raw):.3f}  {verdict(med(cold), 1.2 * med(raw))}",
+            within(med(cold), 1.2 * med(raw), f"1.2x raw = {1.2 * med(raw):.3f}"),
         ),
-        (
-            "warm start, API (all running)",
-            med(warm),
-            f"<= 0.5  {verdict(med(warm), 0.5)}",
-        ),
-        ("stop, API", med(stop), f"<= 0.5  {verdict(med(stop), 0.5)}"),
+        ("warm start, API (all running)", med(warm), within(med(warm), 0.5)),
+        ("stop, API", med(stop), within(med(stop), 0.5)),
         ("cold start, `invoke services.start --wait`", med(cli_cold), "(includes interpreter)"),
-        (
-            "warm start, `invoke services.start --wait`",
-            med(cli_warm),
-            f"<= 0.5  {verdict(med(cli_warm), 0.5)}",
-        ),
-        (
-            "stop, `invoke services.stop`",
-            med(cli_stop),
-            f"<= 0.5  {verdict(med(cli_stop), 0.5)}",
-        ),
+        ("warm start, `invoke services.start --wait`", med(cli_warm), within(med(cli_warm), 0.5)),
+        ("stop, `invoke services.stop`", med(cli_stop), within(med(cli_stop), 0.5)),
     ]
     for name, value, target in rows:
         print(f"{name:<44}{value:>9.3f}  {target}")

@@ -15,7 +15,7 @@ imports of database clients, no hooks of its own beyond its options. In a projec
 - ``--realstack-start`` starts what is missing and stops, at the end (Ctrl-C included), only
   what this session started;
 - its fixtures (``realstack``, ``service_urls``, ``pg_conn``, ``redis_client``,
-  ``http_client``, ``realstack_namespace``) exist.
+  ``http_client``, ``realstack_namespace``, ``fresh_database``, ``fresh_pg_conn``) exist.
 """
 
 from __future__ import annotations
@@ -36,6 +36,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--realstack-allow-skip", action="store_true", help=_settings.ALLOW_SKIP_DESC)
     group.addoption(
         "--realstack-allow-destructive", action="store_true", help=_settings.ALLOW_DESTRUCTIVE_DESC
+    )
+    group.addoption(
+        "--realstack-keep-failed-db",
+        action="store_true",
+        help="keep a failed test's fresh_database; its URL (password masked) is in the report",
     )
     parser.addini(
         "realstack_suites", type="args", default=["e2e", "integration"], help=_settings.SUITES_DESC

@@ -1,7 +1,8 @@
 """Fixtures over the running stack: URLs, a handle, and real clients cleaned up per test.
 
 Generic only (no fixture names a service of one particular app); the database and HTTP
-clients are imported when a fixture first needs them, never at plugin import.
+clients are imported when a fixture first needs them, never at plugin import. The per-test
+databases (``fresh_database``, ``fresh_pg_conn``) live in :mod:`.fresh` and register here.
 """
 
 from __future__ import annotations
@@ -14,11 +15,17 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from realstack.pytest_plugin._requests import require, session_services, state_of
+from realstack.pytest_plugin.fresh import (  # noqa: F401 - the plugin's fixtures, registered here
+    fresh_database,
+    fresh_pg_conn,
+    fresh_pool_fixture,
+    template_fixture,
+)
 from realstack.pytest_plugin.namespaces import (
     DATABASE_KEY,
     REDIS_KEY,
     Namespace,
-    exported_by,
     namespace_for,
     reset_redis,
     snapshot_redis,
@@ -30,7 +37,7 @@ if TYPE_CHECKING:
     import redis
 
     from realstack.model import Stack
-    from realstack.pytest_plugin._session import Session
+    from realstack.pytest_plugin.templates import TemplateLease
     from realstack.status import ServiceStatus
 
 TIMEOUT = 10.0
@@ -60,16 +67,10 @@ class RealstackHandle:
         return runtime.logs(self.stack, self.stack.service(name)).tail(lines)
 
 
-def _state(request: pytest.FixtureRequest) -> Session:
-    from realstack.pytest_plugin._session import session_of  # noqa: PLC0415
-
-    return session_of(request.config)
-
-
 @pytest.fixture(scope="session")
 def realstack(request: pytest.FixtureRequest) -> RealstackHandle:
     """Handle on the stack: ``urls``, ``status()``, ``restart(name)``, ``logs(name)``."""
-    state = _state(request)
+    state = state_of(request)
     stack = state.load_stack()
     return RealstackHandle(stack, state.contract())
 
@@ -80,19 +81,17 @@ def service_urls(realstack: RealstackHandle) -> dict[str, str]:
     return dict(realstack.urls)
 
 
-def _session_services(state: Session) -> list[str]:
-    """What this session's tests use: the strict tests' services, else the whole stack."""
-    return state.needed() or list(state.load_stack().names)
-
-
 @pytest.fixture(scope="session")
-def realstack_namespace(request: pytest.FixtureRequest) -> Namespace:
-    """This worker's own database and Redis db, fresh each session, seed data loaded."""
+def realstack_namespace(
+    request: pytest.FixtureRequest, _realstack_template: TemplateLease | None
+) -> Namespace:
+    """This worker's own database (a clone of the template) and Redis db, fresh each
+    session, seed data loaded."""
     import psycopg  # noqa: PLC0415 - loaded by the runs that use these fixtures only
     import redis  # noqa: PLC0415
 
-    state = _state(request)
-    namespace = namespace_for(state.load_stack(), _session_services(state))
+    state = state_of(request)
+    namespace = namespace_for(state.load_stack(), session_services(state), _realstack_template)
     with contextlib.ExitStack() as cleanup:
         pg = None
         client = None
@@ -109,24 +108,6 @@ def realstack_namespace(request: pytest.FixtureRequest) -> Namespace:
     return namespace
 
 
-def _namespace_url(request: pytest.FixtureRequest, url: str | None, key: str) -> str:
-    """``url``, or a failure naming the service the test uses without declaring it."""
-    state = _state(request)
-    provider = exported_by(state.load_stack(), key)
-    if provider is None:
-        pytest.fail(f"{request.fixturename}: the stack exports no {key}", pytrace=False)
-    declared = state.requires.get(request.node.nodeid)
-    if url is None or (declared is not None and provider not in declared):
-        # the session checked only the declared services: using another one would make a
-        # down service look like a test failure
-        pytest.fail(
-            f"{request.fixturename} uses {provider!r}, which this test does not require: "
-            f"add it to @pytest.mark.requires(...)",
-            pytrace=False,
-        )
-    return url
-
-
 @pytest.fixture
 def pg_conn(
     request: pytest.FixtureRequest, realstack_namespace: Namespace
@@ -134,7 +115,7 @@ def pg_conn(
     """A connection to this worker's database; everything the test did is rolled back."""
     import psycopg  # noqa: PLC0415
 
-    url = _namespace_url(request, realstack_namespace.database_url, DATABASE_KEY)
+    url = require(request, realstack_namespace.database_url, DATABASE_KEY)
     conn = psycopg.connect(url, connect_timeout=5)
     try:
         yield conn
@@ -150,7 +131,7 @@ def redis_client(
     """A client on this worker's Redis db (str responses); afterwards only the seed is left."""
     import redis  # noqa: PLC0415
 
-    url = _namespace_url(request, realstack_namespace.redis_url, REDIS_KEY)
+    url = require(request, realstack_namespace.redis_url, REDIS_KEY)
     client = redis.Redis.from_url(url, decode_responses=True, socket_timeout=TIMEOUT)
     try:
         yield client

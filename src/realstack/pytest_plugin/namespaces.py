@@ -1,7 +1,8 @@
 """Per-worker isolation on the shared stack: a PostgreSQL database and a Redis db index each.
 
 Services keep using the contract's database; tests that write their own data get a namespace
-of their own, so two xdist workers never see each other's rows.
+of their own, so two xdist workers never see each other's rows. The worker's database is a
+clone of the template (:mod:`~realstack.pytest_plugin.templates`), so it starts migrated.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ if TYPE_CHECKING:  # the clients load only in runs that use them
     import redis
 
     from realstack.model import Stack
+    from realstack.pytest_plugin.templates import TemplateLease
 
 REDIS_DATABASES = 16  # Redis' default `databases`
 DATABASE_KEY = "DATABASE_URL"
@@ -61,32 +63,45 @@ def redis_namespace_url(redis_url: str, worker: str) -> str:
     return _with_path(redis_url, f"/{(base + 1 + _worker_index(worker)) % REDIS_DATABASES}")
 
 
-def postgres_namespace(database_url: str, worker: str) -> str:
-    """A fresh database for the worker beside the contract's (recreated each session)."""
-    import psycopg  # noqa: PLC0415 - only runs that use PostgreSQL pay for it
-    from psycopg import sql  # noqa: PLC0415
+def contract_database(stack: Stack, used: Collection[str]) -> str | None:
+    """The contract's DATABASE_URL when the session uses the service behind it, else None.
 
-    base = urlsplit(database_url).path.strip("/")
-    name = sql.Identifier(f"{base}_rs_{worker}")
-    with psycopg.connect(database_url, autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(name))
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(name))
-    return _with_path(database_url, f"/{base}_rs_{worker}")
+    A session whose tests only need Redis must run while PostgreSQL is down, so nothing is
+    asked of PostgreSQL unless the service behind DATABASE_URL is one the session uses.
+    """
+    if exported_by(stack, DATABASE_KEY) not in used:
+        return None
+    return envfile.contract(stack)[DATABASE_KEY]
 
 
-def namespace_for(stack: Stack, used: Collection[str]) -> Namespace:
+def postgres_namespace(template: TemplateLease, worker: str) -> str:
+    """The worker's database, recreated each session as a clone of the template: the
+    contract's migrated schema and rows, without each worker re-running the migrations."""
+    from psycopg import sql  # noqa: PLC0415 - only runs that use PostgreSQL pay for it
+
+    from realstack.pytest_plugin._pgcopy import clone_sql  # noqa: PLC0415
+
+    name = template.names.worker(worker)
+    admin = template.admin
+    admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+    admin.execute(clone_sql(admin, name, template.name))
+    return template.url(name)
+
+
+def namespace_for(
+    stack: Stack, used: Collection[str], template: TemplateLease | None = None
+) -> Namespace:
     """This worker's namespace on the services in ``used``; the others are left alone.
 
-    A session whose tests only need Redis must run while PostgreSQL is down, so a database is
-    created only when the service behind DATABASE_URL is one the session uses.
+    ``template`` is the session's hold on the template database (see
+    :func:`contract_database`): without one, the namespace has no database.
     """
     worker = worker_id()
-    contract = envfile.contract(stack)
     db_url = redis_url = None
-    if exported_by(stack, DATABASE_KEY) in used:
-        db_url = postgres_namespace(contract[DATABASE_KEY], worker)
+    if template is not None:
+        db_url = postgres_namespace(template, worker)
     if exported_by(stack, REDIS_KEY) in used:
-        redis_url = redis_namespace_url(contract[REDIS_KEY], worker)
+        redis_url = redis_namespace_url(envfile.contract(stack)[REDIS_KEY], worker)
     return Namespace(worker, db_url, redis_url)
 
 
