@@ -300,3 +300,31 @@ def plant(path: Path, kind: str) -> Path:
     else:
         os.mkfifo(path)
     return path
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _own_registry(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Path | None]:
+    """The machine's instance registry (and port leases) of these tests' own: throwaway
+    projects neither lease ports nor leave entries in the real one. Not for a run of
+    tests/e2e alone, which must see the leases of the stack it tests."""
+    if request.config.args and all("e2e" in Path(a).parts for a in request.config.args):
+        yield None
+        return
+    with own_registry(tmp_path_factory.mktemp("registry")) as where:
+        yield where
+
+
+@contextlib.contextmanager
+def own_registry(where: Path) -> Iterator[Path]:
+    """``XDG_STATE_HOME`` (where the registry lives) pointed at ``where`` for a while."""
+    before = os.environ.get("XDG_STATE_HOME")
+    os.environ["XDG_STATE_HOME"] = str(where)
+    try:
+        yield where
+    finally:
+        if before is None:
+            os.environ.pop("XDG_STATE_HOME", None)
+        else:
+            os.environ["XDG_STATE_HOME"] = before

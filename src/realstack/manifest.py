@@ -16,7 +16,7 @@ from typing import Any, cast
 
 from dotenv import dotenv_values
 
-from realstack import deployed
+from realstack import deployed, leases
 from realstack.errors import ConfigError, CycleError
 from realstack.fields import choice, interpolate, key, shown, str_map, text
 from realstack.graph import check_acyclic
@@ -192,6 +192,9 @@ def _build_stack(
             variables=dict(variables),
             deployed=True,
         )
+    given, state_dir = variables, base / instance_dir(base, root, instance)
+    identity = Stack(root, env, instance, state_dir, ()).instance_id
+    variables = leases.apply(raw_services, variables, identity)
     peers: dict[str, str] = {}
     for name, raw in raw_services.items():
         peers.update(peer_fields(str(name), raw, variables))
@@ -219,6 +222,8 @@ def _build_stack(
         compose_file=root / text(compose_raw, f"{ROOT}.compose_file"),
         profiles=parse_profiles(variables.get("REALSTACK_PROFILES", ""), "REALSTACK_PROFILES"),
         variables=dict(variables),
+        table=table,
+        given=dict(given),
     )
 
 

@@ -6,7 +6,7 @@ import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 from urllib.parse import quote
 
 ServiceKind = Literal["postgres", "redis", "clickhouse", "process", "task"]
@@ -142,6 +142,10 @@ class Stack:
     variables: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
     # a shared, deployed stack (REALSTACK_DEPLOYED in its env): every service is external
     deployed: bool = False
+    # what it was built from (the manifest table; the variables before port leases), so a
+    # start that leases other ports can build it again with them
+    table: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
+    given: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def instance_id(self) -> str:

@@ -15,7 +15,7 @@ from collections.abc import Collection, Iterator, Sequence
 
 from filelock import FileLock, Timeout
 
-from realstack import graph, oneshot, plan, registry, runtime
+from realstack import graph, leases, oneshot, plan, registry, runtime
 from realstack._launch import Launch
 from realstack._scheduler import run_graph
 from realstack.errors import ConfigError, LockTimeout, RealstackError
@@ -101,6 +101,10 @@ def start(
     t0 = clock.now()
     if stack.deployed:
         return _left_alone(plan.to_start(stack, only, profiles))
+    try:
+        stack = leases.claim(stack)
+    except OSError as exc:  # the registry is advisory: the manifest's ports, and say why
+        progress(OPERATION, Event.NOTE, f"ports not leased ({exc}); the manifest's are used")
     placement = placement or Placement(stack, provider)
     plan.to_start(stack, only, profiles)  # usage errors before anything else
     paths = InstancePaths(stack.state_dir)
@@ -303,8 +307,6 @@ def stop(
         # of every service, as nox sessions do); volumes of services not stopped never do.
         _finish(stack, placement, chosen, purge=purge and only is None, progress=progress)
         runtime.write(stack, placement)
-        if not runtime.live(stack, placement):
-            registry.forget(stack.instance_id)
     return Report(tuple(results), clock.now() - t0)
 
 

@@ -14,9 +14,11 @@ import contextlib
 import json
 import os
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Literal
+
+from filelock import FileLock
 
 from realstack.model import Stack
 from realstack.records import ContainerRecord, ProcessRecord, Records
@@ -43,6 +45,9 @@ class Entry:
     state_dir: str
     ports: dict[str, int]
     updated_at: float
+    # service → {"var": the ${VAR} its port comes from, "preferred": the manifest's port,
+    # "port": the one leased}: what realstack.leases applies when the manifest says the same
+    lease: dict[str, dict[str, str | int]] = field(default_factory=dict)
 
     def stack(self) -> Stack:
         """The instance, without services (its records name them)."""
@@ -57,9 +62,25 @@ def _path(instance_id: str) -> Path:
     return home() / "instances" / f"{instance_id}.json"
 
 
-def note(stack: Stack) -> str | None:
-    """Record (or refresh) ``stack`` as an instance of this machine; why not, if it failed."""
-    entry = Entry(
+def lock() -> FileLock:
+    """The machine-wide lock under which ports are leased: two starts at the same instant
+    never pick the same port."""
+    home().mkdir(mode=0o700, parents=True, exist_ok=True)
+    return FileLock(home() / "lock")
+
+
+def entry(instance_id: str) -> Entry | None:
+    """One instance's entry (read directly: every load of a stack asks for its lease)."""
+    return _read(_path(instance_id))
+
+
+def note(stack: Stack, lease: dict[str, dict[str, str | int]] | None = None) -> str | None:
+    """Record (or refresh) ``stack`` as an instance of this machine, with its ``lease`` (None:
+    the one it has); why not, if it failed."""
+    if lease is None:
+        known = entry(stack.instance_id)
+        lease = known.lease if known is not None else {}
+    record = Entry(
         stack.instance_id,
         str(stack.root),
         stack.env,
@@ -67,11 +88,12 @@ def note(stack: Stack) -> str | None:
         str(stack.state_dir),
         {s.name: s.port for s in stack.services if s.port},
         time.time(),
+        lease,
     )
     path = _path(stack.instance_id)
     try:
         path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        write_atomic(path, json.dumps(asdict(entry), indent=2) + "\n")
+        write_atomic(path, json.dumps(asdict(record), indent=2) + "\n")
     except OSError as exc:
         return f"{path}: {exc.strerror or exc}"
     except Exception as exc:  # noqa: BLE001 - the registry is advisory: say so, go on
@@ -87,24 +109,25 @@ def forget(instance_id: str) -> None:
 
 def entries() -> list[Entry]:
     """Every readable entry, oldest first (an unreadable one is skipped: advisory)."""
-    found = []
-    for path in sorted((home() / "instances").glob("*.json")):
-        try:
-            data = json.loads(path.read_text())
-            found.append(
-                Entry(
-                    str(data["instance_id"]),
-                    str(data["root"]),
-                    str(data["env"]),
-                    str(data["instance"]),
-                    str(data["state_dir"]),
-                    {str(k): int(v) for k, v in dict(data["ports"]).items()},
-                    float(data["updated_at"]),
-                )
-            )
-        except (OSError, ValueError, KeyError, TypeError):
-            continue
-    return sorted(found, key=lambda e: e.updated_at)
+    found = [_read(path) for path in (home() / "instances").glob("*.json")]
+    return sorted((e for e in found if e is not None), key=lambda e: e.updated_at)
+
+
+def _read(path: Path) -> Entry | None:
+    try:
+        data = json.loads(path.read_text())
+        return Entry(
+            str(data["instance_id"]),
+            str(data["root"]),
+            str(data["env"]),
+            str(data["instance"]),
+            str(data["state_dir"]),
+            {str(k): int(v) for k, v in dict(data["ports"]).items()},
+            float(data["updated_at"]),
+            dict(data.get("lease", {})),
+        )
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return None
 
 
 def recorded(entry: Entry) -> list[str]:

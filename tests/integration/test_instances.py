@@ -80,7 +80,7 @@ def test_every_instance_is_listed_from_any_checkout(
     assert {rows[str(p.root)]["state"] for p in (a, b)} == {"running"}
     assert set(rows[str(a.root)]["ports"]) == {"cache", "web"}
     cli(a, registry_home, "services.stop")
-    assert str(a.root) not in listed(b, registry_home)  # a stop that leaves nothing forgets it
+    assert listed(b, registry_home)[str(a.root)]["state"] == "stopped"  # its lease lives on
 
 
 def test_prune_stops_and_forgets_a_deleted_checkouts_stack_and_nothing_else(

@@ -1,0 +1,113 @@
+"""Ports that are stable, free and reserved: many checkouts of one project on one machine.
+
+The manifest's ports are each service's *preferred* port. A start, under the machine-wide
+lock, keeps the preferred port unless another instance whose checkout exists holds it; then
+it picks one from a block derived from a hash of the instance id, probed free, and records it
+in the instance's lease (:mod:`realstack.registry`). A port held by something that is no
+realstack instance is still refused (PortInUse): realstack does not guess around strangers.
+Every later load of the same instance applies the lease — as long as the manifest still
+prefers what it preferred then (a port the user changes on purpose wins) — so URLs do not
+move between restarts. Only ports that come from one ``${VAR}`` are leased (the variable is
+set, so compose files publish the same port); a literal port is the manifest's to manage.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from realstack import ports, registry
+from realstack.fields import interpolate
+from realstack.model import Stack
+from realstack.records import ContainerRecord, ProcessRecord, Records
+from realstack.state import InstancePaths
+
+_VAR_PORT = re.compile(r"^\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-[^}]*)?\}$")
+LOW, SPAN, BLOCK = 20000, 30000, 100  # leased ports: 20000-49999, a block of 100 per instance
+
+
+def port_variable(raw: object) -> str | None:
+    """``VAR`` when a service's port is exactly ``${VAR}`` / ``${VAR:-default}``."""
+    port = raw.get("port") if isinstance(raw, dict) else None
+    match = _VAR_PORT.match(port) if isinstance(port, str) else None
+    return match.group(1) if match else None
+
+
+def _preferred(raw: object, variables: Mapping[str, str], name: str) -> int | None:
+    try:
+        port = raw.get("port") if isinstance(raw, dict) else None
+        return int(str(interpolate(port, variables, f"services.{name}.port")))
+    except Exception:  # noqa: BLE001 - a bad port is the manifest's error to report, not ours
+        return None
+
+
+def apply(
+    services: Mapping[str, Any], variables: Mapping[str, str], instance_id: str
+) -> dict[str, str]:
+    """``variables`` with this instance's leased ports set, where the manifest still prefers
+    the port it preferred when the lease was taken."""
+    known = registry.entry(instance_id)
+    if known is None or not known.lease:
+        return dict(variables)
+    out = dict(variables)
+    for name, held in known.lease.items():
+        raw = services.get(name)
+        var = port_variable(raw)
+        if var is None or var != held.get("var"):
+            continue
+        if _preferred(raw, variables, name) == held.get("preferred"):
+            out[var] = str(held["port"])
+    return out
+
+
+def _ours(stack: Stack) -> set[int]:
+    """Ports this instance's records say its services run on (they keep them)."""
+    records = Records(InstancePaths(stack.state_dir), stack.instance_id)
+    found = set()
+    for svc in stack.services:
+        record = records.read(svc.name)
+        if isinstance(record, ProcessRecord | ContainerRecord):
+            found.add(record.port)
+    return found
+
+
+def _pick(instance_id: str, index: int, host: str, taken: set[int]) -> int:
+    """The first free, unleased port of this instance's block (then the next blocks)."""
+    block = int(instance_id[:8], 16) % (SPAN // BLOCK)
+    for step in range(SPAN // BLOCK):
+        port = LOW + ((block + step) % (SPAN // BLOCK)) * BLOCK + index
+        if port not in taken and not ports.answers(host, port):
+            return port
+    raise OSError("no free port left in realstack's lease range")
+
+
+def claim(stack: Stack) -> Stack:
+    """Lease ``stack``'s ports (see the module); the stack built with them."""
+    if stack.deployed or not stack.table:
+        return stack
+    services = stack.table.get("services", {})
+    with registry.lock():
+        others = [e for e in registry.entries() if e.instance_id != stack.instance_id]
+        taken = {port for e in others if e.checkout_exists for port in e.ports.values()}
+        ours = _ours(stack)
+        lease: dict[str, dict[str, str | int]] = {}
+        for index, svc in enumerate(stack.services):
+            var = port_variable(services.get(svc.name))
+            if not svc.port or var is None:
+                taken.add(svc.port)
+                continue
+            port = svc.port
+            if port in taken:  # another instance's: move (a stranger's port stays PortInUse)
+                port = _pick(stack.instance_id, index, svc.host, taken | ours)
+            taken.add(port)
+            preferred = _preferred(services.get(svc.name), stack.given, svc.name)
+            lease[svc.name] = {"var": var, "preferred": preferred or svc.port, "port": port}
+        registry.note(stack, lease)
+    if all(stack.service(n).port == held["port"] for n, held in lease.items()):
+        return stack
+    from realstack.manifest import build_stack  # noqa: PLC0415 - manifest imports this module
+
+    return build_stack(
+        stack.table, root=stack.root, env=stack.env, variables=stack.given, instance=stack.instance
+    )

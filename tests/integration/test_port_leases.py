@@ -1,0 +1,119 @@
+"""Many checkouts of one project on one machine: the first keeps the manifest's ports, every
+other gets a block of its own, leased, and keeps it across restarts; each contract points at
+its own services."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from dotenv import dotenv_values
+
+from conftest import Project, free_port, owned_by, throwaway_project
+from integration.test_cli import INVOKE, TASKS_PY, clean_environ
+from realstack.probes import http_check, redis_check
+
+pytestmark = pytest.mark.integration
+
+SERVERS = Path(__file__).with_name("_servers.py")
+MANIFEST = """
+[tool.realstack]
+provider = "native"
+[tool.realstack.services.cache]
+kind = "redis"
+port = "${CACHE_PORT}"
+[tool.realstack.services.web]
+kind = "process"
+port = "${WEB_PORT:-%d}"
+command = ["{python}", "%s", "health", "{port}"]
+probe = { kind = "http", path = "/health" }
+exports = { WEB_URL = "http://{host}:{port}" }
+"""
+
+
+@pytest.fixture
+def checkouts(tmp_path: Path) -> Iterator[tuple[list[Project], dict[str, str]]]:
+    """Three copies of one project (same manifest, same env file: the same preferred ports)
+    and a registry of their own."""
+    env = {**clean_environ(), "XDG_STATE_HOME": str(tmp_path / "state-home")}
+    text = MANIFEST % (free_port(), SERVERS)
+    cache = free_port()
+    with (
+        throwaway_project("realstack-lease-a-") as a,
+        throwaway_project("realstack-lease-b-") as b,
+        throwaway_project("realstack-lease-c-") as c,
+    ):
+        for proj in (a, b, c):
+            (proj.root / "pyproject.toml").write_text(text)
+            (proj.root / "envs").mkdir()
+            (proj.root / "envs" / "test.env").write_text(f"CACHE_PORT={cache}\n")
+            (proj.root / "tasks.py").write_text(TASKS_PY)
+        yield [a, b, c], env
+
+
+def cli(project: Project, env: dict[str, str], *args: str) -> str:
+    done = subprocess.run(
+        [INVOKE, *args],
+        cwd=project.root,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, f"{args}: exit {done.returncode}\n{done.stdout}\n{done.stderr}"
+    return done.stdout
+
+
+def contract(project: Project) -> dict[str, str]:
+    values = dotenv_values(project.root / ".realstack" / "test" / "runtime.env")
+    return {k: v for k, v in values.items() if v is not None}
+
+
+def test_each_checkout_runs_on_ports_of_its_own_and_keeps_them(
+    checkouts: tuple[list[Project], dict[str, str]],
+) -> None:
+    projects, env = checkouts
+    preferred = dotenv_values(projects[0].root / "envs" / "test.env")["CACHE_PORT"]
+
+    for proj in projects:
+        cli(proj, env, "services.start", "--wait")
+
+    urls = [contract(p) for p in projects]
+    assert urls[0]["REDIS_URL"].endswith(f":{preferred}/0")  # the first keeps the manifest's
+    assert len({u["REDIS_URL"] for u in urls}) == 3  # no port shared
+    assert len({u["WEB_URL"] for u in urls}) == 3
+    for u in urls:  # each contract points at a live service of its own
+        port = int(u["REDIS_URL"].rsplit(":", 1)[1].split("/")[0])
+        assert redis_check("127.0.0.1", port, 1.0)() is None
+        assert http_check(u["WEB_URL"] + "/health", 200, 1.0)() is None
+    shown = cli(projects[1], env, "env.show")
+    assert urls[1]["REDIS_URL"] in shown  # env.show names the leased port too
+
+    cli(projects[1], env, "services.stop")
+    cli(projects[1], env, "services.start", "--wait")
+    assert contract(projects[1]) == urls[1]  # the same ports on the next start
+
+    cli(projects[0], env, "services.stop")
+    assert {p.pid for p in owned_by(projects[2].root)}  # one stop leaves the others running
+    for proj in projects[1:]:
+        cli(proj, env, "services.stop")
+
+
+def test_a_port_chosen_on_purpose_wins_over_the_lease(
+    checkouts: tuple[list[Project], dict[str, str]],
+) -> None:
+    projects, env = checkouts
+    cli(projects[0], env, "services.start", "--wait")
+    cli(projects[1], env, "services.start", "--wait")
+    chosen = free_port()
+
+    cli(projects[1], {**env, "WEB_PORT": str(chosen)}, "services.start", "--wait")
+
+    assert contract(projects[1])["WEB_URL"] == f"http://localhost:{chosen}"
+    for proj in projects[:2]:
+        cli(proj, {**env, "WEB_PORT": str(chosen)}, "services.stop")
+    shutil.rmtree(projects[2].root / ".realstack", ignore_errors=True)
