@@ -12,7 +12,7 @@ import dataclasses
 import threading
 from dataclasses import dataclass, field
 
-from realstack import oneshot
+from realstack import identity, oneshot
 from realstack._scheduler import Cancelled
 from realstack.errors import PortInUse, ProbeTimeout, RealstackError, ServiceExited, TaskFailed
 from realstack.model import COMMAND_KINDS, Service
@@ -67,7 +67,9 @@ class Launch:
             # anything is stopped (a drifted service is never stopped for a port it cannot have)
             occupant = self.plan.providers[svc.name].occupant(svc)
             if occupant is not None:
-                taken[svc.name] = PortInUse(svc.name, svc.port, occupant or None)
+                other = identity.other_instance(svc, self.plan.stack.instance_id)
+                who = f"{occupant} — {other}" if other and occupant else other or occupant
+                taken[svc.name] = PortInUse(svc.name, svc.port, who or None)
         return taken
 
     def ensure_running(self, svc: Service) -> None:

@@ -1,7 +1,7 @@
 """Tiny TCP servers the integration tests run as ``kind = "process"`` services.
 
     python _servers.py silent PORT   # accepts connections and never sends a byte
-    python _servers.py health PORT   # HTTP: GET /health -> 200 "ok", anything else -> 404
+    python _servers.py health PORT   # HTTP: GET /health -> 200 {"status": "ok", "instance": …}
 
 Standard library only: realstack starts them with the test interpreter and stops them with
 SIGTERM, whose default action ends them.
@@ -9,6 +9,8 @@ SIGTERM, whose default action ends them.
 
 from __future__ import annotations
 
+import json
+import os
 import socket
 import sys
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -27,10 +29,12 @@ def serve_silently(port: int) -> None:
 
 class _Health(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
+        """200 with the realstack instance that started it (the identity handshake)."""
         found = self.path == "/health"
-        body = b"ok\n" if found else b"not found\n"
+        instance = os.environ.get("REALSTACK_INSTANCE_ID", "")
+        body = json.dumps({"status": "ok", "instance": instance}).encode() if found else b"{}"
         self.send_response(200 if found else 404)
-        self.send_header("Content-Type", "text/plain")
+        self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)

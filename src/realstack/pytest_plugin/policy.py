@@ -55,6 +55,12 @@ def unhealthy(stack: Stack, names: Iterable[str]) -> dict[str, str]:
                 failures[name] = f"task has not completed ({how})"
             continue
         error = probes.check_for(svc)()
+        if error is None and not stack.deployed:
+            from realstack import identity  # noqa: PLC0415
+
+            other = identity.other_instance(svc, stack.instance_id)
+            if other is not None:
+                error = f"answers for another {other}, not for this checkout"
         if error is not None:
             where = svc.external or f"port {svc.port}"
             failures[name] = f"probe {svc.probe.describe()} on {where}: {error}"
