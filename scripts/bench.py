@@ -25,6 +25,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from bench_many import many_stacks
 from bench_peers import add_peer_arguments, peers
 from bench_plugin import plugin_overhead
 
@@ -185,6 +186,7 @@ def main() -> None:
     parser.add_argument(
         "--plugin-rounds", type=int, default=5, help="plugin overhead runs (0: skip)"
     )
+    parser.add_argument("--stacks", type=int, default=4, help="N stacks at once (0: skip)")
     args = parser.parse_args()
     if args.peers:  # only the comparison with the peers (their packages: the bench session)
         peers(args.peers_tests, args.peers_rounds, args.peers_container_tests)
@@ -239,6 +241,8 @@ def main() -> None:
         print(f"{'`docker compose up -d --wait`':<44}{med(figures['compose']):>9.3f}")
         print(f"{'realstack start, docker provider':<44}{med(figures['realstack']):>9.3f}")
         print(f"{'realstack start, native provider (cold)':<44}{med(cold):>9.3f}")
+    if args.stacks:
+        many_stacks(args.stacks, max(1, args.rounds // 2), free_port)
     if args.plugin_rounds:
         plugin_overhead(args.plugin_rounds)
 

@@ -103,7 +103,11 @@ def claim(stack: Stack) -> Stack:
             taken.add(port)
             preferred = _preferred(services.get(svc.name), stack.given, svc.name)
             lease[svc.name] = {"var": var, "preferred": preferred or svc.port, "port": port}
-        registry.note(stack, lease)
+        held = {s.name: s.port for s in stack.services if s.port}
+        held.update({name: int(info["port"]) for name, info in lease.items()})
+        why = registry.note(stack, lease, held)  # under the lock: the next claimer sees them
+        if why is not None:
+            raise OSError(why)
     if all(stack.service(n).port == held["port"] for n, held in lease.items()):
         return stack
     from realstack.manifest import build_stack  # noqa: PLC0415 - manifest imports this module

@@ -23,7 +23,7 @@ from realstack.errors import ProviderError, ProviderUnavailable
 from realstack.model import Service
 from realstack.supervisor import as_user
 
-_TEMPLATE_FORMAT = "1"  # bump when initdb options change
+_TEMPLATE_FORMAT = "2"  # bump when initdb options change (2: trust without a password)
 
 
 def run_as_user() -> str | None:
@@ -147,6 +147,13 @@ def _build_template(bin_dir: Path, service: Service, target: Path, user: str | N
         pwfile.write_text(service.password + "\n")
         _chown_tree(scratch, user)
         scratch.chmod(0o700)
+        # no password in the manifest: a local throwaway cluster nobody can log in to would be
+        # useless, so TCP logins are trusted (bound to the manifest's host, like the socket)
+        login = (
+            ["--pwfile", str(pwfile), "--auth-host=scram-sha-256"]
+            if service.password
+            else ["--auth-host=trust"]
+        )
         _run(
             [
                 str(bin_dir / "initdb"),
@@ -154,10 +161,8 @@ def _build_template(bin_dir: Path, service: Service, target: Path, user: str | N
                 str(cluster),
                 "-U",
                 service.user,
-                "--pwfile",
-                str(pwfile),
+                *login,
                 "--auth-local=trust",
-                "--auth-host=scram-sha-256",
                 "--encoding=UTF8",
                 "--no-locale",
                 "--no-sync",

@@ -74,9 +74,13 @@ def entry(instance_id: str) -> Entry | None:
     return _read(_path(instance_id))
 
 
-def note(stack: Stack, lease: dict[str, dict[str, str | int]] | None = None) -> str | None:
+def note(
+    stack: Stack,
+    lease: dict[str, dict[str, str | int]] | None = None,
+    ports: dict[str, int] | None = None,
+) -> str | None:
     """Record (or refresh) ``stack`` as an instance of this machine, with its ``lease`` (None:
-    the one it has); why not, if it failed."""
+    the one it has) and the ports it holds (None: its services'); why not, if it failed."""
     if lease is None:
         known = entry(stack.instance_id)
         lease = known.lease if known is not None else {}
@@ -86,7 +90,7 @@ def note(stack: Stack, lease: dict[str, dict[str, str | int]] | None = None) -> 
         stack.env,
         stack.instance,
         str(stack.state_dir),
-        {s.name: s.port for s in stack.services if s.port},
+        ports if ports is not None else {s.name: s.port for s in stack.services if s.port},
         time.time(),
         lease,
     )

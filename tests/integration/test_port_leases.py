@@ -7,6 +7,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -117,3 +118,17 @@ def test_a_port_chosen_on_purpose_wins_over_the_lease(
     for proj in projects[:2]:
         cli(proj, {**env, "WEB_PORT": str(chosen)}, "services.stop")
     shutil.rmtree(projects[2].root / ".realstack", ignore_errors=True)
+
+
+def test_checkouts_started_at_the_same_moment_never_share_a_port(
+    checkouts: tuple[list[Project], dict[str, str]],
+) -> None:
+    projects, env = checkouts
+
+    with ThreadPoolExecutor(len(projects)) as pool:
+        list(pool.map(lambda p: cli(p, env, "services.start", "--wait"), projects))
+
+    urls = [contract(p) for p in projects]
+    assert len({u["REDIS_URL"] for u in urls}) == len({u["WEB_URL"] for u in urls}) == 3
+    for proj in projects:
+        cli(proj, env, "services.stop")
