@@ -17,7 +17,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from realstack import ports, registry
+from realstack import registry
 from realstack.fields import interpolate
 from realstack.model import Stack
 from realstack.records import ContainerRecord, ProcessRecord, Records
@@ -74,6 +74,8 @@ def _ours(stack: Stack) -> set[int]:
 
 def _pick(instance_id: str, index: int, host: str, taken: set[int]) -> int:
     """The first free, unleased port of this instance's block (then the next blocks)."""
+    from realstack import ports  # noqa: PLC0415 - psutil: only a start that moves pays for it
+
     block = int(instance_id[:8], 16) % (SPAN // BLOCK)
     for step in range(SPAN // BLOCK):
         port = LOW + ((block + step) % (SPAN // BLOCK)) * BLOCK + index

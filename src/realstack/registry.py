@@ -16,13 +16,14 @@ import os
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Literal
-
-from filelock import FileLock
+from typing import TYPE_CHECKING, Literal
 
 from realstack.model import Stack
 from realstack.records import ContainerRecord, ProcessRecord, Records
 from realstack.state import InstancePaths, write_atomic
+
+if TYPE_CHECKING:
+    from filelock import FileLock
 
 State = Literal["running", "stopped", "checkout gone"]
 
@@ -64,7 +65,10 @@ def _path(instance_id: str) -> Path:
 
 def lock() -> FileLock:
     """The machine-wide lock under which ports are leased: two starts at the same instant
-    never pick the same port."""
+    never pick the same port. (filelock loads here: every load of a stack reads the
+    registry, only starts lock it.)"""
+    from filelock import FileLock  # noqa: PLC0415
+
     home().mkdir(mode=0o700, parents=True, exist_ok=True)
     return FileLock(home() / "lock")
 
