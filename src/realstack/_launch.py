@@ -83,8 +83,9 @@ class Launch:
                 svc.name, Event.STALE, "record of another instance; removed, nothing signalled"
             )
         found = where.found
-        if isinstance(found, Ours) and svc.is_task:  # a run that a killed start left going
+        if isinstance(found, Ours | Orphan) and svc.is_task:  # a killed start left it going
             self.progress(svc.name, Event.ORPHANS, "an earlier run is still going; stopping it")
+            oneshot.forget(self.plan.stack, svc.name)  # stopped halfway: it must run again
         elif isinstance(found, Ours):
             changed = drift(found.handle.record.settings, settings) or self._tasks_ran(svc)
             if not changed:

@@ -84,6 +84,11 @@ def externalize(svc: Service, variables: Mapping[str, str]) -> Service:
     port) to probe; a task, or a service whose exports the env does not give, is offered
     nowhere (``external`` stays "")."""
     given = {k: variables[k] for k in svc.exports if variables.get(k)}
+    for name, value in given.items():
+        try:
+            urlsplit(value).port  # noqa: B018 - parses host and port: a bad URL is said here
+        except ValueError as exc:
+            raise ConfigError(name, f"not a usable URL ({exc})") from None
     url = next(
         (v for v in given.values() if urlsplit(v).scheme in SCHEMES[svc.kind]),
         "",

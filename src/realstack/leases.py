@@ -61,14 +61,19 @@ def apply(
     return out
 
 
-def _ours(stack: Stack) -> set[int]:
-    """Ports this instance's records say its services run on (they keep them)."""
+def _running(stack: Stack) -> dict[str, int]:
+    """This instance's services that run now (a live recorded process, or a recorded
+    container), with the port each runs on: a running service keeps its port."""
+    from realstack.providers.native import process_of  # noqa: PLC0415
+
     records = Records(InstancePaths(stack.state_dir), stack.instance_id)
-    found = set()
+    found = {}
     for svc in stack.services:
         record = records.read(svc.name)
-        if isinstance(record, ProcessRecord | ContainerRecord):
-            found.add(record.port)
+        if isinstance(record, ContainerRecord) or (
+            isinstance(record, ProcessRecord) and process_of(record) is not None
+        ):
+            found[svc.name] = record.port
     return found
 
 
@@ -90,18 +95,31 @@ def claim(stack: Stack) -> Stack:
         return stack
     services = stack.table.get("services", {})
     with registry.lock():
-        others = [e for e in registry.entries() if e.instance_id != stack.instance_id]
-        taken = {port for e in others if e.checkout_exists for port in e.ports.values()}
-        ours = _ours(stack)
+        others = [
+            e
+            for e in registry.entries()
+            if e.instance_id != stack.instance_id and e.checkout_exists
+        ]
+        # a running instance's ports are held outright; a stopped one's lease yields to a
+        # service of ours that already runs on the port (a lease lost, or from before leases)
+        live = {p for e in others if registry.state_of(e) == "running" for p in e.ports.values()}
+        taken = {p for e in others for p in e.ports.values()}
+        running = _running(stack)
+        taken |= {
+            s.port for s in stack.services if s.port and port_variable(services.get(s.name)) is None
+        }
         lease: dict[str, dict[str, str | int]] = {}
         for index, svc in enumerate(stack.services):
             var = port_variable(services.get(svc.name))
             if not svc.port or var is None:
-                taken.add(svc.port)
                 continue
-            port = svc.port
-            if port in taken:  # another instance's: move (a stranger's port stays PortInUse)
-                port = _pick(stack.instance_id, index, svc.host, taken | ours)
+            now = running.get(svc.name)
+            if svc.port in taken and now is not None and now not in live:
+                port = now  # it runs there: keep it rather than move it
+            elif svc.port in taken:  # another instance's: move (a stranger's stays PortInUse)
+                port = _pick(stack.instance_id, index, svc.host, taken | set(running.values()))
+            else:
+                port = svc.port
             taken.add(port)
             preferred = _preferred(services.get(svc.name), stack.given, svc.name)
             lease[svc.name] = {"var": var, "preferred": preferred or svc.port, "port": port}
@@ -110,7 +128,7 @@ def claim(stack: Stack) -> Stack:
         why = registry.note(stack, lease, held)  # under the lock: the next claimer sees them
         if why is not None:
             raise OSError(why)
-    if all(stack.service(n).port == held["port"] for n, held in lease.items()):
+    if all(stack.service(name).port == info["port"] for name, info in lease.items()):
         return stack
     from realstack.manifest import build_stack  # noqa: PLC0415 - manifest imports this module
 

@@ -28,7 +28,7 @@ from realstack.model import (
 )
 from realstack.project import ROOT, find_root, tool_table
 from realstack.secrets import is_secret_name, mask
-from realstack.service_parts import parse_profiles
+from realstack.service_parts import VAR_NAME, parse_profiles
 from realstack.service_spec import Defaults, build_service, peer_fields
 from realstack.stack_checks import check_references
 
@@ -132,6 +132,15 @@ def _config_secrets(table: Mapping[str, Any], variables: Mapping[str, str]) -> s
     return {v for v in found if len(v) >= 4}
 
 
+def _shared_env(table: Mapping[str, Any], variables: Mapping[str, str]) -> dict[str, str]:
+    where = f"{ROOT}.env"
+    env = str_map(interpolate(table.get("env", {}), variables, where, literal_braces=True), where)
+    for name in env:
+        if not VAR_NAME.fullmatch(name):
+            raise ConfigError(key(where, name), "not a valid environment variable name")
+    return env
+
+
 def _python(table: Mapping[str, Any], root: Path, variables: Mapping[str, str]) -> str:
     """``{python}``: the app's interpreter (``python = ".venv/bin/python"``, under the project
     root), else the one realstack runs on."""
@@ -142,7 +151,10 @@ def _python(table: Mapping[str, Any], root: Path, variables: Mapping[str, str]) 
     value = text(interpolate(raw, variables, where), where)
     if not value.strip():
         raise ConfigError(where, "the app's interpreter: a path such as .venv/bin/python")
-    path = Path(value).expanduser()
+    try:
+        path = Path(value).expanduser()
+    except RuntimeError as exc:  # ~user that does not exist
+        raise ConfigError(where, f"{shown(value)}: {exc}") from None
     return str(path if path.is_absolute() else root / path)
 
 
@@ -205,10 +217,7 @@ def _build_stack(
         python=_python(table, root, variables),
         durable=env not in FAST_ENVS,
         peers=peers,
-        env=str_map(
-            interpolate(table.get("env", {}), variables, f"{ROOT}.env", literal_braces=True),
-            f"{ROOT}.env",
-        ),
+        env=_shared_env(table, variables),
     )
     services = tuple(build_service(str(name), raw, defaults) for name, raw in raw_services.items())
     check_references(services)

@@ -109,6 +109,11 @@ def up_to_date(stack: Stack, svc: Service, key: str) -> Completion | None:
     return run if run is not None and run.ok and run.key == key else None
 
 
+def forget(stack: Stack, name: str) -> None:
+    """Forget a task's last run (a run stopped halfway left its work unknown)."""
+    _path(stack, name).unlink(missing_ok=True)
+
+
 def forget_dependents(stack: Stack, purged: str) -> list[str]:
     """Forget the runs of the tasks that depend (transitively) on ``purged``, and of
     ``purged`` itself if it is a task; the names forgotten."""

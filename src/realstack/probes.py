@@ -181,7 +181,7 @@ def redis_url_check(url: str, timeout: float) -> ProbeCheck:
         try:
             with redis.Redis.from_url(url, socket_timeout=timeout) as client:
                 client.ping()
-        except redis.RedisError as exc:
+        except (redis.RedisError, ValueError) as exc:  # ValueError: options the URL spells badly
             return _describe(exc)
         return None
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -26,13 +27,18 @@ if TYPE_CHECKING:
     from filelock import FileLock
 
 State = Literal["running", "stopped", "checkout gone"]
+LOCK_TIMEOUT = 30.0  # seconds; filelock's Timeout is an OSError: the start goes on unleased
 
 
 def home() -> Path:
     if os.environ.get("REALSTACK_HOME"):
         return Path(os.environ["REALSTACK_HOME"])
-    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
-    return Path(base) / "realstack"
+    if os.environ.get("XDG_STATE_HOME"):
+        return Path(os.environ["XDG_STATE_HOME"]) / "realstack"
+    try:
+        return Path.home() / ".local" / "state" / "realstack"
+    except RuntimeError:  # no HOME and no passwd entry: one per user under the temp dir
+        return Path(tempfile.gettempdir()) / f"realstack-registry-{os.getuid()}"
 
 
 @dataclass(frozen=True)
@@ -70,7 +76,8 @@ def lock() -> FileLock:
     from filelock import FileLock  # noqa: PLC0415
 
     home().mkdir(mode=0o700, parents=True, exist_ok=True)
-    return FileLock(home() / "lock")
+    # a holder stopped with Ctrl-Z must not block every start: then ports are not leased
+    return FileLock(home() / "lock", timeout=LOCK_TIMEOUT)
 
 
 def entry(instance_id: str) -> Entry | None:
@@ -132,10 +139,28 @@ def _read(path: Path) -> Entry | None:
             str(data["state_dir"]),
             {str(k): int(v) for k, v in dict(data["ports"]).items()},
             float(data["updated_at"]),
-            dict(data.get("lease", {})),
+            _lease(data.get("lease", {})),
         )
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return None
+
+
+def _lease(raw: object) -> dict[str, dict[str, str | int]]:
+    """A lease as written by :func:`realstack.leases.claim`; anything else is no lease (the
+    registry is a note: a damaged one costs a move, never a failed command)."""
+    if not isinstance(raw, dict):
+        return {}
+    lease: dict[str, dict[str, str | int]] = {}
+    for name, held in raw.items():
+        if not isinstance(held, dict):
+            return {}
+        var, preferred, port = held.get("var"), held.get("preferred"), held.get("port")
+        if not (isinstance(var, str) and isinstance(preferred, int) and isinstance(port, int)):
+            return {}
+        if not (0 < preferred < 65536 and 0 < port < 65536) or isinstance(port, bool):
+            return {}
+        lease[str(name)] = {"var": var, "preferred": preferred, "port": port}
+    return lease
 
 
 def recorded(entry: Entry) -> list[str]:

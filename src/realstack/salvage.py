@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from realstack import runtime
-from realstack.errors import ConfigError
+from realstack.errors import ConfigError, RealstackError
 from realstack.fields import interpolate, text
 from realstack.manifest import ENV_NAME, instance_dir, read_env_file, state_base
 from realstack.model import DEFAULT_COMPOSE_FILE, Probe, Service, ServiceKind, Stack
@@ -174,7 +174,10 @@ def _stop_one(
             stopped = ServiceResult(svc.name, Action.STOPPED, pid, svc.port, took)
             return stopped, f"in {took:.2f}s{kept}"
     except Exception as exc:  # noqa: BLE001 - one service's failure must not stop the others
-        error = as_error(svc.name, exc, paths)  # printed with the others at the end
+        if isinstance(exc, RealstackError) or paths.root.is_dir():
+            error = as_error(svc.name, exc, paths)  # printed with the others at the end
+        else:  # a deleted checkout: its traceback is not kept there (nothing is made again)
+            error = RealstackError(f"{svc.name}: unexpected {type(exc).__name__}: {exc}")
         return ServiceResult(svc.name, Action.FAILED, port=svc.port, error=error), ""
     if isinstance(found, Stale) or where.foreign_record:
         return ServiceResult(svc.name, Action.STALE), _not_ours(where, paths.record(svc.name))

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 from realstack.model import Stack
 
@@ -40,8 +40,19 @@ def secret_values(stack: Stack) -> frozenset[str]:
             found.add(svc.password)
         found.update(_named(svc.env))
         found.update(_named(svc.exports))
+        for url in (svc.external, *svc.exports.values()):  # a deployed env's DSN credentials
+            password = _url_password(url)
+            if password:
+                found.add(password)
     quoted = {quote(v, safe="") for v in found} | {quote(v) for v in found}
     return frozenset(v for v in found | quoted if len(v) >= _MIN_LENGTH)
+
+
+def _url_password(value: str) -> str | None:
+    try:
+        return urlsplit(value).password if "://" in value else None
+    except ValueError:
+        return None
 
 
 def mask(text: str, secrets: Iterable[str]) -> str:

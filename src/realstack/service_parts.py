@@ -82,6 +82,10 @@ def input_globs(raw: object, path: str) -> tuple[str, ...]:
             raise ConfigError(
                 f"{path}[{i}]", f"a glob pattern under the project root, got {shown(pattern)}"
             )
+        try:  # pathlib checks the pattern when it is used; say so now, not mid-start
+            next(Path("/nonexistent-realstack-root").glob(pattern), None)
+        except ValueError as exc:
+            raise ConfigError(f"{path}[{i}]", f"not a glob pattern: {exc}") from None
     return tuple(patterns)
 
 

@@ -165,6 +165,9 @@ def _env_of(
     """A command's environment: the stack's shared ``env``, then its own (which wins); each
     value with the field path its placeholders are reported under."""
     own = str_map(raw.get("env", {}), f"{path}.env")
+    for name in own:
+        if not VAR_NAME.fullmatch(name):
+            raise ConfigError(key(f"{path}.env", name), "not a valid environment variable name")
     common = shared if kind in COMMAND_KINDS else {}
     return {
         **{k: (v, key(f"{ROOT}.env", k)) for k, v in common.items()},

@@ -120,3 +120,21 @@ def test_status_says_deployed_or_not_offered(project: Path) -> None:
 
     assert (rows["backend"].provider, rows["backend"].state) == ("external", "deployed")
     assert rows["postgres"].state == "not offered"
+
+
+def test_a_deployed_url_that_is_no_url_is_a_config_error(project: Path) -> None:
+    with pytest.raises(ConfigError) as err:
+        load_stack(project, "staging", environ={"BACKEND_SERVICE_URL": "http://[::1/x"})
+    assert err.value.path == "BACKEND_SERVICE_URL"
+
+
+def test_a_deployed_dsns_password_is_a_secret(project: Path) -> None:
+    from realstack.secrets import mask, secret_values
+
+    dsn = "postgresql://app:Sup3rSecret@db.example.invalid/app"
+    (project / "envs" / "staging.env").write_text(STAGING + f"DATABASE_URL={dsn}\n")
+    stack = load_stack(project, "staging", environ={})
+
+    assert mask(f"db {stack.service('postgres').external}", secret_values(stack)) == (
+        "db postgresql://app:***@db.example.invalid/app"
+    )

@@ -121,3 +121,35 @@ def test_a_shared_env_reaches_every_command_and_each_service_may_override(
     }
     assert loaded.service("migrate").env["X"] == "1"
     assert loaded.service("postgres").env == {}  # servers get no app environment
+
+
+@pytest.mark.parametrize(
+    ("table", "path", "says"),
+    [
+        ({"python": "~no-such-user-here/bin/python"}, "tool.realstack.python", "no-such-user"),
+        ({"env": {"A=B": "x"}}, 'tool.realstack.env."A=B"', "not a valid environment variable"),
+    ],
+)
+def test_bad_top_level_values_are_config_errors(
+    tmp_path: Path, table: dict[str, Any], path: str, says: str
+) -> None:
+    app = {"kind": "process", "port": 1, "command": ["{python}"]}
+    with pytest.raises(ConfigError) as err:
+        build_stack({**table, "services": {"app": app}}, root=tmp_path, env="t", variables={})
+    assert err.value.path == path
+    assert says in str(err.value)
+
+
+@pytest.mark.parametrize(
+    ("service", "path"),
+    [
+        ({"kind": "task", "command": ["m"], "inputs": ["migrations/**.py"]}, "inputs[0]"),
+        ({"kind": "process", "port": 1, "command": ["a"], "env": {"1X": "y"}}, "env.1X"),
+    ],
+)
+def test_bad_service_values_are_config_errors(
+    tmp_path: Path, service: dict[str, Any], path: str
+) -> None:
+    with pytest.raises(ConfigError) as err:
+        build_stack({"services": {"svc": service}}, root=tmp_path, env="t", variables={})
+    assert err.value.path == f"tool.realstack.services.svc.{path}"

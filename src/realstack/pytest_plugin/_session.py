@@ -78,6 +78,13 @@ class Session:
     def forget_logs(self) -> None:
         self._logs.clear()
 
+    def reload(self) -> None:
+        """After a start: it may have leased other ports (another checkout held these), so
+        the stack, its secrets and where its logs are, are read again."""
+        self._stack = None
+        self._secrets = None
+        self._logs.clear()
+
     def needed(self) -> list[str]:
         return sorted({name for names in self.requires.values() for name in names})
 

@@ -36,7 +36,7 @@ class StackOwner:
                 returncode=pytest.ExitCode.TESTS_FAILED,
             )
         self.state.started = [r.name for r in report.results if r.action == "started"]
-        self.state.forget_logs()  # what runs where may have changed
+        self.state.reload()  # ports may be leased elsewhere now; what runs where changed
 
     @pytest.hookimpl(trylast=True)
     def pytest_sessionfinish(self, session: pytest.Session) -> None:

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, cast
 from urllib.parse import urlsplit, urlunsplit
 
 from realstack import envfile
+from realstack.errors import RealstackError
 
 if TYPE_CHECKING:  # the clients load only in runs that use them
     import redis
@@ -96,6 +97,10 @@ def namespace_for(
     ``template`` is the session's hold on the template database (see
     :func:`contract_database`): without one, the namespace has no database.
     """
+    if stack.deployed:  # a shared stack is not written to (getfixturevalue skips refusals)
+        raise RealstackError(
+            f"env {stack.env!r} is a deployed stack: realstack makes no databases there"
+        )
     worker = worker_id()
     db_url = redis_url = None
     if template is not None:

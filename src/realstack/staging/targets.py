@@ -145,7 +145,11 @@ def targets_of(stack: Stack) -> list[Target]:
 
 def redact_url(url: str) -> str:
     """``url`` without its password and secret query values: what may be printed."""
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - a malformed host or port is said, not raised
+    except ValueError:
+        return "(not a usable URL)"
     netloc = parts.netloc
     if parts.password is not None:
         userinfo, _, hostport = netloc.rpartition("@")

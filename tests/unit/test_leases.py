@@ -1,0 +1,88 @@
+"""Port leases as the registry holds them: a damaged lease is no lease (never a failed
+command), and a service of ours keeps the port it runs on rather than move."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from realstack import leases, registry
+from realstack.manifest import load_stack
+
+MANIFEST = """
+[tool.realstack.services.cache]
+kind = "redis"
+port = "${CACHE_PORT}"
+"""
+
+
+@pytest.fixture
+def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("REALSTACK_HOME", str(tmp_path / "home"))
+    root = tmp_path / "project"
+    root.mkdir()
+    (root / "pyproject.toml").write_text("[tool.realstack]\n" + MANIFEST)
+    return root
+
+
+def write_entry(instance_id: str, lease: object, ports: dict[str, int]) -> None:
+    path = registry.home() / "instances" / f"{instance_id}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    entry = {
+        "instance_id": instance_id,
+        "root": "/nowhere",
+        "env": "test",
+        "instance": "test",
+        "state_dir": "/nowhere/.realstack/test",
+        "ports": ports,
+        "updated_at": 1.0,
+        "lease": lease,
+    }
+    path.write_text(json.dumps(entry))
+
+
+@pytest.mark.parametrize(
+    "lease",
+    [
+        {"cache": {"var": "CACHE_PORT", "preferred": 6400}},  # no port
+        {"cache": 5},
+        {"cache": {"var": "CACHE_PORT", "preferred": 6400, "port": "abc"}},
+        {"cache": {"var": "CACHE_PORT", "preferred": 6400, "port": 99999}},
+        "not a table",
+    ],
+)
+def test_a_damaged_lease_is_no_lease(project: Path, lease: object) -> None:
+    stack = load_stack(project, environ={"CACHE_PORT": "6400"})
+    write_entry(stack.instance_id, lease, {"cache": 6400})
+
+    again = load_stack(project, environ={"CACHE_PORT": "6400"})
+
+    assert again.service("cache").port == 6400
+
+
+def test_a_lease_applies_while_the_manifest_prefers_what_it_did(project: Path) -> None:
+    stack = load_stack(project, environ={"CACHE_PORT": "6400"})
+    held = {"cache": {"var": "CACHE_PORT", "preferred": 6400, "port": 26400}}
+    write_entry(stack.instance_id, held, {"cache": 26400})
+
+    assert load_stack(project, environ={"CACHE_PORT": "6400"}).service("cache").port == 26400
+    assert load_stack(project, environ={"CACHE_PORT": "6500"}).service("cache").port == 6500
+
+
+def test_a_port_held_by_another_checkout_is_left_for_a_block_of_our_own(
+    project: Path, tmp_path: Path
+) -> None:
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "pyproject.toml").write_text("[tool.realstack]\n" + MANIFEST)
+    theirs = load_stack(other, environ={"CACHE_PORT": "6400"})
+    leases.claim(theirs)
+
+    ours = leases.claim(load_stack(project, environ={"CACHE_PORT": "6400"}))
+
+    assert ours.service("cache").port != 6400
+    assert leases.LOW <= ours.service("cache").port < leases.LOW + leases.SPAN
+    again = load_stack(project, environ={"CACHE_PORT": "6400"})
+    assert again.service("cache").port == ours.service("cache").port  # kept on the next load
