@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import pstats
 import resource
 import shutil
 import socket
@@ -103,6 +104,18 @@ def run_pytest(
     return elapsed, cpu
 
 
+def call_counts(cwd: Path, env: dict[str, str], paths: tuple[str, ...]) -> tuple[int, int]:
+    """Python function calls of one run with and one without the plugin (cProfile): the
+    plugin's work counted, not timed, so the machine's noise does not enter."""
+    counts = []
+    for args in (paths, (*paths, *DISABLED)):
+        with tempfile.NamedTemporaryFile(suffix=".prof") as out:
+            cmd = [sys.executable, "-m", "cProfile", "-o", out.name, *PYTEST, *args]
+            subprocess.run(cmd, cwd=cwd, env=env, check=True, capture_output=True)
+            counts.append(int(pstats.Stats(out.name).total_calls))  # type: ignore[attr-defined]
+    return counts[0], counts[1]
+
+
 def plugin_overhead(rounds: int, tests: int = 2000, files: int = 20) -> None:
     """Time the three setups (``rounds`` interleaved runs each, with and without the plugin)
     and print the overhead table."""
@@ -138,6 +151,8 @@ def plugin_overhead(rounds: int, tests: int = 2000, files: int = 20) -> None:
                         took = run_pytest(cwd, env, args, tests, strict and not disabled)
                         if r >= 0:
                             times[name, disabled].append(took)
+            # counted after the timed runs: bytecode and rewritten tests are cached by then
+            calls = {name: call_counts(cwd, env, paths) for name, cwd, paths, _ in setups}
         finally:
             orchestrator.stop(stack)
     finally:
@@ -160,6 +175,13 @@ def plugin_overhead(rounds: int, tests: int = 2000, files: int = 20) -> None:
             f"{name:<30}{min(w for w, _ in on):>11.3f}s{min(w for w, _ in off):>15.3f}s"
             f"{wall:>+8.1f} %{paired:>+7.1f} %{cpu:>+7.1f} %  {target}"
         )
+    print("\nfunction calls (cProfile, one run each: deterministic where wall time is not)")
+    print(f"{'setup':<30}{'with plugin':>14}{'-p no:realstack':>17}{'extra':>9}{'per test':>10}")
+    for name, _, _, _ in setups:
+        with_plugin, without = calls[name]
+        extra = 100 * (with_plugin - without) / without
+        per_test = (with_plugin - without) / tests
+        print(f"{name:<30}{with_plugin:>14,}{without:>17,}{extra:>+8.1f}%{per_test:>10.1f}")
     print(
         "(fastest run's wall seconds of each side; overhead: fastest vs fastest, wall; paired: "
         "median of the rounds' back-to-back differences; cpu: fastest inner pytest user + sys; "

@@ -67,7 +67,7 @@ def pytest_configure(config: pytest.Config) -> None:
     from realstack.pytest_plugin import coroutines, fixtures  # noqa: PLC0415
     from realstack.pytest_plugin._session import STATE_KEY, Session  # noqa: PLC0415
     from realstack.pytest_plugin.lifecycle import StackOwner  # noqa: PLC0415
-    from realstack.pytest_plugin.run import ProjectRun  # noqa: PLC0415
+    from realstack.pytest_plugin.run import ProjectRun, register_tally  # noqa: PLC0415
 
     config.addinivalue_line("markers", "requires(*services): services the test needs healthy")
     config.addinivalue_line("markers", "realstack_no_audit(reason): exempt from the I/O audit")
@@ -87,6 +87,8 @@ def pytest_configure(config: pytest.Config) -> None:
     if owner is not None:
         config.pluginmanager.register(owner, "realstack-stack-owner")
     config.pluginmanager.register(ProjectRun(state, owner, worker), "realstack-project-run")
+    if controller:  # the controller runs no tests: it sorts what the workers report
+        register_tally(config, state)
     # the fixtures exist only where a manifest does: no name clashes in other projects
     config.pluginmanager.register(fixtures, "realstack-fixtures")
     if settings.coroutines:

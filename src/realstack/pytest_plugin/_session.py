@@ -30,6 +30,7 @@ class Session:
         self._secrets: frozenset[str] | None = None
         self._logs: dict[str, Logs] = {}
         self.requires: dict[str, list[str]] = {}  # strict nodeid → services it needs
+        self.no_audit: set[str] = set()  # strict nodeids marked realstack_no_audit
         self.started: list[str] = []
         self.marks: dict[str, dict[str, float]] = {}  # nodeid → service → log mark
         self.skipped: list[str] = []

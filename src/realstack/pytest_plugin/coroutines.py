@@ -14,12 +14,12 @@ import warnings
 from collections.abc import Callable
 from typing import Any
 
-_seen: list[str] = []
+seen: list[str] = []  # what was found un-awaited since the last collect()
 _original: Callable[[Any], None] | None = None
 
 
 def _observe(coro: Any) -> None:
-    _seen.append(getattr(coro, "__qualname__", repr(coro)))
+    seen.append(getattr(coro, "__qualname__", repr(coro)))
     if _original is not None:
         _original(coro)
 
@@ -41,6 +41,6 @@ def uninstall() -> None:
 
 def collect() -> list[str]:
     """The coroutines found un-awaited since the last call."""
-    found = list(_seen)
-    _seen.clear()
+    found = list(seen)
+    seen.clear()
     return found

@@ -16,18 +16,20 @@ LOG_LINES = 20
 
 
 @functools.lru_cache(maxsize=1024)
-def _under_suite_dir(directory: Path, suites: tuple[str, ...], rootpath: Path) -> bool:
-    try:
-        parts = directory.relative_to(rootpath).parts
-    except ValueError:
-        parts = directory.parts
-    return any(part in suites for part in parts)
+def _under_suite_dir(where: str, suites: tuple[str, ...]) -> bool:
+    return any(part in suites for part in where.split("/"))
 
 
 def is_strict(item: pytest.Item, suites: Sequence[str], rootpath: Path) -> bool:
-    """A test is strict if it lives under a suite directory or carries a suite marker
-    (directories are looked up once each: this runs for every collected test)."""
-    if _under_suite_dir(item.path.parent, tuple(suites), rootpath):
+    """A test is strict if it lives under a suite directory or carries a suite marker.
+
+    Its directory is read from the node id (relative to the rootdir; a string, cached per
+    directory): this runs for every collected test of every run of the project.
+    """
+    where = item.nodeid.partition("::")[0].rpartition("/")[0]
+    if where.startswith(".."):  # outside the rootdir: the absolute path says where
+        where = item.path.parent.as_posix()
+    if _under_suite_dir(where, tuple(suites)):
         return True
     return any(marker.name in suites for marker in item.iter_markers())
 

@@ -92,6 +92,8 @@ def tally(state: Session, report: pytest.TestReport) -> None:
     if kind is None:
         return
     state.reported = True
+    if kind == "ok":
+        return  # the common case: nothing to sort
     if any(nodeid == report.nodeid for nodeid, _ in state.infra):
         return  # e.g. a fixture's teardown failing after the call did: one line per test
     if kind == "infra":

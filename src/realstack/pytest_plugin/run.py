@@ -25,6 +25,7 @@ from realstack.pytest_plugin.strict import StrictSuite
 _DOWN_KEY = "realstack_down"  # xdist workeroutput: why a worker stopped before its tests
 _REFUSED_KEY = "realstack_refused"  # xdist workeroutput: what a deployed env refused
 STRICT_PLUGIN = "realstack-strict-suite"
+TALLY_PLUGIN = "realstack-tally"
 
 
 class ProjectRun:
@@ -33,6 +34,7 @@ class ProjectRun:
         self.owner = owner
         self.xdist_worker = xdist_worker
         self.strict: StrictSuite | None = None
+        self.coroutines = state.settings.coroutines
 
     # ------------------------------------------------------------------ collection
 
@@ -44,6 +46,8 @@ class ProjectRun:
         for item in session.items:
             if is_strict(item, state.settings.suites, rootpath):
                 state.requires[item.nodeid] = required_services(item, state.settings.requires)
+                if item.get_closest_marker("realstack_no_audit"):  # asked once, not per report
+                    state.no_audit.add(item.nodeid)
         stack = state.load_stack()
         for nodeid, names in state.requires.items():
             unknown = [n for n in names if n not in stack.names]
@@ -92,6 +96,8 @@ class ProjectRun:
             return
         self.strict = StrictSuite(state)
         session.config.pluginmanager.register(self.strict, STRICT_PLUGIN)
+        if not self.xdist_worker:  # a worker's reports are sorted where they are shown
+            register_tally(session.config, state)
         if self.owner is not None:
             self.owner.start(state.needed())
         stack = state.load_stack()
@@ -131,19 +137,16 @@ class ProjectRun:
         self, item: pytest.Item, call: pytest.CallInfo[None]
     ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
         report = yield
-        state = self.state
-        if state.settings.coroutines:
+        # every phase of every test passes here: the common case costs two truth tests
+        if coroutines.seen and self.coroutines:
             _coroutine_check(report)
         if self.strict is not None:
-            names = state.requires.get(item.nodeid)
+            names = self.state.requires.get(item.nodeid)
             if names is not None:
                 self.strict.judge(item, report, names)
         if report.failed:
-            reporting.mask_report(report, state.mask)
+            reporting.mask_report(report, self.state.mask)
         return report
-
-    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        reporting.tally(self.state, report)
 
     def pytest_terminal_summary(
         self, terminalreporter: Any, exitstatus: int, config: pytest.Config
@@ -154,6 +157,22 @@ class ProjectRun:
         if self.strict is not None:
             self.strict.uninstall()
         coroutines.uninstall()
+
+
+class Tally:
+    """Sorts strict reports for the summary, where they are shown: registered only in a run
+    that has strict tests, or on an xdist controller (which learns them from the reports)."""
+
+    def __init__(self, state: Session) -> None:
+        self.state = state
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        reporting.tally(self.state, report)
+
+
+def register_tally(config: pytest.Config, state: Session) -> None:
+    if not config.pluginmanager.has_plugin(TALLY_PLUGIN):
+        config.pluginmanager.register(Tally(state), TALLY_PLUGIN)
 
 
 def _coroutine_check(report: pytest.TestReport) -> None:

@@ -57,20 +57,15 @@ class StrictSuite:
         """A strict test's report: a skip fails, a pass without real I/O fails, a failure gets
         the services' logs and is sorted into infrastructure or test."""
         state = self.state
-        stack = state.load_stack()
         kind, why = "ok", ""
         if report.skipped and not hasattr(report, "wasxfail") and not state.settings.allow_skip:
             reporting.fail_skip(report)
             kind = "skip"  # counted once, as a skip in a strict suite, not also as a failure
-        elif (
-            report.when == "call"
-            and report.passed
-            and not item.get_closest_marker("realstack_no_audit")
-        ):
-            reporting.audit(report, stack)
+        elif report.when == "call" and report.passed and item.nodeid not in state.no_audit:
+            reporting.audit(report, state.load_stack())
         if report.failed and kind != "skip":
             reporting.attach_logs(report, state.logs, state.marks.get(item.nodeid, {}))
-            kind, why = reporting.classify(stack, report, names)
+            kind, why = reporting.classify(state.load_stack(), report, names)
         # extra attributes travel with the report: xdist serialises a report's __dict__
         report.__dict__.update(realstack_kind=kind, realstack_why=why)
         if report.when == "teardown":
