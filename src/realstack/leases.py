@@ -20,8 +20,6 @@ from typing import Any
 from realstack import registry
 from realstack.fields import interpolate
 from realstack.model import Stack
-from realstack.records import ContainerRecord, ProcessRecord, Records
-from realstack.state import InstancePaths
 
 _VAR_PORT = re.compile(r"^\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-[^}]*)?\}$")
 LOW, SPAN, BLOCK = 20000, 30000, 100  # leased ports: 20000-49999, a block of 100 per instance
@@ -61,22 +59,6 @@ def apply(
     return out
 
 
-def _running(stack: Stack) -> dict[str, int]:
-    """This instance's services that run now (a live recorded process, or a recorded
-    container), with the port each runs on: a running service keeps its port."""
-    from realstack.providers.native import process_of  # noqa: PLC0415
-
-    records = Records(InstancePaths(stack.state_dir), stack.instance_id)
-    found = {}
-    for svc in stack.services:
-        record = records.read(svc.name)
-        if isinstance(record, ContainerRecord) or (
-            isinstance(record, ProcessRecord) and process_of(record) is not None
-        ):
-            found[svc.name] = record.port
-    return found
-
-
 def _pick(instance_id: str, index: int, host: str, taken: set[int]) -> int:
     """The first free, unleased port of this instance's block (then the next blocks)."""
     from realstack import ports  # noqa: PLC0415 - psutil: only a start that moves pays for it
@@ -104,7 +86,7 @@ def claim(stack: Stack) -> Stack:
         # service of ours that already runs on the port (a lease lost, or from before leases)
         live = {p for e in others if registry.state_of(e) == "running" for p in e.ports.values()}
         taken = {p for e in others for p in e.ports.values()}
-        running = _running(stack)
+        running = registry.running_ports(stack.state_dir, stack.instance_id, stack.names)
         taken |= {
             s.port for s in stack.services if s.port and port_variable(services.get(s.name)) is None
         }

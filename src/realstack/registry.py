@@ -15,6 +15,7 @@ import json
 import os
 import tempfile
 import time
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
@@ -163,12 +164,27 @@ def _lease(raw: object) -> dict[str, dict[str, str | int]]:
     return lease
 
 
-def recorded(entry: Entry) -> list[str]:
-    """The services its own records name (whatever runs is proven by the providers later)."""
-    paths = InstancePaths(Path(entry.state_dir))
-    records = Records(paths, entry.instance_id)
-    names = sorted(p.stem for p in paths.services.glob("*.json")) if paths.services.is_dir() else []
-    return [n for n in names if isinstance(records.read(n), ProcessRecord | ContainerRecord)]
+def running_ports(
+    state_dir: Path, instance_id: str, names: Iterable[str] | None = None
+) -> dict[str, int]:
+    """An instance's services that run now, by its own records (a live recorded process, or a
+    recorded container), with the port each runs on; ``names`` default: every record."""
+    from realstack.providers.native import process_of  # noqa: PLC0415 - pids are native's
+
+    paths = InstancePaths(state_dir)
+    records = Records(paths, instance_id)
+    if names is None:
+        names = (
+            sorted(p.stem for p in paths.services.glob("*.json")) if paths.services.is_dir() else []
+        )
+    found = {}
+    for name in names:
+        record = records.read(name)
+        if isinstance(record, ContainerRecord) or (
+            isinstance(record, ProcessRecord) and process_of(record) is not None
+        ):
+            found[name] = record.port
+    return found
 
 
 def state_of(entry: Entry) -> State:
@@ -176,13 +192,4 @@ def state_of(entry: Entry) -> State:
     container is recorded); a gone checkout says so first, whatever runs."""
     if not entry.checkout_exists:
         return "checkout gone"
-    from realstack.providers.native import process_of  # noqa: PLC0415
-
-    records = Records(InstancePaths(Path(entry.state_dir)), entry.instance_id)
-    for name in recorded(entry):
-        record = records.read(name)
-        if isinstance(record, ContainerRecord) or (
-            isinstance(record, ProcessRecord) and process_of(record) is not None
-        ):
-            return "running"
-    return "stopped"
+    return "running" if running_ports(Path(entry.state_dir), entry.instance_id) else "stopped"
