@@ -46,6 +46,13 @@ NO_MANIFEST_INI = f"[pytest]\nmarkers =\n    {MARKER}\n"
 # what could make the inner runs load another stack or other plugins than the ones timed, or
 # recompile every module each run (a user's pytest keeps its bytecode cache; without it the
 # runs differ by several percent from one another and the figure is noise)
+# the issue's targets: ~0 where the plugin must stay out, <= 5 % for a strict suite; a
+# project's run without strict tests still masks secrets and checks coroutines (one hook)
+LIMITS = {
+    "no manifest, e2e/": 0.5,
+    "manifest, e2e/ (strict)": 5.0,
+    "manifest, tests/ (not strict)": 2.0,
+}
 _NOT_INHERITED = (
     "REALSTACK_",
     "REDIS_PORT",
@@ -162,30 +169,37 @@ def plugin_overhead(rounds: int, tests: int = 2000, files: int = 20) -> None:
     med = statistics.median
     print(f"\nplugin overhead ({tests} trivial tests in {files} files, {rounds} rounds)")
     head = f"{'setup':<30}{'with plugin':>12}{'-p no:realstack':>16}{'overhead':>10}"
-    print(f"{head}{'paired':>9}{'cpu':>9}  target")
-    for name, _, _, strict in setups:
+    print(f"{head}{'paired':>9}{'cpu':>9}")
+    for name, *_ in setups:
         on, off = times[name, False], times[name, True]
         # noise on a shared machine only ever adds time: the fastest run is each side's cost
         wall = 100 * (min(w for w, _ in on) - min(w for w, _ in off)) / min(w for w, _ in off)
         cpu = 100 * (min(c for _, c in on) - min(c for _, c in off)) / min(c for _, c in off)
         # and each round ran both back to back: the median of its differences cancels drift
         paired = med(100 * (a[0] - b[0]) / b[0] for a, b in zip(on, off, strict=True))
-        target = f"<= 5 %  {'met' if wall <= 5 else 'MISSED'}" if strict else "~0 %"
         print(
             f"{name:<30}{min(w for w, _ in on):>11.3f}s{min(w for w, _ in off):>15.3f}s"
-            f"{wall:>+8.1f} %{paired:>+7.1f} %{cpu:>+7.1f} %  {target}"
+            f"{wall:>+8.1f} %{paired:>+7.1f} %{cpu:>+7.1f} %"
         )
     print("\nfunction calls (cProfile, one run each: deterministic where wall time is not)")
-    print(f"{'setup':<30}{'with plugin':>14}{'-p no:realstack':>17}{'extra':>9}{'per test':>10}")
-    for name, _, _, _ in setups:
+    print(
+        f"{'setup':<30}{'with plugin':>14}{'-p no:realstack':>17}{'extra':>9}{'per test':>10}"
+        "  target"
+    )
+    for name, *_ in setups:
         with_plugin, without = calls[name]
         extra = 100 * (with_plugin - without) / without
         per_test = (with_plugin - without) / tests
-        print(f"{name:<30}{with_plugin:>14,}{without:>17,}{extra:>+8.1f}%{per_test:>10.1f}")
+        limit = LIMITS[name]
+        target = f"<= {limit:g} %  {'met' if extra <= limit else 'MISSED'}"
+        print(
+            f"{name:<30}{with_plugin:>14,}{without:>17,}{extra:>+8.1f}%{per_test:>10.1f}  {target}"
+        )
     print(
         "(fastest run's wall seconds of each side; overhead: fastest vs fastest, wall; paired: "
         "median of the rounds' back-to-back differences; cpu: fastest inner pytest user + sys; "
-        f"plugin bench took {total:.1f} s)"
+        f"plugin bench took {total:.1f} s. The targets are judged on the counted calls: on a "
+        "shared machine the wall and cpu columns move by more than the plugin costs)"
     )
 
 

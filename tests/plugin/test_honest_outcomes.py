@@ -60,6 +60,62 @@ def test_the_same_mock_test_passes_when_marked_realstack_no_audit(stack_up: Inne
     result.assert_outcomes(passed=1)
 
 
+MARKED_MODULE = """
+    import pytest
+
+    pytestmark = pytest.mark.e2e
+
+    def test_module_marked():
+        assert True
+"""
+MARKED_CLASSES = """
+    import pytest
+
+    @pytest.mark.e2e
+    class TestMarked:
+        def test_class_marked(self):
+            assert True
+
+    @pytest.mark.e2e
+    @pytest.mark.realstack_no_audit("the class opts out, for each of its tests")
+    class TestExempt:
+        def test_class_exempt(self):
+            assert True
+
+    class TestPlain:
+        def test_in_a_plain_class(self):
+            assert True
+
+    @pytest.mark.e2e
+    def test_own_marker():
+        assert True
+
+    def test_unmarked():
+        assert True
+"""
+
+
+def test_a_suite_marker_on_a_test_its_class_or_its_module_makes_it_strict(
+    stack_up: Inner,
+) -> None:
+    """Outside the suite directories, a suite's marker (the inner runs' suite: ``e2e``) makes
+    a test strict wherever it is set: the marked tests that contact nothing fail the audit
+    (one marked class is exempt by its own marker); the unmarked ones are ordinary tests."""
+    stack_up.write("tests/test_marked_module.py", MARKED_MODULE)
+    stack_up.write("tests/test_marked_classes.py", MARKED_CLASSES)
+    result = stack_up.run("-rA")
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    result.assert_outcomes(failed=3, passed=3)
+    result.stdout.fnmatch_lines(
+        [
+            "FAILED tests/test_marked_classes.py::TestMarked::test_class_marked*",
+            "FAILED tests/test_marked_classes.py::test_own_marker*",
+            "FAILED tests/test_marked_module.py::test_module_marked*",
+        ],
+        consecutive=False,
+    )
+
+
 def test_an_import_error_in_a_test_module_fails_the_run(stack_up: Inner) -> None:
     """A module that cannot be imported is an error in the summary, never silently dropped."""
     stack_up.write("e2e/test_real.py", REAL_TEST)

@@ -90,14 +90,17 @@ LEAKY = """
 """
 
 
-def test_a_failure_report_never_shows_the_database_password(inner: Inner) -> None:
+@pytest.mark.parametrize("how", ["plain", "xdist"])
+def test_a_failure_report_never_shows_the_database_password(inner: Inner, how: str) -> None:
     """The password is in the DSN the test asserts on; the report shows *** instead, in every
-    form it could take (as written, URL-quoted)."""
+    form it could take (as written, URL-quoted), and so does a junit XML file (written as the
+    report is logged; under xdist, on the controller from what the worker shipped)."""
     bring_up(inner.project)
     inner.write("e2e/test_leaky.py", LEAKY)
-    result = inner.run("-vv")
+    xml = inner.path / "report.xml"
+    result = inner.run("-vv", f"--junitxml={xml}", *(["-n", "1"] if how == "xdist" else []))
     result.assert_outcomes(failed=1)
-    output = result.stdout.str() + result.stderr.str()
+    output = result.stdout.str() + result.stderr.str() + xml.read_text()
     assert "wrong database" in output
     assert "***" in output
     for form in (PASSWORD, "s3cret", "s3cret%40"):

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable, Iterable, Sequence
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -12,34 +11,64 @@ from realstack import probes
 from realstack.model import Stack
 from realstack.providers import Logs
 
+if TYPE_CHECKING:
+    from _pytest.nodes import Node
+
 LOG_LINES = 20
 
 
-@functools.lru_cache(maxsize=1024)
-def _under_suite_dir(where: str, suites: tuple[str, ...]) -> bool:
-    return any(part in suites for part in where.split("/"))
+class Strictness:
+    """Which collected tests are strict, and what each needs.
 
-
-def is_strict(item: pytest.Item, suites: Sequence[str], rootpath: Path) -> bool:
-    """A test is strict if it lives under a suite directory or carries a suite marker.
-
-    Its directory is read from the node id (relative to the rootdir; a string, cached per
-    directory): this runs for every collected test of every run of the project.
+    A test is strict if it lives under a suite directory or carries a suite marker; it needs
+    the services its ``@pytest.mark.requires(...)`` markers name (all of them, nearest first),
+    else the default. This is asked for every collected test of every run of the project, so
+    what the items of one module share (their directory; their class's, module's and
+    package's markers) is worked out once per parent node, and an item's own markers are
+    read only when it has some.
     """
-    where = item.nodeid.partition("::")[0].rpartition("/")[0]
-    if where.startswith(".."):  # outside the rootdir: the absolute path says where
-        where = item.path.parent.as_posix()
-    if _under_suite_dir(where, tuple(suites)):
-        return True
-    return any(marker.name in suites for marker in item.iter_markers())
 
+    def __init__(self, suites: Sequence[str], default: Sequence[str]) -> None:
+        self.suites = tuple(suites)
+        self.default = list(default)
+        self._parents: dict[int, tuple[bool, list[str], bool]] = {}
+        self._alive: list[Node] = []  # keeps the nodes whose id() keys the cache
 
-def required_services(item: pytest.Item, default: Sequence[str]) -> list[str]:
-    """``@pytest.mark.requires(...)`` names (all of them, nearest first), else the default."""
-    names: list[str] = []
-    for marker in item.iter_markers("requires"):
-        names.extend(str(a) for a in marker.args)
-    return names or list(default)
+    def of(self, item: pytest.Item) -> tuple[list[str], bool] | None:
+        """``(services it needs, exempt from the I/O audit)`` for a strict test, else None."""
+        parent = item.parent
+        found = self._parents.get(id(parent))
+        if found is None:
+            found = self._parents[id(parent)] = self._shared(parent)
+        strict, names, no_audit = found
+        own = item.own_markers
+        if own:
+            strict = strict or any(marker.name in self.suites for marker in own)
+            if strict:
+                names = [str(a) for m in own if m.name == "requires" for a in m.args] + names
+                no_audit = no_audit or any(m.name == "realstack_no_audit" for m in own)
+        if not strict:
+            return None
+        return names or self.default, no_audit
+
+    def _shared(self, node: Node | None) -> tuple[bool, list[str], bool]:
+        if node is None:
+            return False, [], False
+        self._alive.append(node)
+        where = node.nodeid.partition("::")[0].rpartition("/")[0]
+        if where.startswith(".."):  # outside the rootdir: the absolute path says where
+            where = node.path.parent.as_posix()
+        strict = any(part in self.suites for part in where.split("/"))
+        names: list[str] = []
+        no_audit = False
+        for marker in node.iter_markers():
+            if marker.name in self.suites:
+                strict = True
+            elif marker.name == "requires":
+                names.extend(str(a) for a in marker.args)
+            elif marker.name == "realstack_no_audit":
+                no_audit = True
+        return strict, names, no_audit
 
 
 def unhealthy(stack: Stack, names: Iterable[str]) -> dict[str, str]:

@@ -4,13 +4,12 @@ Finds the strict tests once collection is final and, only when there are some, r
 :class:`~realstack.pytest_plugin.strict.StrictSuite` for them and gates the session on their
 services; masks the stack's secrets in failure reports; fails a test that leaves a coroutine
 un-awaited; sorts and summarises strict reports (also on an xdist controller, which runs no
-tests). One report wrapper serves both kinds of test: a run without strict tests pays for a
-single hook per phase.
+tests). One report hook serves both kinds of test: a run without strict tests pays for a
+single plain hook per phase.
 """
 
 from __future__ import annotations
 
-from collections.abc import Generator
 from typing import Any
 
 import pytest
@@ -19,7 +18,7 @@ from realstack.model import Stack
 from realstack.pytest_plugin import coroutines, refusals, reporting
 from realstack.pytest_plugin._session import Session
 from realstack.pytest_plugin.lifecycle import StackOwner
-from realstack.pytest_plugin.policy import down_message, is_strict, required_services, unhealthy
+from realstack.pytest_plugin.policy import Strictness, down_message, unhealthy
 from realstack.pytest_plugin.strict import StrictSuite
 
 _DOWN_KEY = "realstack_down"  # xdist workeroutput: why a worker stopped before its tests
@@ -42,26 +41,32 @@ class ProjectRun:
         """Note which of the items that will run are strict, and the services each needs; on
         a deployed env, take out (and list) what it refuses."""
         state = self.state
-        rootpath = state.config.rootpath
+        strictness = Strictness(state.settings.suites, state.settings.requires)
         for item in session.items:
-            if is_strict(item, state.settings.suites, rootpath):
-                state.requires[item.nodeid] = required_services(item, state.settings.requires)
-                if item.get_closest_marker("realstack_no_audit"):  # asked once, not per report
-                    state.no_audit.add(item.nodeid)
+            found = strictness.of(item)
+            if found is not None:
+                nodeid = item.nodeid
+                state.requires[nodeid], no_audit = found
+                if no_audit:  # asked once, not per report
+                    state.no_audit.add(nodeid)
         stack = state.load_stack()
+        known = set(stack.names)
+        everything: list[str] | None = None
         for nodeid, names in state.requires.items():
-            unknown = [n for n in names if n not in stack.names]
+            unknown = [n for n in names if n not in known]
             if unknown:
                 raise pytest.UsageError(
                     f"{nodeid}: requires unknown service(s) {unknown}; "
                     f"the manifest has {', '.join(stack.names)}"
                 )
             if not names:  # what a plain `services.start` keeps running (active profiles)
-                state.requires[nodeid] = (
-                    refusals.offered(stack)
-                    if stack.deployed
-                    else [s.name for s in stack.services if stack.enabled(s) and not s.is_task]
-                )
+                if everything is None:
+                    everything = (
+                        refusals.offered(stack)
+                        if stack.deployed
+                        else [s.name for s in stack.services if stack.enabled(s) and not s.is_task]
+                    )
+                state.requires[nodeid] = everything
         if stack.deployed:
             self._refuse(session, stack)
 
@@ -94,10 +99,10 @@ class ProjectRun:
         self._register(session)
         if not state.active or session.config.option.collectonly:
             return
-        self.strict = StrictSuite(state)
+        # a worker's reports are sorted where they are shown (the controller's Tally); a
+        # plain run sorts them as it judges them
+        self.strict = StrictSuite(state, tally=not self.xdist_worker)
         session.config.pluginmanager.register(self.strict, STRICT_PLUGIN)
-        if not self.xdist_worker:  # a worker's reports are sorted where they are shown
-            register_tally(session.config, state)
         if self.owner is not None:
             self.owner.start(state.needed())
         stack = state.load_stack()
@@ -132,21 +137,22 @@ class ProjectRun:
 
     # ------------------------------------------------------------------ per test
 
-    @pytest.hookimpl(wrapper=True)
-    def pytest_runtest_makereport(
-        self, item: pytest.Item, call: pytest.CallInfo[None]
-    ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
-        report = yield
-        # every phase of every test passes here: the common case costs two truth tests
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        """Every phase of every test passes here, before anything shows or ships the report
+        (the terminal, junitxml, an xdist worker's channel to its controller: ``tryfirst``).
+
+        A plain hook, not a ``makereport`` wrapper: it costs one call where a wrapper costs a
+        generator per phase, and a run without strict tests pays two truth tests."""
         if coroutines.seen and self.coroutines:
             _coroutine_check(report)
         if self.strict is not None:
-            names = self.state.requires.get(item.nodeid)
+            nodeid = report.nodeid
+            names = self.state.requires.get(nodeid)
             if names is not None:
-                self.strict.judge(item, report, names)
-        if report.failed:
+                self.strict.judge(nodeid, report, names)
+        if report.outcome == "failed":
             reporting.mask_report(report, self.state.mask)
-        return report
 
     def pytest_terminal_summary(
         self, terminalreporter: Any, exitstatus: int, config: pytest.Config
@@ -160,8 +166,8 @@ class ProjectRun:
 
 
 class Tally:
-    """Sorts strict reports for the summary, where they are shown: registered only in a run
-    that has strict tests, or on an xdist controller (which learns them from the reports)."""
+    """Sorts strict reports for the summary on an xdist controller, which runs no tests and
+    learns their kinds from the workers' reports (a plain run sorts them as it judges them)."""
 
     def __init__(self, state: Session) -> None:
         self.state = state

@@ -18,8 +18,12 @@ from realstack.pytest_plugin._session import Session
 
 
 class StrictSuite:
-    def __init__(self, state: Session) -> None:
+    """``tally``: sort the reports here too (a run that shows its own reports; an xdist
+    worker's are sorted on the controller, by :class:`~realstack.pytest_plugin.run.Tally`)."""
+
+    def __init__(self, state: Session, tally: bool) -> None:
         self.state = state
+        self.tally = tally
         audit.install()
 
     def uninstall(self) -> None:
@@ -27,10 +31,11 @@ class StrictSuite:
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_setup(self, item: pytest.Item) -> None:
-        names = self.state.requires.get(item.nodeid)
+        state = self.state
+        names = state.requires.get(item.nodeid)
         if names is None:
             return
-        self.state.marks[item.nodeid] = {n: self.state.logs(n).mark() for n in names}
+        state.marks[item.nodeid] = {n: state.logs(n).mark() for n in names}
         audit.follow_psycopg()
         audit.RECORDER.reset()
         audit.RECORDER.active = True
@@ -48,25 +53,37 @@ class StrictSuite:
             if pause:
                 audit.RECORDER.active = True
 
-    @pytest.hookimpl(tryfirst=True)
-    def pytest_runtest_call(self, item: pytest.Item) -> None:
-        if item.nodeid in self.state.requires:
-            audit.follow_psycopg()  # its fixtures may have imported psycopg just now
-
-    def judge(self, item: pytest.Item, report: pytest.TestReport, names: list[str]) -> None:
+    def judge(self, nodeid: str, report: pytest.TestReport, names: list[str]) -> None:
         """A strict test's report: a skip fails, a pass without real I/O fails, a failure gets
-        the services' logs and is sorted into infrastructure or test."""
+        the services' logs and is sorted into infrastructure or test.
+
+        Runs for every phase of every strict test, so it reads plain attributes (``outcome``,
+        not the ``passed``/``failed`` properties) and marks only reports that say something.
+        """
         state = self.state
-        kind, why = "ok", ""
-        if report.skipped and not hasattr(report, "wasxfail") and not state.settings.allow_skip:
-            reporting.fail_skip(report)
-            kind = "skip"  # counted once, as a skip in a strict suite, not also as a failure
-        elif report.when == "call" and report.passed and item.nodeid not in state.no_audit:
-            reporting.audit(report, state.load_stack())
-        if report.failed and kind != "skip":
-            reporting.attach_logs(report, state.logs, state.marks.get(item.nodeid, {}))
-            kind, why = reporting.classify(state.load_stack(), report, names)
-        # extra attributes travel with the report: xdist serialises a report's __dict__
-        report.__dict__.update(realstack_kind=kind, realstack_why=why)
-        if report.when == "teardown":
+        when, outcome = report.when, report.outcome
+        if when == "setup":
+            audit.follow_psycopg()  # its fixtures may have imported psycopg just now
+        elif when == "teardown":
             audit.RECORDER.active = False
+        kind, why = "ok", ""
+        if outcome == "skipped":
+            if not hasattr(report, "wasxfail") and not state.settings.allow_skip:
+                reporting.fail_skip(report)
+                kind = "skip"  # counted once, as a skip in a strict suite, not as a failure
+        elif outcome == "passed" and when == "call" and nodeid not in state.no_audit:
+            reporting.audit(report, state.load_stack())
+        if report.outcome == "failed" and kind != "skip":
+            reporting.attach_logs(report, state.logs, state.marks.get(nodeid, {}))
+            kind, why = reporting.classify(state.load_stack(), report, names)
+        if kind == "ok" and outcome == "passed":
+            if when == "call":  # the common case: one truth to carry, nothing to sort
+                report.realstack_kind = kind  # type: ignore[attr-defined]
+                state.reported = state.reported or self.tally
+            return
+        # extra attributes travel with the report: xdist serialises a report's __dict__
+        report.realstack_kind = kind  # type: ignore[attr-defined]
+        if why:
+            report.realstack_why = why  # type: ignore[attr-defined]
+        if self.tally:
+            reporting.tally(state, report)
