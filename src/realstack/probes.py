@@ -79,6 +79,49 @@ def _resp(*words: str) -> bytes:
     return b"".join(parts)
 
 
+def redis_exchange(
+    host: str, port: int, timeout: float, password: str, *command: str
+) -> list[bytes] | str:
+    """One Redis command over a plain socket (after ``AUTH`` when there is a password): the
+    reply's lines, or why there is none. Raw RESP for the reason given at :func:`redis_check`;
+    enough for the short replies realstack asks for (simple strings, small bulk arrays)."""
+    request = (_resp("AUTH", password) if password else b"") + _resp(*command)
+    try:
+        with socket.create_connection((host, port), timeout=timeout) as sock:
+            sock.sendall(request)
+            received = b""
+            while not _complete(received, 2 if password else 1):
+                chunk = sock.recv(4096)
+                if not chunk:
+                    return "connection closed before the reply"
+                received += chunk
+    except OSError as exc:
+        return _describe(exc)
+    lines = received.split(b"\r\n")
+    for line in lines:
+        if line.startswith(b"-"):
+            return f"redis: {line[1:].decode(errors='replace')}"
+    return lines[1:] if password else lines
+
+
+def _complete(received: bytes, replies: int) -> bool:
+    """Whether ``received`` holds ``replies`` whole replies: a simple one is a line; an array
+    (``*N``) is its N bulk strings (``$len`` + data, or ``$-1``)."""
+    lines = received.split(b"\r\n")[:-1]  # the text after the last CRLF is not a line yet
+    i = 0
+    for _ in range(replies):
+        if i >= len(lines):
+            return False
+        head = lines[i]
+        i += 1
+        count = int(head[1:]) if head[:1] == b"*" and head[1:].lstrip(b"-").isdigit() else 0
+        for _ in range(max(0, count)):
+            if i >= len(lines):
+                return False
+            i += 1 if lines[i] == b"$-1" else 2
+    return i <= len(lines)
+
+
 def redis_check(host: str, port: int, timeout: float, password: str = "") -> ProbeCheck:
     """``PING`` (after ``AUTH`` when there is a password), over a plain socket.
 
@@ -86,25 +129,12 @@ def redis_check(host: str, port: int, timeout: float, password: str = "") -> Pro
     client's import (and the objects it leaves for the garbage collector) cost a test run more
     than the whole check.
     """
-    request = (_resp("AUTH", password) if password else b"") + _resp("PING")
-    replies = 2 if password else 1
 
     def check() -> str | None:
-        try:
-            with socket.create_connection((host, port), timeout=timeout) as sock:
-                sock.sendall(request)
-                received = b""
-                while received.count(b"\r\n") < replies:
-                    chunk = sock.recv(4096)
-                    if not chunk:
-                        return "connection closed before the reply"
-                    received += chunk
-        except OSError as exc:
-            return _describe(exc)
-        for line in received.split(b"\r\n")[:replies]:
-            if line.startswith(b"-"):
-                return f"redis: {line[1:].decode(errors='replace')}"
-        return None if received.split(b"\r\n")[replies - 1] == b"+PONG" else "no PONG"
+        reply = redis_exchange(host, port, timeout, password, "PING")
+        if isinstance(reply, str):
+            return reply
+        return None if reply[:1] == [b"+PONG"] else "no PONG"
 
     return check
 

@@ -16,7 +16,8 @@ from integration.test_cli import INVOKE, TASKS_PY, clean_environ
 pytestmark = pytest.mark.integration
 
 SERVERS = Path(__file__).with_name("_servers.py")
-MANIFEST = """
+MANIFESTS = {
+    "app": """
 [tool.realstack]
 provider = "native"
 [tool.realstack.services.web]
@@ -24,7 +25,29 @@ kind = "process"
 port = %d
 command = ["{python}", "%s", "health", "{port}"]
 probe = { kind = "http", path = "/health" }
-"""
+""",
+    # the same credentials in both checkouts: B's probe passes on A's server, only the
+    # handshake can tell them apart
+    "postgres": """
+[tool.realstack]
+provider = "native"
+[tool.realstack.services.web]
+kind = "postgres"
+port = %d
+user = "ident"
+password = "ident-pw"
+database = "ident"
+durable = false
+""",
+    "redis": """
+[tool.realstack]
+provider = "native"
+[tool.realstack.services.web]
+kind = "redis"
+port = %d
+durable = false
+""",
+}
 TEST = """
 import socket
 
@@ -34,14 +57,19 @@ def test_web(service_urls):
 """
 
 
-@pytest.fixture
-def a_and_b(tmp_path: Path) -> Iterator[tuple[Project, Project, dict[str, str], int]]:
-    """Two checkouts whose manifests name the same literal port; A's stack runs."""
+@pytest.fixture(params=sorted(MANIFESTS))
+def a_and_b(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> Iterator[tuple[Project, Project, dict[str, str], int]]:
+    """Two checkouts whose manifests name the same literal port (an app, PostgreSQL or
+    Redis); A's stack runs."""
     env = {**clean_environ(), "XDG_STATE_HOME": str(tmp_path / "state-home")}
     port = free_port()
+    manifest = MANIFESTS[request.param]
+    manifest = manifest % ((port, SERVERS) if "%s" in manifest else port)
     with throwaway_project("realstack-id-a-") as a, throwaway_project("realstack-id-b-") as b:
         for proj in (a, b):
-            (proj.root / "pyproject.toml").write_text(MANIFEST % (port, SERVERS))
+            (proj.root / "pyproject.toml").write_text(manifest)
             (proj.root / "tasks.py").write_text(TASKS_PY)
         run(a, env, INVOKE, "services.start", "--wait")
         yield a, b, env, port

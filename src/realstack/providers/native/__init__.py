@@ -141,7 +141,7 @@ class NativeProvider:
 
     def start(self, svc: Service, env: dict[str, str], settings: Settings) -> NativeHandle:
         self.paths.ensure()
-        spec = launch_spec(svc, self.paths, env)
+        spec = launch_spec(svc, self.paths, env, self.stack.instance_id)
         try:
             proc = supervisor.spawn(spec, self.marks(svc))
         finally:

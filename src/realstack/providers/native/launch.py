@@ -7,7 +7,7 @@ import os
 import signal
 from collections.abc import Mapping
 
-from realstack import pgcluster
+from realstack import identity, pgcluster
 from realstack.binaries import find_postgres, find_redis
 from realstack.errors import ProviderUnavailable
 from realstack.model import Service
@@ -15,10 +15,13 @@ from realstack.state import InstancePaths
 from realstack.supervisor import LaunchSpec
 
 
-def launch_spec(service: Service, paths: InstancePaths, env: Mapping[str, str]) -> LaunchSpec:
-    """Prepare what ``service`` needs on disk and say how to exec it (``env``: for apps)."""
+def launch_spec(
+    service: Service, paths: InstancePaths, env: Mapping[str, str], instance: str = ""
+) -> LaunchSpec:
+    """Prepare what ``service`` needs on disk and say how to exec it (``env``: for apps;
+    ``instance``: the id PostgreSQL names when asked, see :mod:`realstack.identity`)."""
     if service.kind == "postgres":
-        return _postgres(service, paths)
+        return _postgres(service, paths, instance)
     if service.kind == "redis":
         return _redis(service, paths)
     if service.kind == "clickhouse":
@@ -47,7 +50,7 @@ def base_env(inherit: tuple[str, ...] = ()) -> dict[str, str]:
     }
 
 
-def _postgres(service: Service, paths: InstancePaths) -> LaunchSpec:
+def _postgres(service: Service, paths: InstancePaths, instance: str) -> LaunchSpec:
     postgres = find_postgres(service.bin_dir).path
     user = pgcluster.run_as_user()
     pgcluster.ensure_reachable(postgres.parent, user)
@@ -68,6 +71,8 @@ def _postgres(service: Service, paths: InstancePaths) -> LaunchSpec:
         "-c",
         "logging_collector=off",
     ]
+    if instance:
+        argv += ["-c", f"{identity.SETTING}={instance}"]
     if not service.durable:
         argv += [
             "-c",
