@@ -163,6 +163,8 @@ def integer(value: object, path: str) -> int:
 def port_number(value: object, path: str) -> int:
     if value is None:
         raise ConfigError(path, "required")
+    if isinstance(value, str) and value.strip().lower() == "auto" and value != "auto":
+        raise ConfigError(path, f'{shown(value)}: write "auto" for any free port')
     port = integer(value, path)
     if not 1 <= port <= 65535:
         raise ConfigError(path, f"{port} is not a TCP port (1-65535)")

@@ -25,6 +25,42 @@ _VAR_PORT = re.compile(r"^\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-[^}]*)?\}$")
 LOW, SPAN, BLOCK = 20000, 30000, 100  # leased ports: 20000-49999, a block of 100 per instance
 
 
+AUTO = "auto"
+AUTO_PREFIX = "REALSTACK_PORT_"  # the variable an ``auto`` port becomes
+
+
+def auto_variable(name: str) -> str:
+    """The variable that carries service ``name``'s ``auto`` port (compose files can use it)."""
+    return AUTO_PREFIX + re.sub(r"[^A-Za-z0-9]", "_", name).upper()
+
+
+def block_port(instance_id: str, index: int, step: int = 0) -> int:
+    """Port ``index`` of this instance's block (``step``: of the block that many further)."""
+    blocks = SPAN // BLOCK
+    return LOW + ((int(instance_id[:8], 16) + step) % blocks) * BLOCK + index
+
+
+def with_auto_ports(
+    table: Mapping[str, Any], variables: Mapping[str, str], instance_id: str
+) -> tuple[Mapping[str, Any], dict[str, str]]:
+    """``port = "auto"`` is a leased port with no preference of the manifest's: the service's
+    port becomes ``${REALSTACK_PORT_<NAME>}``, preferring its place in this instance's block
+    (stable across loads, and across restarts through the lease), unless the variable is set.
+    """
+    services = table.get("services")
+    if not isinstance(services, dict) or not any(
+        isinstance(raw, dict) and raw.get("port") == AUTO for raw in services.values()
+    ):
+        return table, dict(variables)
+    out, rewritten = dict(variables), dict(services)
+    for index, (name, raw) in enumerate(services.items()):
+        if isinstance(raw, dict) and raw.get("port") == AUTO:
+            var = auto_variable(str(name))
+            rewritten[name] = {**raw, "port": f"${{{var}}}"}
+            out.setdefault(var, str(block_port(instance_id, index)))
+    return {**table, "services": rewritten}, out
+
+
 def port_variable(raw: object) -> str | None:
     """``VAR`` when a service's port is exactly ``${VAR}`` / ``${VAR:-default}``."""
     port = raw.get("port") if isinstance(raw, dict) else None
@@ -63,12 +99,25 @@ def _pick(instance_id: str, index: int, host: str, taken: set[int]) -> int:
     """The first free, unleased port of this instance's block (then the next blocks)."""
     from realstack import ports  # noqa: PLC0415 - psutil: only a start that moves pays for it
 
-    block = int(instance_id[:8], 16) % (SPAN // BLOCK)
     for step in range(SPAN // BLOCK):
-        port = LOW + ((block + step) % (SPAN // BLOCK)) * BLOCK + index
+        port = block_port(instance_id, index, step)
         if port not in taken and not ports.answers(host, port):
             return port
     raise OSError("no free port left in realstack's lease range")
+
+
+def _auto(stack: Stack, var: str, index: int) -> bool:
+    """Whether ``var`` carries an ``auto`` port that nobody chose (set to another port on
+    purpose, it is held to like any chosen port)."""
+    return var.startswith(AUTO_PREFIX) and stack.given.get(var) == str(
+        block_port(stack.instance_id, index)
+    )
+
+
+def _answers(host: str, port: int) -> bool:
+    from realstack import ports  # noqa: PLC0415 - psutil: only a start that moves pays for it
+
+    return ports.answers(host, port)
 
 
 def claim(stack: Stack) -> Stack:
@@ -96,9 +145,14 @@ def claim(stack: Stack) -> Stack:
             if not svc.port or var is None:
                 continue
             now = running.get(svc.name)
-            if svc.port in taken and now is not None and now not in live:
+            busy = svc.port in taken or (
+                _auto(stack, var, index)  # "any free port": a stranger's is moved from too
+                and now != svc.port
+                and _answers(svc.host, svc.port)
+            )
+            if busy and now is not None and now not in live:
                 port = now  # it runs there: keep it rather than move it
-            elif svc.port in taken:  # another instance's: move (a stranger's stays PortInUse)
+            elif busy:  # another instance's: move (a stranger's stays PortInUse)
                 port = _pick(stack.instance_id, index, svc.host, taken | set(running.values()))
             else:
                 port = svc.port

@@ -204,9 +204,11 @@ def _build_stack(
             variables=dict(variables),
             deployed=True,
         )
-    given, state_dir = variables, base / instance_dir(base, root, instance)
+    state_dir = base / instance_dir(base, root, instance)
     identity = Stack(root, env, instance, state_dir, ()).instance_id
-    variables = leases.apply(raw_services, variables, identity)
+    table, given = leases.with_auto_ports(table, variables, identity)
+    raw_services = table["services"]
+    variables = leases.apply(raw_services, given, identity)
     peers: dict[str, str] = {}
     for name, raw in raw_services.items():
         peers.update(peer_fields(str(name), raw, variables))

@@ -132,3 +132,44 @@ def test_checkouts_started_at_the_same_moment_never_share_a_port(
     assert len({u["REDIS_URL"] for u in urls}) == len({u["WEB_URL"] for u in urls}) == 3
     for proj in projects:
         cli(proj, env, "services.stop")
+
+
+AUTO_MANIFEST = """
+[tool.realstack]
+provider = "native"
+[tool.realstack.services.cache]
+kind = "redis"
+port = "auto"
+[tool.realstack.services.web]
+kind = "process"
+port = "auto"
+command = ["{python}", "%s", "health", "{port}"]
+probe = { kind = "http", path = "/health" }
+exports = { WEB_URL = "http://{host}:{port}" }
+"""
+
+
+def test_auto_ports_start_healthy_apart_and_stay_put_across_restarts(
+    checkouts: tuple[list[Project], dict[str, str]],
+) -> None:
+    """``port = "auto"``: no port in the manifest or an env file, yet two checkouts run side
+    by side on ports of their own, and each keeps its URLs across a restart."""
+    projects, env = checkouts
+    a, b = projects[:2]
+    for proj in (a, b):
+        (proj.root / "pyproject.toml").write_text(AUTO_MANIFEST % SERVERS)
+        cli(proj, env, "services.start", "--wait")
+    urls = [contract(p) for p in (a, b)]
+    for u in urls:
+        assert http_check(u["WEB_URL"] + "/health", 200, 1.0)() is None
+        port = int(u["REDIS_URL"].rsplit(":", 1)[1].split("/")[0])
+        assert redis_check("127.0.0.1", port, 1.0)() is None
+    assert urls[0]["WEB_URL"] != urls[1]["WEB_URL"]
+    assert urls[0]["REDIS_URL"] != urls[1]["REDIS_URL"]
+
+    cli(b, env, "services.stop")
+    cli(b, env, "services.start", "--wait")
+
+    assert contract(b) == urls[1]
+    for proj in (a, b):
+        cli(proj, env, "services.stop")

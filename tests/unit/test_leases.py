@@ -4,6 +4,7 @@ command), and a service of ours keeps the port it runs on rather than move."""
 from __future__ import annotations
 
 import json
+import socket
 from pathlib import Path
 
 import pytest
@@ -86,3 +87,72 @@ def test_a_port_held_by_another_checkout_is_left_for_a_block_of_our_own(
     assert leases.LOW <= ours.service("cache").port < leases.LOW + leases.SPAN
     again = load_stack(project, environ={"CACHE_PORT": "6400"})
     assert again.service("cache").port == ours.service("cache").port  # kept on the next load
+
+
+AUTO = """
+[tool.realstack.services.web]
+kind = "process"
+command = ["web", "--port", "{port}"]
+port = "auto"
+"""
+
+
+def auto_project(where: Path) -> Path:
+    where.mkdir()
+    (where / "pyproject.toml").write_text("[tool.realstack]\n" + AUTO)
+    return where
+
+
+def test_an_auto_port_is_a_port_of_the_instances_block_and_the_same_on_every_load(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("REALSTACK_HOME", str(tmp_path / "home"))
+    root = auto_project(tmp_path / "a")
+
+    stack = load_stack(root, environ={})
+
+    port = stack.service("web").port
+    assert port == leases.block_port(stack.instance_id, 0)
+    assert stack.service("web").command == ("web", "--port", str(port))
+    assert load_stack(root, environ={}).service("web").port == port
+
+
+def test_two_checkouts_auto_ports_never_collide(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("REALSTACK_HOME", str(tmp_path / "home"))
+    a, b = auto_project(tmp_path / "a"), auto_project(tmp_path / "b")
+    # b's block made to start where a's does: the lease, not luck, keeps them apart
+    stack_a = leases.claim(load_stack(a, environ={}))
+    forced = {leases.auto_variable("web"): str(stack_a.service("web").port)}
+    stack_b = load_stack(b, environ=forced)
+    assert stack_b.service("web").port == stack_a.service("web").port
+
+    moved = leases.claim(stack_b)
+
+    assert moved.service("web").port != stack_a.service("web").port
+
+
+def test_an_auto_port_a_stranger_holds_is_moved_from(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """ "Any free port": unlike a preferred one, a port taken by something that is no realstack
+    instance is not refused but left for the next one of the block — and kept on the next
+    load, through the lease."""
+    monkeypatch.setenv("REALSTACK_HOME", str(tmp_path / "home"))
+    root = auto_project(tmp_path / "a")
+    stack = load_stack(root, environ={})
+    with socket.create_server(("127.0.0.1", stack.service("web").port)):
+        claimed = leases.claim(stack)
+
+    assert claimed.service("web").port != stack.service("web").port
+    assert load_stack(root, environ={}).service("web").port == claimed.service("web").port
+
+
+def test_an_auto_port_set_on_purpose_wins(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("REALSTACK_HOME", str(tmp_path / "home"))
+    root = auto_project(tmp_path / "a")
+
+    stack = load_stack(root, environ={leases.auto_variable("web"): "45678"})
+
+    assert leases.claim(stack).service("web").port == 45678
