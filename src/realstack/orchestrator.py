@@ -77,6 +77,17 @@ def locked(
         lock.release()
 
 
+def _claimed(stack: Stack, progress: Progress) -> Stack:
+    """``stack`` with its ports leased (:func:`realstack.leases.claim`); the same again for a
+    stack already claimed. The registry is advisory: when it cannot be used, the manifest's
+    ports, and a note saying why."""
+    try:
+        return leases.claim(stack)
+    except OSError as exc:
+        progress(OPERATION, Event.NOTE, f"ports not leased ({exc}); the manifest's are used")
+        return stack
+
+
 def start(
     stack: Stack,
     *,
@@ -101,10 +112,7 @@ def start(
     t0 = clock.now()
     if stack.deployed:
         return _left_alone(plan.to_start(stack, only, profiles))
-    try:
-        stack = leases.claim(stack)
-    except OSError as exc:  # the registry is advisory: the manifest's ports, and say why
-        progress(OPERATION, Event.NOTE, f"ports not leased ({exc}); the manifest's are used")
+    stack = _claimed(stack, progress)
     placement = placement or Placement(stack, provider)
     plan.to_start(stack, only, profiles)  # usage errors before anything else
     paths = InstancePaths(stack.state_dir)
@@ -328,6 +336,8 @@ def restart(
         raise ConfigError(
             "name", f"env {stack.env!r} is a deployed stack: realstack restarts nothing there"
         )
+    # leased first: the placement (a compose file's variables) must see the ports it starts on
+    stack = _claimed(stack, progress)
     placement = placement or Placement(stack, provider)
     stopped = stop(
         stack,
