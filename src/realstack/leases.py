@@ -22,7 +22,10 @@ from realstack.fields import interpolate
 from realstack.model import Stack
 
 _VAR_PORT = re.compile(r"^\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-[^}]*)?\}$")
-LOW, SPAN, BLOCK = 20000, 30000, 100  # leased ports: 20000-49999, a block of 100 per instance
+# leased ports: 20000-31999, a block of 100 per instance; below the kernel's ephemeral range
+# (Linux 32768-60999, elsewhere 49152+), where any socket bound to port 0 (a test's server, a
+# docker publish) could take a leased port between the lease and the bind, or between starts
+LOW, SPAN, BLOCK = 20000, 12000, 100
 
 
 AUTO = "auto"
@@ -114,7 +117,12 @@ def _auto(stack: Stack, var: str, index: int) -> bool:
     )
 
 
-def _answers(host: str, port: int) -> bool:
+def _lost(host: str, port: int) -> bool:
+    """Whether a port realstack chose is no good any more: outside the lease range (a lease
+    from before the range moved below the ephemeral ports), or answering for something else.
+    realstack chose it, so it chooses again rather than refuse the start with PortInUse."""
+    if not LOW <= port < LOW + SPAN:
+        return True
     from realstack import ports  # noqa: PLC0415 - psutil: only a start that moves pays for it
 
     return ports.answers(host, port)
@@ -145,20 +153,19 @@ def claim(stack: Stack) -> Stack:
             if not svc.port or var is None:
                 continue
             now = running.get(svc.name)
-            busy = svc.port in taken or (
-                _auto(stack, var, index)  # "any free port": a stranger's is moved from too
-                and now != svc.port
-                and _answers(svc.host, svc.port)
-            )
+            preferred = _preferred(services.get(svc.name), stack.given, svc.name) or svc.port
+            # a port realstack chose (a lease; an auto port nobody set) is chosen again when
+            # lost; the manifest's preferred port, taken by a stranger, stays PortInUse
+            chosen = svc.port != preferred or _auto(stack, var, index)
+            busy = svc.port in taken or (chosen and now != svc.port and _lost(svc.host, svc.port))
             if busy and now is not None and now not in live:
                 port = now  # it runs there: keep it rather than move it
-            elif busy:  # another instance's: move (a stranger's stays PortInUse)
+            elif busy:
                 port = _pick(stack.instance_id, index, svc.host, taken | set(running.values()))
             else:
                 port = svc.port
             taken.add(port)
-            preferred = _preferred(services.get(svc.name), stack.given, svc.name)
-            lease[svc.name] = {"var": var, "preferred": preferred or svc.port, "port": port}
+            lease[svc.name] = {"var": var, "preferred": preferred, "port": port}
         held = {s.name: s.port for s in stack.services if s.port}
         held.update({name: int(info["port"]) for name, info in lease.items()})
         why = registry.note(stack, lease, held)  # under the lock: the next claimer sees them

@@ -156,3 +156,51 @@ def test_an_auto_port_set_on_purpose_wins(tmp_path: Path, monkeypatch: pytest.Mo
     stack = load_stack(root, environ={leases.auto_variable("web"): "45678"})
 
     assert leases.claim(stack).service("web").port == 45678
+
+
+def _ephemeral_range() -> tuple[int, int]:
+    """The kernel's range for ports bound to 0 (and docker's published ports)."""
+    try:
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return int(low), int(high)
+    except OSError:
+        return 32768, 60999  # Linux's default
+
+
+def test_leased_ports_stay_out_of_the_kernels_ephemeral_range() -> None:
+    # a leased port there is taken by any socket bound to port 0 (a test's server, a docker
+    # publish) between the lease and the bind, or between two starts of a stopped instance
+    low, high = _ephemeral_range()
+    first, last = leases.LOW, leases.LOW + leases.SPAN - 1
+
+    assert last < low or first > high, f"leases {first}-{last} overlap ephemeral {low}-{high}"
+
+
+def test_a_leased_port_a_stranger_took_is_leased_anew(project: Path) -> None:
+    stack = load_stack(project, environ={"CACHE_PORT": "6400"})
+    with socket.socket() as stranger:  # not a realstack instance: it holds our leased port
+        stranger.bind(("127.0.0.1", 0))
+        stranger.listen()
+        taken = stranger.getsockname()[1]
+        held = {"cache": {"var": "CACHE_PORT", "preferred": 6400, "port": taken}}
+        write_entry(stack.instance_id, held, {"cache": taken})
+        assert load_stack(project, environ={"CACHE_PORT": "6400"}).service("cache").port == taken
+
+        moved = leases.claim(load_stack(project, environ={"CACHE_PORT": "6400"}))
+
+    assert moved.service("cache").port not in (taken, 6400)
+    again = load_stack(project, environ={"CACHE_PORT": "6400"})
+    assert again.service("cache").port == moved.service("cache").port  # the new lease is kept
+
+
+def test_a_lease_from_before_the_range_moved_is_leased_anew(project: Path) -> None:
+    """A lease taken in the ephemeral range (realstack's range once reached 49999) is given
+    up even when nothing holds the port right now: the app's own outgoing connections can
+    take it between the lease and its bind."""
+    stack = load_stack(project, environ={"CACHE_PORT": "6400"})
+    held = {"cache": {"var": "CACHE_PORT", "preferred": 6400, "port": 41104}}
+    write_entry(stack.instance_id, held, {"cache": 41104})
+
+    moved = leases.claim(load_stack(project, environ={"CACHE_PORT": "6400"}))
+
+    assert leases.LOW <= moved.service("cache").port < leases.LOW + leases.SPAN
