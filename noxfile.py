@@ -6,6 +6,10 @@ Inner loop: `nox -R -s unit` reuses the session's virtualenv and skips the insta
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import subprocess
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -97,10 +101,105 @@ def e2e(session: nox.Session) -> None:
     """The e2e suite against the reference stack (postgres, redis, auth, backend).
 
     `nox -s e2e -- -m p1` runs the critical path; `-- --reuse-stack` leaves the stack up.
+    `-- --splits N --group I` runs one shard (pytest-split, `.test_durations`) on a stack of
+    its own (instance `shard-I`) and writes `shard-results/shard-I.json` for
+    `nox -s verify-shards` — what each job of the CI matrix runs.
     """
     _install(session)
+    shard = _shard_args(session.posargs)
+    if shard is not None:
+        splits, group, rest = shard
+        session.run(*_shard_command(splits, group, rest))
+        return
     with _stack(session, "test"):
         session.run(*PYTEST, "tests/e2e", *_suite_args(session))
+
+
+SHARD_RESULTS = "shard-results"
+
+
+def _shard_args(posargs: list[str]) -> tuple[int, int, list[str]] | None:
+    """``--splits N --group I`` (either spelling: ``--splits=N``) and what else was given."""
+    found: dict[str, int] = {}
+    rest, args = [], iter(posargs)
+    for arg in args:
+        name, _, value = arg.partition("=")
+        if name in ("--splits", "--group"):
+            found[name] = int(value or next(args))
+        else:
+            rest.append(arg)
+    if not found:
+        return None
+    if set(found) != {"--splits", "--group"}:
+        raise SystemExit("a shard needs both --splits N and --group I")
+    return found["--splits"], found["--group"], rest
+
+
+def _shard_command(splits: int, group: int, rest: list[str]) -> list[str]:
+    """One shard: the same command for the CI matrix job and for `nox -s shards`."""
+    return [
+        "python",
+        "-m",
+        "realstack.shards",
+        "run",
+        f"--splits={splits}",
+        f"--group={group}",
+        f"--out={SHARD_RESULTS}",
+        "--",
+        *PYTEST[1:],
+        "tests/e2e",
+        *rest,
+    ]
+
+
+@nox.session
+def durations(session: nox.Session) -> None:
+    """Refresh `.test_durations` (commit it): how pytest-split balances the shards."""
+    _install(session)
+    with _stack(session, "test"):
+        session.run(*PYTEST, "tests/e2e", "--store-durations", *session.posargs)
+
+
+@nox.session(name="verify-shards")
+def verify_shards(session: nox.Session) -> None:
+    """Every e2e test ran exactly once across the shards' results (`-- DIR`, default
+    shard-results/): none missing, none twice; failures listed. The CI matrix's last job."""
+    session.install("-e", ".", env={"UV_COMPILE_BYTECODE": "1"})
+    where = session.posargs[0] if session.posargs else SHARD_RESULTS
+    session.run("python", "-m", "realstack.shards", "verify", where)
+
+
+@nox.session
+def shards(session: nox.Session) -> None:
+    """`nox -s shards -- N`: N shards of the e2e suite at once on this machine, each on a
+    stack of its own, then `verify-shards`; then the same suite unsharded on one stack, for
+    the wall times side by side (`-- N --no-compare` skips it). What the CI matrix does."""
+    _install(session)
+    splits = int(session.posargs[0]) if session.posargs else 3
+    shutil.rmtree(SHARD_RESULTS, ignore_errors=True)
+    t0 = time.monotonic()
+    # the session's venv first on PATH, as session.run puts it
+    env = {k: v for k, v in {**os.environ, **session.env}.items() if v is not None}
+    env["PATH"] = f"{session.bin}:{os.environ.get('PATH', '')}"
+    running = [
+        subprocess.Popen(_shard_command(splits, group, []), env=env)
+        for group in range(1, splits + 1)
+    ]
+    codes = [proc.wait() for proc in running]
+    sharded = time.monotonic() - t0
+    session.run("python", "-m", "realstack.shards", "verify", SHARD_RESULTS)
+    if any(codes):
+        session.error(f"shard exit codes {codes}")
+    if "--no-compare" in session.posargs:
+        return
+    t0 = time.monotonic()
+    with _stack(session, "test"):
+        session.run(*PYTEST, "tests/e2e")
+    single = time.monotonic() - t0
+    session.log(
+        f"wall time: {splits} shards at once {sharded:.1f} s (stacks included); one stack, "
+        f"unsharded {single:.1f} s (start included); ratio {sharded / single:.2f}"
+    )
 
 
 # The integration modules that hold for any provider; test_native_stack and

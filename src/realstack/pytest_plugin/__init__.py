@@ -42,6 +42,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         action="store_true",
         help="keep a failed test's fresh_database; its URL (password masked) is in the report",
     )
+    group.addoption(
+        "--realstack-shard-report",
+        default=None,
+        type=Path,
+        metavar="PATH",
+        help="write this run's collection, selection and outcomes (JSON) for "
+        "`python -m realstack.shards verify`",
+    )
     parser.addini(
         "realstack_suites", type="args", default=["e2e", "integration"], help=_settings.SUITES_DESC
     )
@@ -56,6 +64,17 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
     pluginmanager.add_hookspecs(hooks)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_cmdline_main(config: pytest.Config) -> None:
+    """``--realstack-shard-report``, asked for by name, in any project: its recorder is
+    registered before any plugin's ``pytest_configure`` (see :mod:`.shard_report`)."""
+    path = config.getoption("realstack_shard_report", None)
+    if path is not None:
+        from realstack.pytest_plugin.shard_report import PLUGIN, ShardReport  # noqa: PLC0415
+
+        config.pluginmanager.register(ShardReport(path), PLUGIN)
 
 
 def pytest_configure(config: pytest.Config) -> None:
