@@ -35,6 +35,7 @@ import sys
 import tempfile
 import threading
 import time
+import traceback
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -329,7 +330,7 @@ def _pg_dir(contract: Mapping[str, str]) -> str:
         with psycopg.connect(contract.get("DATABASE_URL", ""), connect_timeout=10) as conn:
             row = conn.execute("SHOW data_directory").fetchone()
         return str(row[0]) if row else "(none)"
-    except psycopg.Error as exc:
+    except (psycopg.Error, ValueError) as exc:
         return f"(no answer: {exc})"
 
 
@@ -338,7 +339,7 @@ def _redis_dir(contract: Mapping[str, str]) -> str:
         client = redis.Redis.from_url(contract.get("REDIS_URL", ""), socket_timeout=10)
         with client:
             return str(dict(client.config_get("dir")).get("dir", "(none)"))
-    except redis.RedisError as exc:
+    except (redis.RedisError, ValueError) as exc:
         return f"(no answer: {exc})"
 
 
@@ -589,7 +590,8 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.monotonic()
     try:
         scenario(run, args.clones, args.worktrees)
-    except (OSError, subprocess.SubprocessError, WaitTimeout) as exc:
+    except Exception as exc:  # noqa: BLE001 - said, and everything still stopped below
+        traceback.print_exc()
         run.failed.append(f"the run stopped: {type(exc).__name__}: {exc}")
     finally:
         print("\n== teardown: stop every stack of this run")
