@@ -249,6 +249,18 @@ def chaos(session: nox.Session) -> None:
 
 
 @nox.session
+def checkouts(session: nox.Session) -> None:
+    """Issue #13's proof: 4 clones + 2 worktrees of this repository started at the same
+    moment, `nox -s e2e` in each clone at once, stop/restart, rm -rf + prune, in a registry
+    of its own (`scripts/many_checkouts.py`). Clones HEAD: commit first.
+
+    `-- --suite-command 'python -m pytest -p no:valkey tests/e2e'` skips the per-clone venvs.
+    """
+    _install(session)
+    session.run("python", "scripts/many_checkouts.py", *session.posargs)
+
+
+@nox.session
 def bench(session: nox.Session) -> None:
     """Cold/warm start and stop times beside the raw binaries (prints figures).
 
