@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import sys
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
@@ -55,16 +56,22 @@ def settings_of(stack: Stack, svc: Service, provider: str) -> Settings:
     """What ``svc`` runs with, as far as a restart would change it.
 
     A process's environment counts through its own ``env`` and its dependencies' exports (a
-    moved database must restart its app), not through which unrelated services run.
+    moved database must restart its app), not through which unrelated services run. The
+    default ``{python}`` counts as itself, not as a path: a stack started from the shell is
+    reused by ``nox -s e2e`` (a venv's interpreter) and the other way round, never restarted
+    for it; a ``python`` the manifest names is compared as written.
     """
     deps = [s for s in graph.with_dependencies(stack.services, [svc.name]) if s is not svc]
+    command = svc.command
+    if stack.table.get("python") is None:  # ``{python}`` is whichever realstack runs on
+        command = tuple("{python}" if part == sys.executable else part for part in command)
     exported = {k: v for dep in deps for k, v in dep.exports.items()}
     env = {**exported, **svc.env} if svc.kind in COMMAND_KINDS else {}
     return {
         "provider": provider,
         "host": svc.host,
         "port": str(svc.port),
-        "command": " ".join(svc.command),
+        "command": " ".join(command),
         "cwd": str(svc.cwd or ""),
         "user": svc.user,
         "database": svc.database,

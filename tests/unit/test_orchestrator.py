@@ -4,6 +4,7 @@ FakeProvider, timed by a fake clock (sleeping advances it; nothing really waits)
 from __future__ import annotations
 
 import json
+import sys
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict
@@ -466,6 +467,38 @@ def test_a_moved_dependency_restarts_its_dependents_too(world: World) -> None:
     }
     assert world.asked("stop") == ["db", "api", "web"]
     assert [s for s, d in world.seen.of(Event.DRIFT) if "env changed" in d] == ["api", "web"]
+
+
+def test_a_stack_started_by_another_interpreter_is_reused_not_restarted(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The shell's `invoke services.start`, then `nox -s e2e` (a venv's python): the default
+    ``{python}`` is whichever realstack runs on, so neither restarts the other's apps."""
+    world.start()
+    world.fake.events.clear()
+    monkeypatch.setattr(sys, "executable", "/project/.nox/e2e/bin/python")
+
+    report = world.start(stack=stack_at(world.root))
+
+    assert report.ok
+    assert actions(report) == dict.fromkeys(("db", "api", "web"), Action.REUSED)
+    assert world.seen.of(Event.DRIFT) == []
+
+
+def test_a_python_the_manifest_names_is_drift_when_it_changes(world: World) -> None:
+    with_python = {"services": dict(SERVICES), "python": ".venv/bin/python"}
+    world.start(stack=build_stack(with_python, root=world.root, env="test", variables={}))
+    world.fake.events.clear()
+    other = {"services": dict(SERVICES), "python": ".venv2/bin/python"}
+
+    report = world.start(stack=build_stack(other, root=world.root, env="test", variables={}))
+
+    assert actions(report) == {
+        "db": Action.REUSED,
+        "api": Action.RESTARTED,
+        "web": Action.RESTARTED,
+    }
+    assert [s for s, d in world.seen.of(Event.DRIFT) if ".venv2/bin/python" in d] == ["api", "web"]
 
 
 def test_an_orphan_is_stopped_before_the_service_starts(world: World) -> None:
