@@ -142,7 +142,7 @@ class DockerProvider:
                     service=svc.name,
                 )
         require_engine()  # one clear message, before anything has started
-        compose.compose_command()
+        self.model()  # compose works and the file is valid, also before anything starts
 
     def _ours(self, container: Any, svc: Service) -> bool:
         labels = container.labels
@@ -223,8 +223,12 @@ class DockerProvider:
         return ports.occupant(svc.host, svc.port)
 
     def stop(self, svc: Service, found: Ours | Orphan) -> None:
-        """``compose rm`` the service's container: no pid is ever signalled directly."""
-        compose.run(self.stack, "rm", "-s", "-f", svc.compose_name)
+        """Stop and remove the service's containers of this project (what ``compose rm -s -f``
+        selects, by label), with their own stop signal and grace period; no pid is ever
+        signalled directly, anonymous volumes stay."""
+        with engine.client() as api:
+            for container in engine.service_containers(api, self.project, svc.compose_name):
+                engine.stop_and_remove(container)
 
     def purge(self, svc: Service) -> list[str]:
         if not self.stack.compose_path.is_file() or not engine_available():
@@ -234,14 +238,18 @@ class DockerProvider:
             return engine.remove_volumes(api, names, self.project)
 
     def finish(self, services: Sequence[Service], *, purge: bool) -> list[str]:
-        """Once no container of the project is left: its network (and, purging, volumes)."""
-        if not self.stack.compose_path.is_file() or not engine_available():
+        """Once no container of the project is left: its networks (and, purging, volumes),
+        found by this project's label, as ``compose down`` would remove them."""
+        if not engine_available():
             return []
         with engine.client() as api:
             containers, networks, volumes = engine.project_resources(api, self.project)
-        if containers or not (networks or (purge and volumes)):
-            return []  # a container still runs (not ours to remove by accident), or nothing left
-        compose.run(self.stack, "down", *(["-v"] if purge else []))
+            if containers or not (networks or (purge and volumes)):
+                return []  # a container still runs (not ours to remove by accident), or none left
+            for network in networks:
+                network.remove()
+            for volume in volumes if purge else ():
+                volume.remove(force=True)
         return [self.project + (" (volumes)" if purge else "")]
 
     def logs(self, svc: Service) -> ContainerLogs:

@@ -134,6 +134,13 @@ def by_id(api: Any, container_id: str) -> Any | None:
         return None
 
 
+def stop_and_remove(container: Any) -> None:
+    """Stop with the container's own grace period (the HTTP wait covers it), then remove."""
+    grace = (container.attrs.get("Config") or {}).get("StopTimeout")
+    container.stop(timeout=10 if grace is None else int(grace))
+    container.remove(force=True)  # force: also if a restart policy brought it back
+
+
 def project_resources(api: Any, project: str) -> tuple[list[Any], list[Any], list[Any]]:
     """The project's containers, networks and volumes (found by label only)."""
     label = {"label": [f"{PROJECT_LABEL}={project}"]}
