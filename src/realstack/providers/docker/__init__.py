@@ -22,7 +22,7 @@ from realstack import ports, probes
 from realstack.errors import ProviderFailed, ProviderUnavailable, ServiceExited
 from realstack.model import Service, Stack
 from realstack.providers import Absent, Exited, Found, Orphan, Ours, Stale
-from realstack.providers.docker import compose, direct, engine, spec
+from realstack.providers.docker import compose, direct, engine, resolved, spec
 from realstack.providers.docker.compose import project_name
 from realstack.providers.docker.engine import (
     PROJECT_LABEL,
@@ -124,10 +124,10 @@ class DockerProvider:
         self._model_lock = threading.Lock()
 
     def model(self) -> dict[str, Any]:
-        """The resolved compose model, read once per operation (one ``compose config``)."""
+        """The resolved compose model, read once per operation (kept between them)."""
         with self._model_lock:
             if self._model is None:
-                self._model = compose.config(self.stack)
+                self._model = resolved.model(self.stack)
             return self._model
 
     def preflight(self, services: Sequence[Service]) -> None:

@@ -21,6 +21,7 @@ PROJECT_LABEL = "com.docker.compose.project"
 SERVICE_LABEL = "com.docker.compose.service"
 ONEOFF_LABEL = "com.docker.compose.oneoff"
 _DEFAULT_SOCKET = "/var/run/docker.sock"  # where the SDK looks without DOCKER_HOST
+_api_versions: dict[str, str] = {}  # engine address → the API version negotiated with it
 
 
 @dataclass(frozen=True)
@@ -71,7 +72,7 @@ def engine_available(timeout: float = 1.0) -> bool:
         return False
     unreachable: tuple[type[BaseException], ...] = (*lib.errors, OSError)
     try:
-        client = lib.module.from_env(timeout=timeout)
+        client = lib.module.from_env(timeout=timeout, version=_api_versions.get(host))
         try:
             return bool(client.ping())
         finally:
@@ -89,9 +90,6 @@ def require_engine() -> None:
             "`bash scripts/start_docker_engine.sh`), or use --provider native (or auto).",
             provider="docker",
         )
-
-
-_api_versions: dict[str, str] = {}  # engine address → API version it negotiated
 
 
 @contextlib.contextmanager
