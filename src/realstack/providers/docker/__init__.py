@@ -192,7 +192,8 @@ class DockerProvider:
         return ContainerHandle(record, logs)
 
     def _compose_up(self, api: Any, svc: Service) -> Any:
-        compose.run(self.stack, "up", "-d", "--no-deps", svc.compose_name)
+        with direct.SHARED:
+            compose.run(self.stack, "up", "-d", "--no-deps", svc.compose_name)
         found = engine.service_containers(api, self.project, svc.compose_name)
         if not found:
             raise ProviderFailed(

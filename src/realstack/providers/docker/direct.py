@@ -15,13 +15,15 @@ from realstack.providers.docker import engine
 from realstack.providers.docker.engine import PROJECT_LABEL
 from realstack.providers.docker.spec import NETWORK_LABEL, VOLUME_LABEL, ContainerSpec, Resource
 
-_SHARED = threading.Lock()  # parallel starts of one project create its network once
+# Held while a project's network and volumes may be created: parallel starts create them
+# once (``compose up`` of an untranslated service holds it too: it creates the same ones).
+SHARED = threading.Lock()
 
 
 def start(api: Any, spec: ContainerSpec, project: str) -> str | None:
     """The started container's id, or ``None`` when its image is not in the engine (compose
     then pulls or builds it as the file says)."""
-    with _SHARED:
+    with SHARED:
         _network(api, spec.network, project)
         for volume in spec.volumes:
             _volume(api, volume, project)
