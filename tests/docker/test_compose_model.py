@@ -136,3 +136,16 @@ def test_a_service_using_keys_not_translated_is_started_by_compose(rproject: Pro
     assert _env(attrs)["LITERAL"] == "pa$word"
     rproject.stop().raise_for_errors()
     assert rproject.containers() == []
+
+
+def test_a_missing_external_volume_is_named_and_nothing_is_left(rproject: Project) -> None:
+    compose_file = rproject.root / "docker-compose.test.yml"
+    name = f"realstack-absent-{free_port()}"
+    compose_file.write_text(
+        COMPOSE.replace("redisdata: {}", f"redisdata: {{external: true, name: {name}}}")
+    )
+    report = rproject.start()
+    assert not report.ok
+    message = str(report.errors[0])
+    assert name in message and "external" in message, message
+    assert rproject.containers() == []
