@@ -149,3 +149,16 @@ def test_a_missing_external_volume_is_named_and_nothing_is_left(rproject: Projec
     message = str(report.errors[0])
     assert name in message and "external" in message, message
     assert rproject.containers() == []
+
+
+def test_a_compose_port_other_than_the_manifests_is_refused_before_anything_starts(
+    rproject: Project,
+) -> None:
+    compose_file = rproject.root / "docker-compose.test.yml"
+    other = free_port()
+    compose_file.write_text(COMPOSE.replace("${REDIS_PORT}:6379", f"{other}:6379"))
+    report = rproject.start()
+    assert not report.ok
+    message = str(report.errors[0])
+    assert f"publishes [{other}]" in message and "the manifest expects" in message, message
+    assert rproject.containers() == []
