@@ -1,4 +1,4 @@
-"""The docker provider against a real engine: compose up/rm, ownership by compose labels.
+"""The docker provider against a real engine: containers from the compose file, owned by label.
 
 Needs a running Docker engine (`bash scripts/start_docker_engine.sh`) and the offline images
 (`bash scripts/build_offline_images.sh`): without them these tests fail, they never skip.
