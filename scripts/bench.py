@@ -13,7 +13,6 @@ comparison with pytest-postgresql, pytest-redis, pytest-databases and testcontai
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
 import socket
 import statistics
@@ -25,6 +24,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from bench_docker import docker_rounds, print_docker
 from bench_many import many_stacks
 from bench_peers import add_peer_arguments, peers
 from bench_plugin import plugin_overhead
@@ -50,21 +50,6 @@ durable = false
 kind = "redis"
 port = "{redis}"
 durable = false
-"""
-
-
-DOCKER_MANIFEST = """
-[tool.realstack]
-provider = "docker"
-[tool.realstack.services.postgres]
-kind = "postgres"
-port = "${POSTGRES_PORT}"
-user = "${POSTGRES_USER}"
-password = "${POSTGRES_PASSWORD}"
-database = "${POSTGRES_DB}"
-[tool.realstack.services.redis]
-kind = "redis"
-port = "${REDIS_PORT}"
 """
 
 
@@ -112,66 +97,6 @@ def raw_start_stop(stack: Stack) -> float:
     for proc in procs:
         proc.wait(timeout=30)
     return elapsed
-
-
-def docker_rounds(rounds: int) -> dict[str, list[float]]:
-    """`docker compose up --wait` beside realstack's docker start, on the repo's compose file.
-
-    Both start from containers removed and volumes kept (the usual "stack is down" case).
-    """
-    repo = Path(__file__).resolve().parents[1]
-    root = Path(tempfile.mkdtemp(prefix="realstack-bench-docker-"))
-    (root / "envs").mkdir()
-    values = {
-        "POSTGRES_PORT": str(free_port()),
-        "REDIS_PORT": str(free_port()),
-        "POSTGRES_USER": "bench",
-        "POSTGRES_PASSWORD": "bench",
-        "POSTGRES_DB": "bench",
-    }
-    (root / "envs" / "test.env").write_text("".join(f"{k}={v}\n" for k, v in values.items()))
-    (root / "pyproject.toml").write_text(DOCKER_MANIFEST)
-    shutil.copy(repo / "docker-compose.test.yml", root / "docker-compose.test.yml")
-    stack = load_stack(root, "test")
-    compose = [
-        "docker",
-        "compose",
-        "-p",
-        "realstack-bench-compose",
-        "-f",
-        str(root / "docker-compose.test.yml"),
-    ]
-    env = {**os.environ, **values}
-    figures: dict[str, list[float]] = {"compose": [], "realstack": []}
-    try:
-        orchestrator.start(stack).raise_for_errors()  # creates the volumes once
-        orchestrator.stop(stack).raise_for_errors()
-        subprocess.run(
-            [*compose, "up", "-d", "--wait", "postgres", "redis"],
-            env=env,
-            check=True,
-            capture_output=True,
-        )
-        subprocess.run([*compose, "rm", "-s", "-f"], env=env, check=True, capture_output=True)
-        for _ in range(rounds):
-            figures["compose"].append(
-                timed(
-                    lambda: subprocess.run(
-                        [*compose, "up", "-d", "--wait", "postgres", "redis"],
-                        env=env,
-                        check=True,
-                        capture_output=True,
-                    )
-                )
-            )
-            subprocess.run([*compose, "rm", "-s", "-f"], env=env, check=True, capture_output=True)
-            figures["realstack"].append(timed(lambda: orchestrator.start(stack).raise_for_errors()))
-            orchestrator.stop(stack).raise_for_errors()
-    finally:
-        orchestrator.stop(stack, purge=True)
-        subprocess.run([*compose, "down", "-v"], env=env, check=False, capture_output=True)
-        shutil.rmtree(root, ignore_errors=True)
-    return figures
 
 
 def main() -> None:
@@ -236,11 +161,7 @@ def main() -> None:
         print(f"{name:<44}{value:>9.3f}  {target}")
     print(f"\ncold/raw ratio: {med(cold) / med(raw):.2f}")
     if args.docker:
-        figures = docker_rounds(args.rounds)
-        print("\ndocker (containers removed, volumes kept), postgres + redis healthy:")
-        print(f"{'`docker compose up -d --wait`':<44}{med(figures['compose']):>9.3f}")
-        print(f"{'realstack start, docker provider':<44}{med(figures['realstack']):>9.3f}")
-        print(f"{'realstack start, native provider (cold)':<44}{med(cold):>9.3f}")
+        print_docker(docker_rounds(args.rounds, free_port), med(cold))
     if args.stacks:
         many_stacks(args.stacks, max(1, args.rounds // 2), free_port)
     if args.plugin_rounds:

@@ -1,4 +1,4 @@
-"""The docker provider against a real engine: compose up/rm, ownership by compose labels.
+"""The docker provider against a real engine: containers from the compose file, owned by label.
 
 Needs a running Docker engine (`bash scripts/start_docker_engine.sh`) and the offline images
 (`bash scripts/build_offline_images.sh`): without them these tests fail, they never skip.
@@ -112,8 +112,9 @@ def _container_ids(project: Project) -> dict[str, str]:
     return found
 
 
-def test_start_healthy_status_contract_and_reuse(dproject: Project) -> None:
-    """Started containers are healthy, ours in status, serve the contract, and are reused."""
+def test_start_ready_status_contract_and_reuse(dproject: Project) -> None:
+    """Started containers answer their protocol (ready does not wait for the container's own
+    health check), are ours in status, serve the contract, and are reused."""
     report = dproject.start(only=["postgres", "redis"])
     report.raise_for_errors()
     assert {r.name: r.action for r in report.results} == {"postgres": "started", "redis": "started"}
@@ -123,10 +124,7 @@ def test_start_healthy_status_contract_and_reuse(dproject: Project) -> None:
         for name, container_id in _container_ids(dproject).items():
             container = client.containers.get(container_id)
             assert container.labels["com.docker.compose.service"] == name
-            assert (container.status, container.attrs["State"]["Health"]["Status"]) == (
-                "running",
-                "healthy",
-            )
+            assert container.status == "running"
     finally:
         client.close()
     rows = {r.name: r for r in status(stack)}

@@ -1,5 +1,10 @@
 """The docker provider: postgres, redis and clickhouse as services of the project's compose file.
 
+A start reads the compose model once, then creates and starts each container through the
+engine API, in parallel (:mod:`.direct`); a service using compose features it does not
+translate is started by ``compose up`` instead (:mod:`.spec`). Ready means realstack's own
+protocol probe answers, not the container's health check (which polls at its own interval).
+
 A container is ours only if this instance's record names it by id and it still carries this
 instance's compose project and service labels; a labelled container without such a record is
 an orphan (ours to remove). No host pid is borrowed, so a remote engine works the same.
@@ -7,6 +12,7 @@ an orphan (ours to remove). No host pid is borrowed, so a remote engine works th
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -16,7 +22,7 @@ from realstack import ports, probes
 from realstack.errors import ProviderFailed, ProviderUnavailable, ServiceExited
 from realstack.model import Service, Stack
 from realstack.providers import Absent, Exited, Found, Orphan, Ours, Stale
-from realstack.providers.docker import compose, engine
+from realstack.providers.docker import compose, direct, engine, resolved, spec
 from realstack.providers.docker.compose import project_name
 from realstack.providers.docker.engine import (
     PROJECT_LABEL,
@@ -103,9 +109,7 @@ class ContainerHandle:
         return []  # published ports are the compose file's: the engine maps them
 
     def not_ready(self) -> str | None:
-        container = self._container()
-        health = (_state(container).get("Health") or {}).get("Status") if container else None
-        return None if health in (None, "healthy") else f"container health: {health}"
+        return None  # the protocol probe decides: it answers before the health check runs
 
 
 class DockerProvider:
@@ -116,6 +120,15 @@ class DockerProvider:
     def __init__(self, stack: Stack) -> None:
         self.stack = stack
         self.project = project_name(stack)
+        self._model: dict[str, Any] | None = None
+        self._model_lock = threading.Lock()
+
+    def model(self) -> dict[str, Any]:
+        """The resolved compose model, read once per operation (kept between them)."""
+        with self._model_lock:
+            if self._model is None:
+                self._model = resolved.model(self.stack)
+            return self._model
 
     def preflight(self, services: Sequence[Service]) -> None:
         for svc in services:
@@ -129,7 +142,7 @@ class DockerProvider:
                     service=svc.name,
                 )
         require_engine()  # one clear message, before anything has started
-        compose.compose_command()
+        self.model()  # compose works and the file is valid, also before anything starts
 
     def _ours(self, container: Any, svc: Service) -> bool:
         labels = container.labels
@@ -151,31 +164,21 @@ class DockerProvider:
         return Stale(record) if record is not None else Absent()
 
     def start(self, svc: Service, env: dict[str, str], settings: Settings) -> ContainerHandle:
-        compose.run(self.stack, "up", "-d", "--no-deps", svc.compose_name)
         logs = self.logs(svc)
-        with engine.client() as api:
-            found = engine.service_containers(api, self.project, svc.compose_name)
-            if not found:
-                raise ProviderFailed(
-                    f"{svc.name}: compose started no container {svc.compose_name!r}",
-                    provider=self.name,
-                    service=svc.name,
-                )
-            container = found[0]
-            if not _running(container):
-                code = _state(container).get("ExitCode")
-                raise ServiceExited(svc.name, code, logs.tail(20), logs.source)
-            ports = container.attrs.get("NetworkSettings", {}).get("Ports") or {}
-            published = {int(b["HostPort"]) for bs in ports.values() for b in bs or () if b}
-        if svc.port not in published:
-            self.stop(svc, Orphan("port mismatch"))
-            raise ProviderFailed(
-                f"{svc.name}: the compose service {svc.compose_name!r} publishes "
-                f"{sorted(published) or 'no port'}, the manifest expects {svc.port}; use the "
-                "same variable in both (envs/<env>.env)",
-                provider=self.name,
-                service=svc.name,
+        try:
+            wanted = spec.translate(
+                self.model(), self.project, self.stack.compose_path, svc.compose_name
             )
+        except spec.Unsupported:
+            wanted = None  # compose starts what is not translated here, as the file says
+        if wanted is not None and svc.port not in wanted.published:
+            raise self._port_mismatch(svc, wanted.published)
+        with engine.client() as api:
+            started = direct.start(api, wanted, self.project) if wanted else None
+            container = engine.by_id(api, started) if started else self._compose_up(api, svc)
+            if container is None or not _running(container):
+                code = _state(container).get("ExitCode") if container else None
+                raise ServiceExited(svc.name, code, logs.tail(20), logs.source)
         record = ContainerRecord(
             service=svc.name,
             instance=self.stack.instance_id,
@@ -188,6 +191,32 @@ class DockerProvider:
         )
         return ContainerHandle(record, logs)
 
+    def _compose_up(self, api: Any, svc: Service) -> Any:
+        with direct.SHARED:
+            compose.run(self.stack, "up", "-d", "--no-deps", svc.compose_name)
+        found = engine.service_containers(api, self.project, svc.compose_name)
+        if not found:
+            raise ProviderFailed(
+                f"{svc.name}: compose started no container {svc.compose_name!r}",
+                provider=self.name,
+                service=svc.name,
+            )
+        ports = found[0].attrs.get("NetworkSettings", {}).get("Ports") or {}
+        published = {int(b["HostPort"]) for bs in ports.values() for b in bs or () if b}
+        if _running(found[0]) and svc.port not in published:  # an exited one: its log says why
+            self.stop(svc, Orphan("port mismatch"))
+            raise self._port_mismatch(svc, published)
+        return found[0]
+
+    def _port_mismatch(self, svc: Service, published: set[int] | frozenset[int]) -> ProviderFailed:
+        return ProviderFailed(
+            f"{svc.name}: the compose service {svc.compose_name!r} publishes "
+            f"{sorted(published) or 'no port'}, the manifest expects {svc.port}; use the "
+            "same variable in both (envs/<env>.env)",
+            provider=self.name,
+            service=svc.name,
+        )
+
     def probe(self, svc: Service) -> Check:
         return probes.check_for(svc)
 
@@ -195,25 +224,33 @@ class DockerProvider:
         return ports.occupant(svc.host, svc.port)
 
     def stop(self, svc: Service, found: Ours | Orphan) -> None:
-        """``compose rm`` the service's container: no pid is ever signalled directly."""
-        compose.run(self.stack, "rm", "-s", "-f", svc.compose_name)
+        """Stop and remove the service's containers of this project (what ``compose rm -s -f``
+        selects, by label), with their own stop signal and grace period; no pid is ever
+        signalled directly, anonymous volumes stay."""
+        with engine.client() as api:
+            for container in engine.service_containers(api, self.project, svc.compose_name):
+                engine.stop_and_remove(container)
 
     def purge(self, svc: Service) -> list[str]:
         if not self.stack.compose_path.is_file() or not engine_available():
             return []
-        names = compose.volume_names(self.stack, svc.compose_name)
+        names = compose.volume_names(self.model(), svc.compose_name)
         with engine.client() as api:
             return engine.remove_volumes(api, names, self.project)
 
     def finish(self, services: Sequence[Service], *, purge: bool) -> list[str]:
-        """Once no container of the project is left: its network (and, purging, volumes)."""
-        if not self.stack.compose_path.is_file() or not engine_available():
+        """Once no container of the project is left: its networks (and, purging, volumes),
+        found by this project's label, as ``compose down`` would remove them."""
+        if not engine_available():
             return []
         with engine.client() as api:
             containers, networks, volumes = engine.project_resources(api, self.project)
-        if containers or not (networks or (purge and volumes)):
-            return []  # a container still runs (not ours to remove by accident), or nothing left
-        compose.run(self.stack, "down", *(["-v"] if purge else []))
+            if containers or not (networks or (purge and volumes)):
+                return []  # a container still runs (not ours to remove by accident), or none left
+            for network in networks:
+                network.remove()
+            for volume in volumes if purge else ():
+                volume.remove(force=True)
         return [self.project + (" (volumes)" if purge else "")]
 
     def logs(self, svc: Service) -> ContainerLogs:

@@ -1,7 +1,8 @@
 """``docker compose`` for one instance: its project name, argv, environment and error mapping.
 
-Compose does the starting and stopping (``up -d --no-deps`` / ``rm -s -f``); calls are
-serialised because parallel ``up``s of one project race to create its network.
+Compose resolves the file (``config``: the model the provider starts from) and starts what
+the provider does not translate (``up -d --no-deps``); calls are serialised because parallel
+``up``s of one project race to create its network.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import re
 import shutil
 import subprocess
 import threading
-from typing import Any
+from typing import Any, cast
 
 from realstack.errors import ProviderFailed, ProviderUnavailable
 from realstack.model import Stack
@@ -103,12 +104,33 @@ def run(stack: Stack, *args: str) -> str:
     return done.stdout
 
 
-def volume_names(stack: Stack, compose_service: str) -> list[str]:
-    """The named volumes the compose file gives a service (so also when its container is
+def config(stack: Stack) -> dict[str, Any]:
+    """The resolved compose model (interpolated, normalised, every profile's services)."""
+    try:
+        model = json.loads(run(stack, "config", "--format", "json"))
+    except ValueError as exc:
+        raise ProviderFailed(
+            f"docker provider: `compose config` printed no JSON model: {exc}", provider="docker"
+        ) from exc
+    return cast(dict[str, Any], _unescape(model))
+
+
+def _unescape(value: Any) -> Any:
+    """``config`` prints every ``$`` doubled (so its output parses as compose again)."""
+    if isinstance(value, str):
+        return value.replace("$$", "$")
+    if isinstance(value, list):
+        return [_unescape(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _unescape(v) for k, v in value.items()}
+    return value
+
+
+def volume_names(model: dict[str, Any], compose_service: str) -> list[str]:
+    """The named volumes the compose model gives a service (so also when its container is
     gone)."""
-    config: dict[str, Any] = json.loads(run(stack, "config", "--format", "json"))
-    declared = config.get("volumes") or {}
-    mounts = (config.get("services", {}).get(compose_service) or {}).get("volumes") or []
+    declared = model.get("volumes") or {}
+    mounts = (model.get("services", {}).get(compose_service) or {}).get("volumes") or []
     return [
         declared[m["source"]].get("name", m["source"])
         for m in mounts

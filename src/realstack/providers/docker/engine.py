@@ -21,6 +21,7 @@ PROJECT_LABEL = "com.docker.compose.project"
 SERVICE_LABEL = "com.docker.compose.service"
 ONEOFF_LABEL = "com.docker.compose.oneoff"
 _DEFAULT_SOCKET = "/var/run/docker.sock"  # where the SDK looks without DOCKER_HOST
+_api_versions: dict[str, str] = {}  # engine address → the API version negotiated with it
 
 
 @dataclass(frozen=True)
@@ -30,10 +31,11 @@ class _Sdk:
     module: Any
     errors: tuple[type[BaseException], ...]  # DockerException, requests' RequestException
     not_found: type[BaseException]
+    image_not_found: type[BaseException]
 
 
 @functools.cache
-def _sdk() -> _Sdk:
+def sdk() -> _Sdk:
     try:
         # The SDK ships no types, and mypy would resolve ``import docker`` to this package.
         module = importlib.import_module("docker")
@@ -44,7 +46,12 @@ def _sdk() -> _Sdk:
             "docker provider: the docker SDK is not installed: pip install 'realstack[docker]'",
             provider="docker",
         ) from None
-    return _Sdk(module, (errors.DockerException, requests.RequestException), errors.NotFound)
+    return _Sdk(
+        module,
+        (errors.DockerException, requests.RequestException),
+        errors.NotFound,
+        errors.ImageNotFound,
+    )
 
 
 def docker_host() -> str:
@@ -60,12 +67,12 @@ def engine_available(timeout: float = 1.0) -> bool:
         # socket of a failed unix connect).
         return False
     try:
-        sdk = _sdk()
+        lib = sdk()
     except ProviderUnavailable:
         return False
-    unreachable: tuple[type[BaseException], ...] = (*sdk.errors, OSError)
+    unreachable: tuple[type[BaseException], ...] = (*lib.errors, OSError)
     try:
-        client = sdk.module.from_env(timeout=timeout)
+        client = lib.module.from_env(timeout=timeout, version=_api_versions.get(host))
         try:
             return bool(client.ping())
         finally:
@@ -87,17 +94,22 @@ def require_engine() -> None:
 
 @contextlib.contextmanager
 def client() -> Iterator[Any]:
-    """An SDK client; engine errors inside the block become :class:`ProviderFailed`."""
-    sdk = _sdk()
+    """An SDK client; engine errors inside the block become :class:`ProviderFailed`.
+
+    The API version is negotiated once per engine address: a new client then costs no
+    request (readiness opens one per poll)."""
+    lib = sdk()
+    host = docker_host()
     try:
-        opened = sdk.module.from_env(timeout=10)
-    except sdk.errors as exc:
+        opened = lib.module.from_env(timeout=10, version=_api_versions.get(host))
+        _api_versions[host] = opened.api.api_version
+    except lib.errors as exc:
         raise ProviderFailed(
             f"docker provider: no Docker engine answers: {exc}", provider="docker"
         ) from exc
     try:
         yield opened
-    except sdk.errors as exc:
+    except lib.errors as exc:
         raise ProviderFailed(
             f"docker provider: Docker engine error: {exc}", provider="docker"
         ) from exc
@@ -116,8 +128,15 @@ def by_id(api: Any, container_id: str) -> Any | None:
     """The container with this id, or ``None`` if it is gone."""
     try:
         return api.containers.get(container_id)
-    except _sdk().not_found:
+    except sdk().not_found:
         return None
+
+
+def stop_and_remove(container: Any) -> None:
+    """Stop with the container's own grace period (the HTTP wait covers it), then remove."""
+    grace = (container.attrs.get("Config") or {}).get("StopTimeout")
+    container.stop(timeout=10 if grace is None else int(grace))
+    container.remove(force=True)  # force: also if a restart policy brought it back
 
 
 def project_resources(api: Any, project: str) -> tuple[list[Any], list[Any], list[Any]]:
@@ -134,7 +153,7 @@ def remove_volumes(api: Any, names: list[str], project: str) -> list[str]:
     """Remove the named volumes that this project created (never an ``external`` one)."""
     removed = []
     for name in names:
-        with contextlib.suppress(_sdk().not_found):
+        with contextlib.suppress(sdk().not_found):
             volume = api.volumes.get(name)
             if (volume.attrs.get("Labels") or {}).get(PROJECT_LABEL) == project:
                 volume.remove(force=True)
