@@ -13,6 +13,7 @@ set, so compose files publish the same port); a literal port is the manifest's t
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -82,9 +83,16 @@ def claim(stack: Stack) -> Stack:
             for e in registry.entries()
             if e.instance_id != stack.instance_id and e.checkout_exists
         ]
+
         # a running instance's ports are held outright; a stopped one's lease yields to a
-        # service of ours that already runs on the port (a lease lost, or from before leases)
-        live = {p for e in others if registry.state_of(e) == "running" for p in e.ports.values()}
+        # service of ours that already runs on the port (a lease lost, or from before leases).
+        # Asked only when it decides something: it reads every other instance's records.
+        @functools.cache
+        def live() -> frozenset[int]:
+            return frozenset(
+                p for e in others if registry.state_of(e) == "running" for p in e.ports.values()
+            )
+
         taken = {p for e in others for p in e.ports.values()}
         running = registry.running_ports(stack.state_dir, stack.instance_id, stack.names)
         taken |= {
@@ -96,7 +104,7 @@ def claim(stack: Stack) -> Stack:
             if not svc.port or var is None:
                 continue
             now = running.get(svc.name)
-            if svc.port in taken and now is not None and now not in live:
+            if svc.port in taken and now is not None and now not in live():
                 port = now  # it runs there: keep it rather than move it
             elif svc.port in taken:  # another instance's: move (a stranger's stays PortInUse)
                 port = _pick(stack.instance_id, index, svc.host, taken | set(running.values()))
