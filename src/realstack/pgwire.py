@@ -144,23 +144,35 @@ def select_one(
     """
     if host.startswith("/"):  # a socket directory, as libpq reads a host that is a path
         sock = socket.socket(socket.AF_UNIX)
-        sock.settimeout(timeout)
-        sock.connect(f"{host}/.s.PGSQL.{port}")
+        try:
+            sock.settimeout(timeout)
+            sock.connect(f"{host}/.s.PGSQL.{port}")
+        except OSError:
+            sock.close()
+            raise
     else:
         sock = socket.create_connection((host, port), timeout=timeout)
-    with sock:
-        conn = _Conn(sock)
-        params = _cstr("user") + _cstr(user) + _cstr("database") + _cstr(database or user)
-        body = struct.pack("!I", PROTOCOL_3) + params + b"\0"
-        sock.sendall(struct.pack("!I", len(body) + 4) + body)
-        _authenticate(conn, user, password)
-        while conn.receive()[0] != b"Z":  # parameters, key data, then ReadyForQuery
-            pass
-        conn.send(b"Q", _cstr("SELECT 1"))
-        rows = []
-        while (reply := conn.receive())[0] != b"Z":
-            if reply[0] == b"D":
-                rows.append(reply[1])
-        conn.send(b"X", b"")
+    try:
+        with sock:
+            rows = _exchange(_Conn(sock), user, password, database)
+    except (struct.error, ValueError, KeyError, IndexError) as exc:  # what a stranger answers
+        raise Refused(f"not a PostgreSQL server's reply ({type(exc).__name__}: {exc})") from None
     if rows != [struct.pack("!HI", 1, 1) + b"1"]:
         raise Refused("SELECT 1 did not return 1")
+
+
+def _exchange(conn: _Conn, user: str, password: str, database: str) -> list[bytes]:
+    """Startup, login, ``SELECT 1``, goodbye; the data rows it answered."""
+    params = _cstr("user") + _cstr(user) + _cstr("database") + _cstr(database or user)
+    body = struct.pack("!I", PROTOCOL_3) + params + b"\0"
+    conn.sock.sendall(struct.pack("!I", len(body) + 4) + body)
+    _authenticate(conn, user, password)
+    while conn.receive()[0] != b"Z":  # parameters, key data, then ReadyForQuery
+        pass
+    conn.send(b"Q", _cstr("SELECT 1"))
+    rows = []
+    while (reply := conn.receive())[0] != b"Z":
+        if reply[0] == b"D":
+            rows.append(reply[1])
+    conn.send(b"X", b"")
+    return rows

@@ -196,3 +196,26 @@ def test_a_forged_scram_server_signature_is_refused() -> None:
 
     with server(script) as port, pytest.raises(pgwire.Refused, match="signature"):
         probe(port)
+
+
+def test_a_server_that_is_not_postgres_is_refused_with_a_message() -> None:
+    """A malformed reply (here an authentication request too short to hold its code) is a
+    refusal saying so, never an exception the probe does not expect."""
+
+    def script(peer: Peer) -> None:
+        peer.startup()
+        peer.send(b"R", b"\0")
+
+    with server(script) as port, pytest.raises(pgwire.Refused, match="not a PostgreSQL"):
+        probe(port)
+
+
+def test_a_garbled_scram_challenge_is_refused_with_a_message() -> None:
+    def script(peer: Peer) -> None:
+        peer.startup()
+        peer.auth(pgwire.AUTH_SASL, b"SCRAM-SHA-256\0\0")
+        peer.receive()
+        peer.auth(pgwire.AUTH_SASL_CONTINUE, b"garbage")
+
+    with server(script) as port, pytest.raises(pgwire.Refused, match="not a PostgreSQL"):
+        probe(port)
