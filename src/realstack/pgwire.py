@@ -18,15 +18,14 @@ import socket
 import struct
 import unicodedata
 
-PROTOCOL_3 = 196608
-AUTH_OK, AUTH_CLEARTEXT, AUTH_MD5, AUTH_SASL, AUTH_SASL_CONTINUE, AUTH_SASL_FINAL = (
-    0,
-    3,
-    5,
-    10,
-    11,
-    12,
-)
+PROTOCOL_3 = 196608  # version 3.0, as a StartupMessage gives it
+# Authentication request codes (message "R")
+AUTH_OK = 0
+AUTH_CLEARTEXT = 3
+AUTH_MD5 = 5
+AUTH_SASL = 10
+AUTH_SASL_CONTINUE = 11
+AUTH_SASL_FINAL = 12
 
 
 class Refused(Exception):
