@@ -73,6 +73,18 @@ def invoke(cli: list[str], root: Path, *args: str) -> None:
     subprocess.run([*cli, *args], cwd=root, check=True, capture_output=True)
 
 
+def cli_reads(cli: list[str], root: Path) -> dict[str, float]:
+    """One round of the read-only commands (the stack running), and of the floor under every
+    command, which is not realstack's: the interpreter, then invoke without our tasks."""
+    return {
+        "status": timed(lambda: invoke(cli, root, "services.status")),
+        "show": timed(lambda: invoke(cli, root, "env.show")),
+        "bare": timed(lambda: invoke([sys.executable, "-c", "pass"], root)),
+        "invoke": timed(lambda: invoke(cli, root, "--version")),
+        "list": timed(lambda: invoke(cli, root, "--list")),
+    }
+
+
 def raw_start_stop(stack: Stack) -> float:
     """Start both servers as a plain script would; return the time until both answer."""
     paths = InstancePaths(stack.state_dir)
@@ -127,7 +139,7 @@ def main() -> None:
     try:
         first = timed(lambda: orchestrator.start(stack).raise_for_errors())
         orchestrator.stop(stack).raise_for_errors()
-        raw, cold, warm, stop, cli_cold, cli_warm, cli_stop = ([] for _ in range(7))
+        raw, cold, warm, stop, cli_cold, cli_warm, cli_stop, reads = ([] for _ in range(8))
         for _ in range(args.rounds):
             raw.append(raw_start_stop(stack))
             cold.append(timed(lambda: orchestrator.start(stack).raise_for_errors()))
@@ -135,12 +147,14 @@ def main() -> None:
             stop.append(timed(lambda: orchestrator.stop(stack).raise_for_errors()))
             cli_cold.append(timed(lambda: invoke(cli, root, "services.start", "--wait")))
             cli_warm.append(timed(lambda: invoke(cli, root, "services.start", "--wait")))
+            reads.append(cli_reads(cli, root))
             cli_stop.append(timed(lambda: invoke(cli, root, "services.stop")))
     finally:
         orchestrator.stop(stack)
         shutil.rmtree(root, ignore_errors=True)
 
     med = statistics.median
+    read = {name: med(r[name] for r in reads) for name in reads[0]}
     print(f"realstack benchmark: postgres + redis, median of {args.rounds} rounds\n")
     print(f"{'measure':<44}{'seconds':>9}  target")
     rows = [
@@ -154,8 +168,13 @@ def main() -> None:
         ("warm start, API (all running)", med(warm), within(med(warm), 0.5)),
         ("stop, API", med(stop), within(med(stop), 0.5)),
         ("cold start, `invoke services.start --wait`", med(cli_cold), "(includes interpreter)"),
-        ("warm start, `invoke services.start --wait`", med(cli_warm), within(med(cli_warm), 0.5)),
+        ("warm start, `invoke services.start --wait`", med(cli_warm), within(med(cli_warm), 0.3)),
+        ("status, `invoke services.status`", read["status"], within(read["status"], 0.3)),
+        ("env contract, `invoke env.show`", read["show"], within(read["show"], 0.3)),
         ("stop, `invoke services.stop`", med(cli_stop), within(med(cli_stop), 0.5)),
+        ("  floor: `python -c pass`", read["bare"], "(interpreter)"),
+        ("  floor: `invoke --version`", read["invoke"], "(interpreter + invoke, no tasks)"),
+        ("  `invoke --list`", read["list"], "(+ realstack's task definitions)"),
     ]
     for name, value, target in rows:
         print(f"{name:<44}{value:>9.3f}  {target}")

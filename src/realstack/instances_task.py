@@ -10,7 +10,7 @@ from invoke.context import Context
 from invoke.exceptions import Exit
 from invoke.tasks import task
 
-from realstack import registry, salvage
+from realstack import registry
 from realstack.cli_support import ProgressLines, current_secrets, friendly, print_failures
 
 
@@ -39,6 +39,8 @@ def list_instances(c: Context, json_: bool = False) -> None:
 @friendly
 def prune(c: Context) -> None:
     """Stop and forget the instances whose checkout is gone (only what their records prove)."""
+    from realstack import salvage  # noqa: PLC0415 - the stop machinery: for this task only
+
     gone = [e for e in registry.entries() if not e.checkout_exists]
     failed = False
     for entry in gone:

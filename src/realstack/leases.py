@@ -13,6 +13,7 @@ set, so compose files publish the same port); a literal port is the manifest's t
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -139,9 +140,16 @@ def claim(stack: Stack) -> Stack:
             for e in registry.entries()
             if e.instance_id != stack.instance_id and e.checkout_exists
         ]
+
         # a running instance's ports are held outright; a stopped one's lease yields to a
-        # service of ours that already runs on the port (a lease lost, or from before leases)
-        live = {p for e in others if registry.state_of(e) == "running" for p in e.ports.values()}
+        # service of ours that already runs on the port (a lease lost, or from before leases).
+        # Asked only when it decides something: it reads every other instance's records.
+        @functools.cache
+        def live() -> frozenset[int]:
+            return frozenset(
+                p for e in others if registry.state_of(e) == "running" for p in e.ports.values()
+            )
+
         taken = {p for e in others for p in e.ports.values()}
         running = registry.running_ports(stack.state_dir, stack.instance_id, stack.names)
         taken |= {
@@ -158,7 +166,7 @@ def claim(stack: Stack) -> Stack:
             # lost; the manifest's preferred port, taken by a stranger, stays PortInUse
             chosen = svc.port != preferred or _auto(stack, var, index)
             busy = svc.port in taken or (chosen and now != svc.port and _lost(svc.host, svc.port))
-            if busy and now is not None and now not in live:
+            if busy and now is not None and now not in live():
                 port = now  # it runs there: keep it rather than move it
             elif busy:
                 port = _pick(stack.instance_id, index, svc.host, taken | set(running.values()))

@@ -17,8 +17,6 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from filelock import FileLock
-
 from realstack.errors import ProviderError, ProviderUnavailable
 from realstack.model import Service
 from realstack.supervisor import as_user
@@ -206,6 +204,8 @@ def prepare_data_dir(
     if (data_dir / "PG_VERSION").is_file():
         ensure_reachable(data_dir, user, stop_at)
         return
+    from filelock import FileLock  # noqa: PLC0415 - a first start only; status never locks
+
     templates.mkdir(mode=0o700, parents=True, exist_ok=True)
     ensure_reachable(templates, user, stop_at)
     template = templates / f"pg-{_template_key(bin_dir, service)}"

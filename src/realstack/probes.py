@@ -1,15 +1,16 @@
 """Probe spec → check callable. One attempt per call; the looping lives in :mod:`waiting`.
 
 Client libraries are imported when a probe of their kind is built, not at import time: the
-CLI should not pay for httpx when the stack has no HTTP service.
+CLI should not pay for httpx when the stack has no HTTP service. PostgreSQL and Redis, probed
+on every health gate, status and warm start, are spoken to over plain sockets instead.
 """
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 from collections.abc import Callable
-from typing import Any
 
 from realstack.model import Probe, Service
 
@@ -48,22 +49,26 @@ def http_check(url: str, status: int, timeout: float) -> ProbeCheck:
 
 
 def postgres_check(service: Service, timeout: float) -> ProbeCheck:
-    import psycopg  # noqa: PLC0415
+    """Log in as the manifest's user and ``SELECT 1``, over the wire protocol on a plain
+    socket (:mod:`realstack.pgwire`): as truthful as a client's login, without its import."""
+    from realstack import pgwire  # noqa: PLC0415
 
-    params: dict[str, Any] = {
-        "host": service.host,
-        "port": service.port,
-        "user": service.user,
-        "password": service.password,
-        "dbname": service.database,
-        "connect_timeout": max(1, round(timeout)),
-    }
+    connect_timeout = max(1, round(timeout))  # what libpq's connect_timeout allowed
+    password = service.password or os.environ.get("PGPASSWORD", "")  # libpq's fallback
 
     def check() -> str | None:
         try:
-            with psycopg.connect(**params) as conn:
-                conn.execute("SELECT 1").fetchone()
-        except psycopg.Error as exc:
+            pgwire.select_one(
+                service.host,
+                service.port,
+                service.user,
+                password,
+                service.database,
+                connect_timeout,
+            )
+        except pgwire.Refused as exc:
+            return f"postgres: {exc}"
+        except OSError as exc:
             return _describe(exc)
         return None
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Literal
 
@@ -146,20 +148,34 @@ def _deployed_row(svc: Service, probe: bool) -> ServiceStatus:
 def status(
     stack: Stack, *, probe: bool = True, placement: Placement | None = None
 ) -> list[ServiceStatus]:
-    """What runs, who owns it and whether it answers; never changes anything."""
+    """What runs, who owns it and whether it answers; never changes anything.
+
+    The rows are found at once (a thread each): a probe or a server's ``--version`` waits on
+    another process, and one slow service should not add to the others' time."""
     if stack.deployed:
-        return [_deployed_row(svc, probe) for svc in stack.services]
+        return _each(lambda svc: _deployed_row(svc, probe), stack.services)
     placement = placement or Placement(stack)
     records = runtime.records_of(stack)
-    rows = []
-    for svc in stack.services:
+
+    def row(svc: Service) -> ServiceStatus:
         try:
-            rows.append(_row(stack, svc, placement, records, probe))
+            return _row(stack, svc, placement, records, probe)
         except RealstackError as exc:  # an engine gone away: say so in the row, go on
-            rows.append(
-                ServiceStatus(svc.name, svc.kind, svc.provider, svc.port, health=f"unknown: {exc}")
+            return ServiceStatus(
+                svc.name, svc.kind, svc.provider, svc.port, health=f"unknown: {exc}"
             )
-    return rows
+
+    return _each(row, stack.services)
+
+
+def _each(
+    fn: Callable[[Service], ServiceStatus], services: Sequence[Service]
+) -> list[ServiceStatus]:
+    """``fn`` of every service, in their order, run concurrently."""
+    if len(services) < 2:
+        return [fn(svc) for svc in services]
+    with ThreadPoolExecutor(len(services), thread_name_prefix="realstack-status") as pool:
+        return list(pool.map(fn, services))
 
 
 def running_services(stack: Stack) -> set[str]:

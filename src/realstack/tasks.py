@@ -13,14 +13,13 @@ import json
 import sys
 from dataclasses import asdict, replace
 from pathlib import Path
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from invoke.collection import Collection
 from invoke.context import Context
 from invoke.exceptions import Exit
 from invoke.tasks import task
 
-from realstack import envfile, orchestrator, runtime, salvage, scaffold
 from realstack.cli_support import (
     ProgressLines,
     current_secrets,
@@ -41,8 +40,21 @@ from realstack.secrets import mask
 from realstack.service_parts import parse_profiles
 from realstack.staging.task import staging_tasks
 from realstack.state import InstancePaths
-from realstack.status import ServiceStatus
-from realstack.status import status as inspect_status
+
+if TYPE_CHECKING:
+    from realstack.model import Stack
+    from realstack.status import ServiceStatus
+
+# The engine (orchestrator, providers, status, env contract, scaffold, salvage) is imported
+# inside the task that uses it: `invoke` imports this module for every command, and a warm
+# start, `status` or `env.show` should load only what it runs (issue #15).
+
+
+def inspect_status(stack: Stack) -> list[ServiceStatus]:
+    """:func:`realstack.status.status`, loaded on first use (a name tests can replace)."""
+    from realstack.status import status  # noqa: PLC0415
+
+    return status(stack)
 
 
 @task(
@@ -67,6 +79,8 @@ def start(
     profile: str | None = None,
 ) -> None:
     """Start what is missing, in dependency order; reuse what already runs."""
+    from realstack import orchestrator  # noqa: PLC0415
+
     stack = load_for_task(env, state="write")
     if stack.deployed:
         left_alone(stack, "starts")
@@ -116,6 +130,8 @@ def stop(c: Context, env: str | None = None, only: str | None = None, purge: boo
     """Stop exactly what realstack started (dependents first). Data stays unless --purge.
 
     With a manifest that cannot be loaded, it stops what the records prove ours instead."""
+    from realstack import orchestrator  # noqa: PLC0415
+
     try:
         stack = load_for_task(env, state="write")
     except ConfigError as broken:
@@ -142,6 +158,8 @@ def _stop_from_records(
     Only the plain stop: ``--only`` names services the manifest would check and ``--purge``
     deletes data, neither of which is safe to guess. No state directory: the error stands.
     """
+    from realstack import salvage  # noqa: PLC0415
+
     if only or purge:
         flag = "--only" if only else "--purge"
         raise ConfigError(
@@ -233,6 +251,8 @@ def logs(
     """Print the last lines of a service's log (stdout and stderr; docker: the container's).
 
     A native service's log is its file under the state dir; a container's is the engine's."""
+    from realstack import orchestrator, runtime  # noqa: PLC0415
+
     stack = load_for_task(env, state="read")
     orchestrator.check_names(stack, [name], "name")
     if int(lines) < 1:
@@ -253,6 +273,8 @@ def logs(
 @friendly
 def restart(c: Context, name: str, env: str | None = None, timeout: float | None = None) -> None:
     """Stop one service and start it again, waiting until it is healthy."""
+    from realstack import orchestrator  # noqa: PLC0415
+
     stack = load_for_task(env, state="write")
     orchestrator.check_names(stack, [name], "name")
     report = orchestrator.restart(
@@ -271,6 +293,8 @@ def restart(c: Context, name: str, env: str | None = None, timeout: float | None
 @friendly
 def show(c: Context, env: str | None = None, format: str = "dotenv") -> None:
     """Print the env contract: where every service is (`eval "$(invoke env.show -f shell)"`)."""
+    from realstack import envfile, runtime  # noqa: PLC0415
+
     if format not in envfile.FORMATS:
         raise ConfigError("format", f"expected one of {', '.join(envfile.FORMATS)}; got {format!r}")
     stack = load_for_task(env)
@@ -287,6 +311,8 @@ def show(c: Context, env: str | None = None, format: str = "dotenv") -> None:
 @friendly
 def init_project(c: Context, force: bool = False) -> None:
     """Write a starter manifest, env files, tasks.py and nox sessions into this project."""
+    from realstack import scaffold  # noqa: PLC0415
+
     root = Path.cwd()
     scaffold.report(root, scaffold.init(root, force=force), lambda line: print(say(line)))
 

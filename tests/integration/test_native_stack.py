@@ -13,7 +13,7 @@ import shutil
 import socket
 import subprocess
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from urllib.parse import quote
 
 import psutil
@@ -24,7 +24,15 @@ from dotenv import dotenv_values
 from psycopg import sql
 
 from conftest import Project
-from integration._support import NATIVE_MANIFEST, PASSWORD, SERVICES, write_manifest
+from import_guard import CLIENTS, ENGINE, loaded_by
+from integration._support import (
+    MANIFEST_VARS,
+    NATIVE_MANIFEST,
+    PASSWORD,
+    SERVICES,
+    write_manifest,
+)
+from realstack import probes
 from realstack.manifest import load_stack
 from realstack.orchestrator import start
 from realstack.results import Report
@@ -273,3 +281,40 @@ def test_stop_with_purge_deletes_data_and_next_start_is_fresh(running: Running) 
             " where table_schema = 'public'"
         ).fetchone()
     assert row == ("app_user", "app_db", 0)
+
+
+# --------------------------------------------------------------------------- probes and the CLI
+
+
+def test_the_postgres_probe_logs_in_as_the_manifest_says(running: Running) -> None:
+    """The probe (wire protocol, SCRAM) passes with the manifest's login and says why not
+    with a wrong password or database: a server that answers is not enough."""
+    svc = running.project.stack().service("postgres")
+    assert probes.check_for(svc)() is None
+    wrong = probes.check_for(replace(svc, password="not-the-password"))()
+    assert wrong is not None and "password authentication failed" in wrong
+    missing = probes.check_for(replace(svc, database="no_such_db"))()
+    assert missing is not None and "does not exist" in missing
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [["services.start", "--wait"], ["services.status"], ["env.show"]],
+    ids=["warm start", "status", "env.show"],
+)
+def test_a_warm_command_loads_no_client_library(running: Running, argv: list[str]) -> None:
+    """A warm start probes both servers and ``status`` shows them healthy over plain sockets:
+    neither loads psycopg, redis, httpx or docker (issue #15); only a start takes the locks."""
+    (running.project.root / "tasks.py").write_text("from realstack.tasks import namespace as ns\n")
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("REALSTACK_") and k not in MANIFEST_VARS
+    }
+    allowed = (
+        {"psutil", "filelock", "realstack.orchestrator"}
+        if argv[0] == "services.start"
+        else {"psutil"}
+    )
+    watched = tuple(m for m in (*CLIENTS, *ENGINE) if m not in allowed)
+    assert loaded_by(running.project.root, argv, watched, env) == set()

@@ -8,6 +8,7 @@ under, so an orphan is found wherever it is.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from typing import Final
 
@@ -64,6 +65,7 @@ class Placement:
         self._engine_probe = engine
         self._engine: bool | None = None
         self._made: dict[str, Provider] = {}
+        self._lock = threading.Lock()  # status asks for its rows from threads: one of each
 
     @classmethod
     def single(cls, stack: Stack, provider: Provider) -> Placement:
@@ -71,18 +73,20 @@ class Placement:
         return cls(stack, factory=lambda _name: provider, engine=lambda: False)
 
     def get(self, name: str) -> Provider:
-        if name not in self._made:
-            self._made[name] = self._factory(name)
-        return self._made[name]
+        with self._lock:
+            if name not in self._made:
+                self._made[name] = self._factory(name)
+            return self._made[name]
 
     def used(self) -> list[Provider]:
         """The providers this operation has asked something."""
         return list({id(p): p for p in self._made.values()}.values())
 
     def engine(self) -> bool:
-        if self._engine is None:
-            self._engine = self._engine_probe()
-        return self._engine
+        with self._lock:
+            if self._engine is None:
+                self._engine = self._engine_probe()
+            return self._engine
 
     def choose(self, svc: Service, progress: Progress = quiet) -> str:
         """``docker`` or ``native`` for a start of ``svc``."""
