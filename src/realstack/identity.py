@@ -51,22 +51,16 @@ def _http_claim(svc: Service, timeout: float) -> str | None:
 
 
 def _postgres_claim(svc: Service, timeout: float) -> str | None:
-    import psycopg  # noqa: PLC0415 - only stacks with PostgreSQL ask
+    from realstack import pgwire  # noqa: PLC0415 - the probe's client: no psycopg import
 
+    sql = f"SELECT current_setting('{SETTING}', true)"
     try:
-        with psycopg.connect(
-            host=svc.host,
-            port=svc.port,
-            user=svc.user,
-            password=svc.password,
-            dbname=svc.database,
-            connect_timeout=max(1, round(timeout)),
-        ) as conn:
-            row = conn.execute("SELECT current_setting(%s, true)", (SETTING,)).fetchone()
-    except psycopg.Error:  # no answer, or not our credentials: no claim
+        value = pgwire.query_value(
+            svc.host, svc.port, svc.user, svc.password, svc.database, timeout, sql
+        )
+    except (pgwire.Refused, OSError):  # no answer, or not our credentials: no claim
         return None
-    value = row[0] if row else None
-    return value if isinstance(value, str) and value else None
+    return value or None
 
 
 def _redis_claim(svc: Service, timeout: float) -> str | None:

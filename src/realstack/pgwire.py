@@ -1,4 +1,5 @@
-"""``SELECT 1`` over PostgreSQL's wire protocol (v3) on a plain socket: the readiness probe.
+"""``SELECT 1`` over PostgreSQL's wire protocol (v3) on a plain socket: the readiness probe
+(and the identity handshake's one-value query).
 
 A probe runs in every health gate and in every ``services.status`` / warm ``services.start``;
 psycopg's import alone costs more than the whole check. This speaks just enough of the
@@ -141,6 +142,14 @@ def select_one(
 
     ``timeout`` bounds each socket operation, as libpq's ``connect_timeout`` bounds connecting.
     """
+    if query_value(host, port, user, password, database, timeout, "SELECT 1") != "1":
+        raise Refused("SELECT 1 did not return 1")
+
+
+def query_value(
+    host: str, port: int, user: str, password: str, database: str, timeout: float, sql: str
+) -> str | None:
+    """Log in and run ``sql``: the first column of its first row (None: NULL or no row)."""
     if host.startswith("/"):  # a socket directory, as libpq reads a host that is a path
         sock = socket.socket(socket.AF_UNIX)
         try:
@@ -153,22 +162,25 @@ def select_one(
         sock = socket.create_connection((host, port), timeout=timeout)
     try:
         with sock:
-            rows = _exchange(_Conn(sock), user, password, database)
+            rows = _exchange(_Conn(sock), user, password, database, sql)
+            if not rows:
+                return None
+            (columns,) = struct.unpack("!H", rows[0][:2])
+            (size,) = struct.unpack("!i", rows[0][2:6]) if columns else (-1,)
+            return None if size < 0 else rows[0][6 : 6 + size].decode()
     except (struct.error, ValueError, KeyError, IndexError) as exc:  # what a stranger answers
         raise Refused(f"not a PostgreSQL server's reply ({type(exc).__name__}: {exc})") from None
-    if rows != [struct.pack("!HI", 1, 1) + b"1"]:
-        raise Refused("SELECT 1 did not return 1")
 
 
-def _exchange(conn: _Conn, user: str, password: str, database: str) -> list[bytes]:
-    """Startup, login, ``SELECT 1``, goodbye; the data rows it answered."""
+def _exchange(conn: _Conn, user: str, password: str, database: str, sql: str) -> list[bytes]:
+    """Startup, login, one simple query, goodbye; the data rows it answered."""
     params = _cstr("user") + _cstr(user) + _cstr("database") + _cstr(database or user)
     body = struct.pack("!I", PROTOCOL_3) + params + b"\0"
     conn.sock.sendall(struct.pack("!I", len(body) + 4) + body)
     _authenticate(conn, user, password)
     while conn.receive()[0] != b"Z":  # parameters, key data, then ReadyForQuery
         pass
-    conn.send(b"Q", _cstr("SELECT 1"))
+    conn.send(b"Q", _cstr(sql))
     rows = []
     while (reply := conn.receive())[0] != b"Z":
         if reply[0] == b"D":
