@@ -44,6 +44,7 @@ __all__ = [
     "DockerProvider",
     "engine_available",
     "project_name",
+    "prune_instance",
     "require_engine",
 ]
 
@@ -277,3 +278,23 @@ class DockerProvider:
 
     def logs(self, svc: Service) -> ContainerLogs:
         return ContainerLogs(self.stack, svc.compose_name)
+
+
+def prune_instance(stack: Stack) -> list[str]:
+    """Stop and remove the containers of an instance whose checkout (and with it its records)
+    is gone, found on the engine by its project label *and* realstack's instance mark; then its
+    networks once none of its containers is left. Volumes stay. The services removed."""
+    if not engine_available():
+        return []
+    project = project_name(stack)
+    removed = []
+    with engine.client() as api:
+        for container in engine.instance_containers(api, project, stack.instance_id):
+            labels = container.labels
+            removed.append(labels.get(REALSTACK_SERVICE_LABEL) or labels.get(SERVICE_LABEL, "?"))
+            engine.stop_and_remove(container)
+        containers, networks, _volumes = engine.project_resources(api, project)
+        if not containers:
+            for network in networks:
+                network.remove()
+    return sorted(removed)

@@ -132,6 +132,14 @@ def service_containers(api: Any, project: str, compose_service: str) -> list[Any
     return [c for c in found if c.labels.get(ONEOFF_LABEL) != "True"]
 
 
+def instance_containers(api: Any, project: str, instance_id: str) -> list[Any]:
+    """Every container bearing both this instance's project label and its realstack instance
+    mark (found by label on the engine: no record needed)."""
+    labels = [f"{PROJECT_LABEL}={project}", f"{INSTANCE_LABEL}={instance_id}"]
+    found = api.containers.list(all=True, filters={"label": labels})
+    return [c for c in found if c.labels.get(INSTANCE_LABEL) == instance_id]
+
+
 def by_id(api: Any, container_id: str) -> Any | None:
     """The container with this id, or ``None`` if it is gone."""
     try:
