@@ -9,8 +9,10 @@
 #
 # Networking: a second dockerd must not fight the default one over the host's
 # network setup, so this one runs with
-#   --bridge=none          no default bridge (docker0 belongs to the first engine;
-#                          compose projects use their own user-defined networks)
+#   --bridge=rsremote0     a default bridge of its own, made here (10.213.255.1/24).
+#                          Never --bridge=none: a dockerd with its bridge disabled
+#                          DELETES the host's docker0 at startup (removeDefaultBridge-
+#                          Interface), which breaks the default engine's containers.
 #   --iptables=false       no rules in the shared DOCKER/DOCKER-ISOLATION chains
 #                          (both engines would rewrite them); published ports go
 #                          through docker-proxy, which is all 127.0.0.1 needs
@@ -28,7 +30,7 @@
 #   REALSTACK_REMOTE_DOCKER_DIR   state/data/log dir      (default /var/tmp/realstack-docker-remote)
 #   REALSTACK_REMOTE_DOCKER_RUN   exec root (short path)  (default /run/realstack-docker-remote)
 #   DOCKERD_START_TIMEOUT         seconds to wait         (default 60)
-# Needs dockerd installed (scripts/start_docker_engine.sh installs it) and root.
+# Needs dockerd installed (scripts/start_docker_engine.sh installs it), iproute2 and root.
 set -euo pipefail
 
 readonly PORT="${REALSTACK_REMOTE_DOCKER_PORT:-23750}"
@@ -38,6 +40,7 @@ readonly LOG_FILE="${STATE_DIR}/dockerd.log"
 readonly PID_FILE="${STATE_DIR}/dockerd.pid"
 readonly TIMEOUT_S="${DOCKERD_START_TIMEOUT:-60}"
 readonly HOST="tcp://127.0.0.1:${PORT}"
+readonly BRIDGE=rsremote0 BRIDGE_ADDR=10.213.255.1/24
 
 say() { printf 'start_remote_engine: %s\n' "$*" >&2; }
 die() { printf 'start_remote_engine: error: %s\n' "$*" >&2; exit 1; }
@@ -70,6 +73,11 @@ start_dockerd() {
     if (exec 3<>"/dev/tcp/127.0.0.1/${PORT}") 2>/dev/null; then
         die "127.0.0.1:${PORT} is taken by something that is not a Docker engine; set REALSTACK_REMOTE_DOCKER_PORT"
     fi
+    if ! ip link show "${BRIDGE}" >/dev/null 2>&1; then
+        ip link add "${BRIDGE}" type bridge || die "could not create bridge ${BRIDGE}"
+        ip addr add "${BRIDGE_ADDR}" dev "${BRIDGE}" || die "could not address bridge ${BRIDGE}"
+    fi
+    ip link set "${BRIDGE}" up || die "could not bring bridge ${BRIDGE} up"
     mkdir -p "${STATE_DIR}/data" "${EXEC_ROOT}"
     chmod 0700 "${STATE_DIR}" "${EXEC_ROOT}"
     say "starting dockerd on ${HOST} (data: ${STATE_DIR}/data, log: ${LOG_FILE})"
@@ -77,7 +85,7 @@ start_dockerd() {
     setsid dockerd -H "${HOST}" \
         --data-root "${STATE_DIR}/data" --exec-root "${EXEC_ROOT}" \
         --pidfile "${EXEC_ROOT}/dockerd.pid" \
-        --bridge=none --iptables=false --ip-masq=false --ip-forward=false \
+        --bridge="${BRIDGE}" --iptables=false --ip-masq=false --ip-forward=false \
         --default-address-pool base=10.213.0.0/16,size=24 \
         --cgroup-parent=/realstack-remote-docker \
         </dev/null >>"${LOG_FILE}" 2>&1 &

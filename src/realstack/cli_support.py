@@ -144,7 +144,7 @@ def load_for_task(
     """Load the manifest for ``env``; with ``state`` ("read" or "write"), check up front that
     the state directory can be used so (one message naming the path and the fix). A deployed
     env has no state of realstack's."""
-    stack = load_stack(env=env, provider=provider)
+    stack = load_stack(env=env, provider=provider) if provider else load_stack(env=env)
     loaded.set(stack)
     if state is not None and not stack.deployed:
         InstancePaths(stack.state_dir).check(stack.names, write=state == "write")
