@@ -21,6 +21,7 @@ nox.options.stop_on_first_error = True
 nox.options.error_on_missing_interpreters = True
 
 PYTEST = ("pytest", "-p", "no:valkey")
+REMOTE_ENGINE = "tcp://127.0.0.1:23750"  # scripts/start_remote_engine.sh's default
 
 
 def _install(session: nox.Session) -> None:
@@ -220,7 +221,8 @@ def docker(session: nox.Session) -> None:
 
     Needs a running engine and images: `bash scripts/start_docker_engine.sh`, and without a
     registry `bash scripts/build_offline_images.sh` + `set -a; . .realstack/offline-images.env`.
-    No engine or no image fails the run with that fix; nothing is skipped.
+    No engine or no image fails the run with that fix; nothing is skipped. Last, the e2e
+    suite runs against a TCP-only second engine (scripts/start_remote_engine.sh, as root).
     """
     _install(session)
     session.env["REALSTACK_PROVIDER"] = "docker"
@@ -233,6 +235,14 @@ def docker(session: nox.Session) -> None:
         *_suite_args(session),
     )
     session.run(*PYTEST, *PROVIDER_AGNOSTIC, *_suite_args(session))
+    with _stack(session, "test"):
+        session.run(*PYTEST, "tests/e2e", *_suite_args(session))
+    # The e2e suite again with the containers on a second engine reachable only over TCP
+    # (tests/docker started it; both scripts are cached): nothing local may leak in. An
+    # instance of its own, so no record of the default engine's stack is looked up there.
+    session.run("bash", "scripts/start_remote_engine.sh", external=True, silent=True)
+    session.run("bash", "scripts/load_remote_images.sh", external=True)
+    session.env.update({"DOCKER_HOST": REMOTE_ENGINE, "REALSTACK_INSTANCE": "remote"})
     with _stack(session, "test"):
         session.run(*PYTEST, "tests/e2e", *_suite_args(session))
 

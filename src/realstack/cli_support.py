@@ -135,11 +135,16 @@ def print_failures(report: Report) -> None:
         print(say(f"\n✗ {error}"), file=sys.stderr)
 
 
-def load_for_task(env: str | None, *, state: Literal["read", "write"] | None = None) -> Stack:
+def load_for_task(
+    env: str | None,
+    *,
+    state: Literal["read", "write"] | None = None,
+    provider: str | None = None,
+) -> Stack:
     """Load the manifest for ``env``; with ``state`` ("read" or "write"), check up front that
     the state directory can be used so (one message naming the path and the fix). A deployed
     env has no state of realstack's."""
-    stack = load_stack(env=env)
+    stack = load_stack(env=env, provider=provider) if provider else load_stack(env=env)
     loaded.set(stack)
     if state is not None and not stack.deployed:
         InstancePaths(stack.state_dir).check(stack.names, write=state == "write")

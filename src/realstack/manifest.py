@@ -79,8 +79,10 @@ def load_stack(
     env: str | None = None,
     instance: str | None = None,
     environ: Mapping[str, str] | None = None,
+    provider: str | None = None,
 ) -> Stack:
-    """Load the manifest at ``root`` (found from the cwd by default) for ``env``."""
+    """Load the manifest at ``root`` (found from the cwd by default) for ``env``; ``provider``
+    is a command's ``--provider`` (it decides where a container's ports are published)."""
     environ = os.environ if environ is None else environ
     root = find_root(root)
     table = tool_table(root / "pyproject.toml")["realstack"]
@@ -97,7 +99,9 @@ def load_stack(
     variables = {**from_file, **environ}
     if deployed.is_deployed(variables):
         deployed.check_env_file(env, from_file)
-    return build_stack(table, root=root, env=env, variables=variables, instance=instance)
+    return build_stack(
+        table, root=root, env=env, variables=variables, instance=instance, provider=provider
+    )
 
 
 def build_stack(
@@ -107,11 +111,14 @@ def build_stack(
     env: str,
     variables: Mapping[str, str],
     instance: str | None = None,
+    provider: str | None = None,
 ) -> Stack:
     """Validate a raw ``[tool.realstack]`` mapping. Raises only :class:`ConfigError`, whose
     message shows no secret (secret-named variables, passwords)."""
     try:
-        return _build_stack(table, root=root, env=env, variables=variables, instance=instance)
+        return _build_stack(
+            table, root=root, env=env, variables=variables, instance=instance, override=provider
+        )
     except CycleError:
         raise  # names services only
     except ConfigError as exc:
@@ -165,6 +172,7 @@ def _build_stack(
     env: str,
     variables: Mapping[str, str],
     instance: str | None = None,
+    override: str | None = None,
 ) -> Stack:
     unknown = set(table) - TOP_KEYS
     if unknown:
@@ -211,7 +219,7 @@ def _build_stack(
     variables = leases.apply(raw_services, given, identity)
     peers: dict[str, str] = {}
     for name, raw in raw_services.items():
-        peers.update(peer_fields(str(name), raw, variables))
+        peers.update(peer_fields(str(name), raw, variables, provider, override))
     defaults = Defaults(
         root=root,
         variables=variables,
@@ -220,6 +228,7 @@ def _build_stack(
         durable=env not in FAST_ENVS,
         peers=peers,
         env=_shared_env(table, variables),
+        override=override,
     )
     services = tuple(build_service(str(name), raw, defaults) for name, raw in raw_services.items())
     check_references(services)

@@ -218,7 +218,8 @@ def stop_gone(
 ) -> Report:
     """Stop what is left of an instance whose checkout was deleted: the services it named
     (the machine's registry) and any it still has records of, each only on the providers'
-    proof (its processes bear the instance's marks in their environment). No lock and no
+    proof (its processes bear the instance's marks in their environment; its containers the
+    instance's labels, found on the engine without a record). No lock and no
     state dir is created: the place is gone, and nothing may be made there again."""
     t0 = clock.now()
     paths = InstancePaths(instance.state_dir)
@@ -229,12 +230,29 @@ def stop_gone(
         for n in everything
         if isinstance(r := records.read(n), ProcessRecord | ContainerRecord)
     }
-    services = tuple(_service(n, own.get(n)) for n in everything)
+    results = _prune_containers(instance, progress, clock)
+    swept = {r.name for r in results}
+    services = tuple(_service(n, own.get(n)) for n in everything if n not in swept)
     placement = Placement(replace(instance, services=services))
-    results = []
     for svc in services:
         progress(svc.name, Event.STOPPING, "")
         result, detail = _stop_one(svc, placement, records, clock)
         results.append(result)
         progress(svc.name, Event(result.action.value), detail)
     return Report(tuple(results), clock.now() - t0)
+
+
+def _prune_containers(instance: Stack, progress: Progress, clock: Clock) -> list[ServiceResult]:
+    """The gone instance's containers, found on the engine by its labels (its container
+    records went with the checkout); a failure is the prune's failure, never skipped."""
+    t0 = clock.now()
+    try:
+        from realstack.providers.docker import prune_instance  # noqa: PLC0415 - docker only
+
+        removed = prune_instance(instance)
+    except RealstackError as exc:
+        return [ServiceResult("docker", Action.FAILED, error=exc)]
+    took = clock.now() - t0
+    for name in removed:
+        progress(name, Event.STOPPED, f"container removed in {took:.2f}s")
+    return [ServiceResult(name, Action.STOPPED, None, 0, took) for name in removed]

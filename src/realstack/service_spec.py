@@ -88,6 +88,7 @@ class Defaults:
     durable: bool = True
     peers: Mapping[str, str] = field(default_factory=dict)
     env: Mapping[str, str] = field(default_factory=dict)  # top-level ``env``: every command's
+    override: str | None = None  # ``--provider`` of this command (postgres/redis)
 
 
 @dataclass(frozen=True)
@@ -104,7 +105,25 @@ class _Address:
     database: str
 
 
-def _address(name: str, raw: object, variables: Mapping[str, str]) -> _Address:
+def _default_host(kind: ServiceKind, provider: object, override: str | None) -> str:
+    """Loopback, except for a container on a network engine: its ports are published on the
+    engine's machine (``DOCKER_HOST`` / the docker context), never assumed to be this one."""
+    if override and kind in ("postgres", "redis"):
+        provider = override
+    if kind in ("postgres", "redis", "clickhouse") and provider in ("docker", "auto"):
+        from realstack.providers.docker.address import published_host  # noqa: PLC0415
+
+        return published_host("127.0.0.1")
+    return "127.0.0.1"
+
+
+def _address(
+    name: str,
+    raw: object,
+    variables: Mapping[str, str],
+    provider: str = "native",
+    override: str | None = None,
+) -> _Address:
     path = key(f"{ROOT}.services", name)
     if not NAME.fullmatch(name):
         raise ConfigError(path, "service names are lower-case letters, digits, '-' and '_'")
@@ -118,7 +137,9 @@ def _address(name: str, raw: object, variables: Mapping[str, str]) -> _Address:
         for k, v in raw.items()
     }
     kind = cast(ServiceKind, choice(resolved.get("kind"), SERVICE_KINDS, f"{path}.kind"))
-    host = hostname(resolved.get("host", "127.0.0.1"), f"{path}.host")
+    chosen = resolved.get("provider", provider)
+    default = _default_host(kind, "docker" if kind == "clickhouse" else chosen, override)
+    host = hostname(resolved.get("host", default), f"{path}.host")
     port = port_of(resolved, kind, path)
     default_user, default_database = _DEFAULT_LOGIN.get(kind, ("", ""))
     user = text(resolved.get("user", default_user), f"{path}.user")
@@ -131,11 +152,17 @@ def _address(name: str, raw: object, variables: Mapping[str, str]) -> _Address:
     return _Address(path, resolved, kind, host, port, user, password, database)
 
 
-def peer_fields(name: str, raw: object, variables: Mapping[str, str]) -> dict[str, str]:
+def peer_fields(
+    name: str,
+    raw: object,
+    variables: Mapping[str, str],
+    provider: str = "native",
+    override: str | None = None,
+) -> dict[str, str]:
     """``{name.port}``, ``{name.host}``, ``{name.url}``, ``{name.user}``, ``{name.password}``,
     ``{name.database}``: how other services' commands, env and exports refer to this one (a
     task has no address)."""
-    a = _address(name, raw, variables)
+    a = _address(name, raw, variables, provider, override)
     if a.kind == "task":
         return {}
     svc = Service(
@@ -176,7 +203,7 @@ def _env_of(
 
 
 def build_service(name: str, raw: object, defaults: Defaults) -> Service:
-    a = _address(name, raw, defaults.variables)
+    a = _address(name, raw, defaults.variables, defaults.provider, defaults.override)
     path, raw, kind, host, port = a.path, a.raw, a.kind, a.host, a.port
     user, password, database, root = a.user, a.password, a.database, defaults.root
     placeholders = {

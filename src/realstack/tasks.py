@@ -81,7 +81,9 @@ def start(
     """Start what is missing, in dependency order; reuse what already runs."""
     from realstack import orchestrator  # noqa: PLC0415
 
-    stack = load_for_task(env, state="write")
+    if provider is not None and provider not in PROVIDERS:
+        raise ConfigError("provider", f"expected one of {', '.join(PROVIDERS)}; got {provider!r}")
+    stack = load_for_task(env, state="write", provider=provider)
     if stack.deployed:
         left_alone(stack, "starts")
         return
@@ -90,8 +92,6 @@ def start(
     active = replace(stack, profiles=stack.profiles | profiles)
     names = parse_only(only)
     orchestrator.check_names(stack, names)
-    if provider is not None and provider not in PROVIDERS:
-        raise ConfigError("provider", f"expected one of {', '.join(PROVIDERS)}; got {provider!r}")
     wanted = names or [s.name for s in stack.services if active.enabled(s)]
     print(f"realstack [{stack.env}] starting {', '.join(wanted)}")
     report = orchestrator.start(

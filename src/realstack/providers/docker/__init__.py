@@ -22,10 +22,12 @@ from realstack import ports, probes
 from realstack.errors import ProviderFailed, ProviderUnavailable, ServiceExited
 from realstack.model import Service, Stack
 from realstack.providers import Absent, Exited, Found, Orphan, Ours, Stale
-from realstack.providers.docker import compose, direct, engine, resolved, spec
+from realstack.providers.docker import address, compose, direct, engine, resolved, spec
 from realstack.providers.docker.compose import project_name
 from realstack.providers.docker.engine import (
+    INSTANCE_LABEL,
     PROJECT_LABEL,
+    REALSTACK_SERVICE_LABEL,
     SERVICE_LABEL,
     engine_available,
     require_engine,
@@ -34,6 +36,7 @@ from realstack.records import ContainerRecord, Record, Settings
 from realstack.waiting import Check
 
 __all__ = [
+    "INSTANCE_LABEL",
     "PROJECT_LABEL",
     "SERVICE_LABEL",
     "ContainerHandle",
@@ -41,6 +44,7 @@ __all__ = [
     "DockerProvider",
     "engine_available",
     "project_name",
+    "prune_instance",
     "require_engine",
 ]
 
@@ -142,7 +146,18 @@ class DockerProvider:
                     service=svc.name,
                 )
         require_engine()  # one clear message, before anything has started
-        self.model()  # compose works and the file is valid, also before anything starts
+        model = self.model()  # compose works and the file is valid, also before anything starts
+        host = address.engine_host()
+        if not address.is_local(host):
+            for svc in services:
+                problem = spec.remote_problem(model, svc.compose_name)
+                if problem:
+                    raise ProviderUnavailable(
+                        f"{svc.name}: the engine at {address.docker_host()} is another machine: "
+                        f"{problem}",
+                        provider=self.name,
+                        service=svc.name,
+                    )
 
     def _ours(self, container: Any, svc: Service) -> bool:
         labels = container.labels
@@ -167,7 +182,11 @@ class DockerProvider:
         logs = self.logs(svc)
         try:
             wanted = spec.translate(
-                self.model(), self.project, self.stack.compose_path, svc.compose_name
+                self.model(),
+                self.project,
+                self.stack.compose_path,
+                svc.compose_name,
+                marks={INSTANCE_LABEL: self.stack.instance_id, REALSTACK_SERVICE_LABEL: svc.name},
             )
         except spec.Unsupported:
             wanted = None  # compose starts what is not translated here, as the file says
@@ -221,7 +240,11 @@ class DockerProvider:
         return probes.check_for(svc)
 
     def occupant(self, svc: Service) -> str | None:
-        return ports.occupant(svc.host, svc.port)
+        """Who holds the port where the engine publishes it; a process is named only when
+        that is this machine (psutil sees local sockets only)."""
+        if address.is_local(address.engine_host()):
+            return ports.occupant(svc.host, svc.port)
+        return "" if ports.answers(svc.host, svc.port) else None
 
     def stop(self, svc: Service, found: Ours | Orphan) -> None:
         """Stop and remove the service's containers of this project (what ``compose rm -s -f``
@@ -255,3 +278,23 @@ class DockerProvider:
 
     def logs(self, svc: Service) -> ContainerLogs:
         return ContainerLogs(self.stack, svc.compose_name)
+
+
+def prune_instance(stack: Stack) -> list[str]:
+    """Stop and remove the containers of an instance whose checkout (and with it its records)
+    is gone, found on the engine by its project label *and* realstack's instance mark; then its
+    networks once none of its containers is left. Volumes stay. The services removed."""
+    if not engine_available():
+        return []
+    project = project_name(stack)
+    removed = []
+    with engine.client() as api:
+        for container in engine.instance_containers(api, project, stack.instance_id):
+            labels = container.labels
+            removed.append(labels.get(REALSTACK_SERVICE_LABEL) or labels.get(SERVICE_LABEL, "?"))
+            engine.stop_and_remove(container)
+        containers, networks, _volumes = engine.project_resources(api, project)
+        if not containers:
+            for network in networks:
+                network.remove()
+    return sorted(removed)

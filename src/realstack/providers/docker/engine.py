@@ -16,11 +16,15 @@ from pathlib import Path
 from typing import Any
 
 from realstack.errors import ProviderFailed, ProviderUnavailable
+from realstack.providers.docker.address import docker_host
 
 PROJECT_LABEL = "com.docker.compose.project"
 SERVICE_LABEL = "com.docker.compose.service"
 ONEOFF_LABEL = "com.docker.compose.oneoff"
-_DEFAULT_SOCKET = "/var/run/docker.sock"  # where the SDK looks without DOCKER_HOST
+# realstack's own marks on the containers it creates: the instance id (the proof a prune of a
+# deleted checkout goes by, with the project label) and the manifest's service name
+INSTANCE_LABEL = "io.realstack.instance"
+REALSTACK_SERVICE_LABEL = "io.realstack.service"
 _api_versions: dict[str, str] = {}  # engine address → the API version negotiated with it
 
 
@@ -54,9 +58,13 @@ def sdk() -> _Sdk:
     )
 
 
-def docker_host() -> str:
-    """Where the SDK connects: ``DOCKER_HOST``, else the default socket."""
-    return os.environ.get("DOCKER_HOST") or f"unix://{_DEFAULT_SOCKET}"
+def _from_env(lib: _Sdk, host: str, timeout: float) -> Any:
+    """A client of the engine at ``host`` (the SDK alone reads ``DOCKER_HOST`` only, not the
+    docker context; TLS settings still come from ``DOCKER_TLS_VERIFY``/``DOCKER_CERT_PATH``)."""
+    environment = {**os.environ, "DOCKER_HOST": host}
+    return lib.module.from_env(
+        timeout=timeout, version=_api_versions.get(host), environment=environment
+    )
 
 
 def engine_available(timeout: float = 1.0) -> bool:
@@ -72,7 +80,7 @@ def engine_available(timeout: float = 1.0) -> bool:
         return False
     unreachable: tuple[type[BaseException], ...] = (*lib.errors, OSError)
     try:
-        client = lib.module.from_env(timeout=timeout, version=_api_versions.get(host))
+        client = _from_env(lib, host, timeout)
         try:
             return bool(client.ping())
         finally:
@@ -101,7 +109,7 @@ def client() -> Iterator[Any]:
     lib = sdk()
     host = docker_host()
     try:
-        opened = lib.module.from_env(timeout=10, version=_api_versions.get(host))
+        opened = _from_env(lib, host, 10)
         _api_versions[host] = opened.api.api_version
     except lib.errors as exc:
         raise ProviderFailed(
@@ -122,6 +130,14 @@ def service_containers(api: Any, project: str, compose_service: str) -> list[Any
     labels = [f"{PROJECT_LABEL}={project}", f"{SERVICE_LABEL}={compose_service}"]
     found = api.containers.list(all=True, filters={"label": labels})
     return [c for c in found if c.labels.get(ONEOFF_LABEL) != "True"]
+
+
+def instance_containers(api: Any, project: str, instance_id: str) -> list[Any]:
+    """Every container bearing both this instance's project label and its realstack instance
+    mark (found by label on the engine: no record needed)."""
+    labels = [f"{PROJECT_LABEL}={project}", f"{INSTANCE_LABEL}={instance_id}"]
+    found = api.containers.list(all=True, filters={"label": labels})
+    return [c for c in found if c.labels.get(INSTANCE_LABEL) == instance_id]
 
 
 def by_id(api: Any, container_id: str) -> Any | None:

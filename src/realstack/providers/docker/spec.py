@@ -11,6 +11,7 @@ label is written: compose accepts a network or volume without one as it is.
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import json
 import math
 import re
@@ -88,8 +89,15 @@ def nanoseconds(duration: str) -> int:
     return round(sum(float(n) * _UNIT[u] for n, u in parts))
 
 
-def translate(model: dict[str, Any], project: str, compose_file: Path, name: str) -> ContainerSpec:
-    """The create arguments of compose service ``name``; :class:`Unsupported` otherwise."""
+def translate(
+    model: dict[str, Any],
+    project: str,
+    compose_file: Path,
+    name: str,
+    marks: dict[str, str] | None = None,
+) -> ContainerSpec:
+    """The create arguments of compose service ``name`` (with realstack's ``marks`` among its
+    labels); :class:`Unsupported` otherwise."""
     service = (model.get("services") or {}).get(name)
     if not isinstance(service, dict):
         raise Unsupported(f"no compose service {name!r}")
@@ -111,6 +119,7 @@ def translate(model: dict[str, Any], project: str, compose_file: Path, name: str
         "com.docker.compose.depends_on": "",
         "com.docker.compose.project.working_dir": str(compose_file.parent),
         "com.docker.compose.project.config_files": str(compose_file),
+        **(marks or {}),
     }
     env = service.get("environment") or {}
     config: dict[str, Any] = {
@@ -139,6 +148,34 @@ def translate(model: dict[str, Any], project: str, compose_file: Path, name: str
     return ContainerSpec(
         container, service["image"], network, volumes, published, (container, name), config, host
     )
+
+
+def remote_problem(model: dict[str, Any], name: str) -> str | None:
+    """Why compose service ``name`` cannot work on an engine on another machine: a bind
+    mount of a path of this one, or a port published on the engine's loopback only."""
+    service = (model.get("services") or {}).get(name) or {}
+    for mount in service.get("volumes") or []:
+        if mount.get("type") == "bind":
+            return (
+                f"compose service {name!r} bind-mounts {mount.get('source')} from this machine, "
+                "which that engine cannot see; use a named volume (or a docker context on the "
+                "machine that has the path)"
+            )
+    for port in service.get("ports") or []:
+        if _loopback(port.get("host_ip") or ""):
+            return (
+                f"compose service {name!r} publishes {port['host_ip']}:{port.get('published')}, "
+                "the engine machine's loopback, unreachable from here; publish on 0.0.0.0 or "
+                "that machine's address (e.g. ${DOCKER_PUBLISH_IP:-127.0.0.1})"
+            )
+    return None
+
+
+def _loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"
 
 
 def _network(model: dict[str, Any], service: dict[str, Any]) -> Resource:
