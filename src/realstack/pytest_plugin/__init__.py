@@ -50,6 +50,17 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="write this run's collection, selection and outcomes (JSON) for "
         "`python -m realstack.shards verify`",
     )
+    group.addoption("--realstack-retry-infra", action="store_true", help=_settings.RETRY_INFRA_DESC)
+    group.addoption("--realstack-allow-flaky", action="store_true", help=_settings.ALLOW_FLAKY_DESC)
+    group.addoption(
+        "--realstack-retry-wait", default=None, metavar="SECONDS", help=_settings.RETRY_WAIT_DESC
+    )
+    for name, desc in (
+        ("realstack_retry_infra", _settings.RETRY_INFRA_DESC),
+        ("realstack_allow_flaky", _settings.ALLOW_FLAKY_DESC),
+    ):
+        parser.addini(name, type="bool", default=False, help=desc)
+    parser.addini("realstack_retry_wait", default="", help=_settings.RETRY_WAIT_DESC)
     parser.addini(
         "realstack_suites", type="args", default=["e2e", "integration"], help=_settings.SUITES_DESC
     )
@@ -105,7 +116,13 @@ def pytest_configure(config: pytest.Config) -> None:
     owner = StackOwner(state, controller) if settings.start and not worker else None
     if owner is not None:
         config.pluginmanager.register(owner, "realstack-stack-owner")
-    config.pluginmanager.register(ProjectRun(state, owner, worker), "realstack-project-run")
+    retry = None
+    if settings.retry_infra:  # only then: a run without it pays for no retry machinery
+        from realstack.pytest_plugin.retry import register  # noqa: PLC0415
+
+        retry = register(config, state, runs_tests=not controller)
+    run = ProjectRun(state, owner, worker, retry)
+    config.pluginmanager.register(run, "realstack-project-run")
     if controller:  # the controller runs no tests: it sorts what the workers report
         register_tally(config, state)
     # the fixtures exist only where a manifest does: no name clashes in other projects
