@@ -46,7 +46,7 @@ CONFTEST = """
         return len(record.read_text().splitlines())
 
 
-    @pytest.fixture
+    @pytest.fixture(scope="session")
     def outage(realstack):
         \"\"\"Stop Redis, run ``use`` (which fails: Redis is gone), and then, when Redis
         ``comes_back``, start the actor that brings it back.\"\"\"
@@ -90,6 +90,34 @@ STAYS_DOWN = """
         client = redis.Redis.from_url(service_urls["REDIS_URL"])
         client.set("cart", "3 items")
         outage(lambda: client.get("cart"), comes_back=False)
+"""
+# the outage in a module-scoped fixture's setup, with another test of the module after it (so
+# the module's scope outlives the first attempt): the retry must run the fixture again, not
+# re-raise the error it cached
+SETUP_OUTAGE = """
+    from pathlib import Path
+
+    import pytest
+    import redis
+
+    ROOT = Path(__file__).resolve().parents[1]
+
+    @pytest.fixture(scope="module")
+    def catalogue(service_urls, outage):
+        client = redis.Redis.from_url(service_urls["REDIS_URL"])
+        record = ROOT / "catalogue-setups"
+        with record.open("a") as out:
+            out.write("setup\\n")
+        if len(record.read_text().splitlines()) == 1:
+            outage(lambda: client.get("catalogue"), comes_back=True)
+        client.set("catalogue", "loaded")
+        return client
+
+    def test_catalogue_is_loaded(catalogue):
+        assert catalogue.get("catalogue") == b"loaded"
+
+    def test_catalogue_is_still_loaded(catalogue):
+        assert catalogue.get("catalogue") == b"loaded"
 """
 WRONG = """
     def test_totals_are_wrong(redis_client, attempt):
@@ -218,6 +246,22 @@ def test_services_that_do_not_come_back_in_time_mean_no_retry_and_the_failure_st
             "infrastructure failures (1): service down, crashed or unreachable",
             "  e2e/test_cart.py::test_cart_survives_a_lost_redis: redis: probe redis PING*"
             "not retried: its services did not pass their probes within 2s (redis: *)",
+        ]
+    )
+
+
+def test_an_outage_in_a_wider_fixtures_setup_is_retried_with_that_fixture_run_again(
+    outages: Inner,
+) -> None:
+    outages.write("e2e/test_catalogue.py", SETUP_OUTAGE)
+    result = outages.run("--realstack-retry-infra")
+    assert outcomes(result) == {"failed": 1, "passed": 1, "rerun": 1}, result.stdout.str()
+    assert (outages.path / "catalogue-setups").read_text().splitlines() == ["setup", "setup"]
+    result.stdout.fnmatch_lines(
+        [
+            "e2e/test_catalogue.py RF.*",
+            FLAKY_LINE,
+            "  e2e/test_catalogue.py::test_catalogue_is_loaded: the first attempt failed: *",
         ]
     )
 

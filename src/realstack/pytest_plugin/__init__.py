@@ -10,6 +10,9 @@ imports of database clients, no hooks of its own beyond its options. In a projec
   skip fails the run (opt out: ``--realstack-allow-skip``); a test that contacted no endpoint of
   the stack fails (the real-I/O audit); failures carry what the services logged during the
   test, and the summary sorts them into infrastructure and test failures;
+- ``--realstack-retry-infra``: an infrastructure failure is retried once, when the test's
+  services pass their probes again; a pass on the retry is flaky and fails the run unless
+  ``--realstack-allow-flaky`` (:mod:`.retry`; nothing of it is registered otherwise);
 - an un-awaited coroutine fails its test (ini ``realstack_coroutine_check``);
 - failure reports never show the stack's secrets;
 - ``--realstack-start`` starts what is missing and stops, at the end (Ctrl-C included), only
