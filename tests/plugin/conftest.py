@@ -140,7 +140,14 @@ def inner_env(monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
     """The environment of inner runs: this repository's ``src`` first on PYTHONPATH."""
     paths = [str(SRC), *filter(None, [os.environ.get("PYTHONPATH")])]
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join(paths))
-    for name in ("REALSTACK_ENV", "PYTEST_XDIST_WORKER", "PYTEST_ADDOPTS"):
+    for name in (
+        "REALSTACK_ENV",
+        "REALSTACK_RETRY_INFRA",
+        "REALSTACK_ALLOW_FLAKY",
+        "REALSTACK_RETRY_WAIT",
+        "PYTEST_XDIST_WORKER",
+        "PYTEST_ADDOPTS",
+    ):
         monkeypatch.delenv(name, raising=False)
     return dict(os.environ)
 

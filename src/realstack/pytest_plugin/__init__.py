@@ -10,6 +10,9 @@ imports of database clients, no hooks of its own beyond its options. In a projec
   skip fails the run (opt out: ``--realstack-allow-skip``); a test that contacted no endpoint of
   the stack fails (the real-I/O audit); failures carry what the services logged during the
   test, and the summary sorts them into infrastructure and test failures;
+- ``--realstack-retry-infra``: an infrastructure failure is retried once, when the test's
+  services pass their probes again; a pass on the retry is flaky and fails the run unless
+  ``--realstack-allow-flaky`` (:mod:`.retry`; nothing of it is registered otherwise);
 - an un-awaited coroutine fails its test (ini ``realstack_coroutine_check``);
 - failure reports never show the stack's secrets;
 - ``--realstack-start`` starts what is missing and stops, at the end (Ctrl-C included), only
@@ -50,6 +53,17 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="write this run's collection, selection and outcomes (JSON) for "
         "`python -m realstack.shards verify`",
     )
+    group.addoption("--realstack-retry-infra", action="store_true", help=_settings.RETRY_INFRA_DESC)
+    group.addoption("--realstack-allow-flaky", action="store_true", help=_settings.ALLOW_FLAKY_DESC)
+    group.addoption(
+        "--realstack-retry-wait", default=None, metavar="SECONDS", help=_settings.RETRY_WAIT_DESC
+    )
+    for name, desc in (
+        ("realstack_retry_infra", _settings.RETRY_INFRA_DESC),
+        ("realstack_allow_flaky", _settings.ALLOW_FLAKY_DESC),
+    ):
+        parser.addini(name, type="bool", default=False, help=desc)
+    parser.addini("realstack_retry_wait", default="", help=_settings.RETRY_WAIT_DESC)
     parser.addini(
         "realstack_suites", type="args", default=["e2e", "integration"], help=_settings.SUITES_DESC
     )
@@ -105,7 +119,13 @@ def pytest_configure(config: pytest.Config) -> None:
     owner = StackOwner(state, controller) if settings.start and not worker else None
     if owner is not None:
         config.pluginmanager.register(owner, "realstack-stack-owner")
-    config.pluginmanager.register(ProjectRun(state, owner, worker), "realstack-project-run")
+    retry = None
+    if settings.retry_infra:  # only then: a run without it pays for no retry machinery
+        from realstack.pytest_plugin.retry import register  # noqa: PLC0415
+
+        retry = register(config, state, runs_tests=not controller)
+    run = ProjectRun(state, owner, worker, retry)
+    config.pluginmanager.register(run, "realstack-project-run")
     if controller:  # the controller runs no tests: it sorts what the workers report
         register_tally(config, state)
     # the fixtures exist only where a manifest does: no name clashes in other projects

@@ -36,6 +36,7 @@ class Session:
         self.skipped: list[str] = []
         self.infra: list[tuple[str, str]] = []
         self.failed: list[str] = []
+        self.flaky: list[tuple[str, str]] = []  # passed only on an infra retry: (nodeid, why)
         self.refused: list[tuple[str, str]] = []  # a deployed env's: (nodeid, why)
         self.reported = False  # a strict test reported in this process (xdist: controller)
 

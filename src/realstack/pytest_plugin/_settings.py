@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import math
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,6 +25,20 @@ LOCAL_FIXTURES_DESC = (
     "fixtures that reach into the local stack (direct database access, its signing keys): "
     "a test using one is refused against a deployed env"
 )
+RETRY_INFRA_DESC = (
+    "retry a strict test once after an infrastructure failure, when its services pass their "
+    "probes again (env REALSTACK_RETRY_INFRA)"
+)
+ALLOW_FLAKY_DESC = (
+    "opt out: let a test that passed only on its retry pass the run (it fails it otherwise; "
+    "env REALSTACK_ALLOW_FLAKY)"
+)
+RETRY_WAIT_DESC = (
+    "seconds a retry waits for the test's services to pass their probes again (default 30; "
+    "env REALSTACK_RETRY_WAIT)"
+)
+RETRY_WAIT = 30.0
+_TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off", "")
 LOCAL_FIXTURES = ("pg_conn", "redis_client", "realstack_namespace", "fresh_database")
 
 
@@ -37,6 +53,9 @@ class Settings:
     coroutines: bool
     allow_destructive: bool = False
     local_fixtures: tuple[str, ...] = LOCAL_FIXTURES
+    retry_infra: bool = False
+    allow_flaky: bool = False
+    retry_wait: float = RETRY_WAIT
 
 
 def _manifest_root(config: pytest.Config) -> Path | None:
@@ -60,4 +79,33 @@ def resolve(config: pytest.Config) -> Settings:
         coroutines=bool(config.getini("realstack_coroutine_check")),
         allow_destructive=bool(config.getoption("realstack_allow_destructive")),
         local_fixtures=(*LOCAL_FIXTURES, *config.getini("realstack_local_fixtures")),
+        retry_infra=_flag(config, "realstack_retry_infra", "REALSTACK_RETRY_INFRA"),
+        allow_flaky=_flag(config, "realstack_allow_flaky", "REALSTACK_ALLOW_FLAKY"),
+        retry_wait=_seconds(config, "realstack_retry_wait", "REALSTACK_RETRY_WAIT"),
     )
+
+
+def _flag(config: pytest.Config, name: str, env: str) -> bool:
+    """The option when given, else the environment variable when set, else the ini value."""
+    if config.getoption(name):
+        return True
+    value = os.environ.get(env)
+    if value is None:
+        return bool(config.getini(name))
+    word = value.strip().lower()
+    if word not in _TRUE + _FALSE:
+        known = ", ".join(_TRUE + _FALSE[:-1])
+        raise pytest.UsageError(f"{env}={value!r}: expected one of {known}")
+    return word in _TRUE
+
+
+def _seconds(config: pytest.Config, name: str, env: str) -> float:
+    """A positive number of seconds: option, else environment, else ini (else the default)."""
+    raw = config.getoption(name) or os.environ.get(env) or config.getini(name) or RETRY_WAIT
+    try:
+        seconds = float(raw)
+    except ValueError:
+        seconds = -1.0
+    if not (seconds > 0 and math.isfinite(seconds)):
+        raise pytest.UsageError(f"{name}={raw!r}: expected a positive number of seconds")
+    return seconds

@@ -94,6 +94,12 @@ def tally(state: Session, report: pytest.TestReport) -> None:
     state.reported = True
     if kind == "ok":
         return  # the common case: nothing to sort
+    if kind == "rerun":
+        return  # an attempt that was retried: the retry's reports say what the test came to
+    if kind == "flaky":
+        if all(nodeid != report.nodeid for nodeid, _ in state.flaky):
+            state.flaky.append((report.nodeid, str(getattr(report, "realstack_why", ""))))
+        return
     if any(nodeid == report.nodeid for nodeid, _ in state.infra):
         return  # e.g. a fixture's teardown failing after the call did: one line per test
     if kind == "infra":
@@ -119,23 +125,7 @@ def write_summary(tr: Any, exitstatus: int, state: Session) -> None:
     if not state.reported:
         return
     tr.write_sep("=", "realstack summary")
-    if state.infra:
-        tr.write_line(
-            f"infrastructure failures ({len(state.infra)}): service down, crashed or unreachable",
-            red=True,
-        )
-        for nodeid, why in state.infra:
-            tr.write_line(f"  {nodeid}: {why}")
-    if state.failed:
-        tr.write_line(f"test failures ({len(state.failed)}):", red=True)
-        for nodeid in state.failed:
-            tr.write_line(f"  {nodeid}")
-    if state.skipped:
-        tr.write_line(
-            f"skips in strict suites, counted as failures ({len(state.skipped)}):", red=True
-        )
-        for nodeid in state.skipped:
-            tr.write_line(f"  {nodeid}")
+    _write_verdicts(tr, state)
     reports = [
         r
         for key in ("passed", "failed")
@@ -147,3 +137,34 @@ def write_summary(tr: Any, exitstatus: int, state: Session) -> None:
         tr.write_line("slowest tests:")
         for r in slowest:
             tr.write_line(f"  {r.duration:7.3f}s {r.nodeid}")
+
+
+def _write_verdicts(tr: Any, state: Session) -> None:
+    """The strict tests that did not simply pass, by kind."""
+    if state.infra:
+        tr.write_line(
+            f"infrastructure failures ({len(state.infra)}): service down, crashed or unreachable",
+            red=True,
+        )
+        for nodeid, why in state.infra:
+            tr.write_line(f"  {nodeid}: {why}")
+    if state.flaky:
+        allowed = state.settings.allow_flaky
+        tr.write_line(
+            "flaky: passed only on retry after an infrastructure failure "
+            f"({len(state.flaky)}){', allowed (--realstack-allow-flaky)' if allowed else ''}",
+            red=not allowed,
+            yellow=allowed,
+        )
+        for nodeid, why in state.flaky:
+            tr.write_line(f"  {nodeid}: {why}")
+    if state.failed:
+        tr.write_line(f"test failures ({len(state.failed)}):", red=True)
+        for nodeid in state.failed:
+            tr.write_line(f"  {nodeid}")
+    if state.skipped:
+        tr.write_line(
+            f"skips in strict suites, counted as failures ({len(state.skipped)}):", red=True
+        )
+        for nodeid in state.skipped:
+            tr.write_line(f"  {nodeid}")

@@ -10,7 +10,7 @@ single plain hook per phase.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -21,6 +21,9 @@ from realstack.pytest_plugin.lifecycle import StackOwner
 from realstack.pytest_plugin.policy import Strictness, down_message, unhealthy
 from realstack.pytest_plugin.strict import StrictSuite
 
+if TYPE_CHECKING:
+    from realstack.pytest_plugin.retry import InfraRetry
+
 _DOWN_KEY = "realstack_down"  # xdist workeroutput: why a worker stopped before its tests
 _REFUSED_KEY = "realstack_refused"  # xdist workeroutput: what a deployed env refused
 STRICT_PLUGIN = "realstack-strict-suite"
@@ -28,10 +31,17 @@ TALLY_PLUGIN = "realstack-tally"
 
 
 class ProjectRun:
-    def __init__(self, state: Session, owner: StackOwner | None, xdist_worker: bool) -> None:
+    def __init__(
+        self,
+        state: Session,
+        owner: StackOwner | None,
+        xdist_worker: bool,
+        retry: InfraRetry | None = None,
+    ) -> None:
         self.state = state
         self.owner = owner
         self.xdist_worker = xdist_worker
+        self.retry = retry
         self.strict: StrictSuite | None = None
         self.coroutines = state.settings.coroutines
 
@@ -101,7 +111,7 @@ class ProjectRun:
             return
         # a worker's reports are sorted where they are shown (the controller's Tally); a
         # plain run sorts them as it judges them
-        self.strict = StrictSuite(state, tally=not self.xdist_worker)
+        self.strict = StrictSuite(state, tally=not self.xdist_worker, retry=self.retry)
         session.config.pluginmanager.register(self.strict, STRICT_PLUGIN)
         if self.owner is not None:
             self.owner.start(state.needed())

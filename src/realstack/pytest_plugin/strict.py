@@ -9,21 +9,26 @@ for none of these per-test hooks; the socket audit is installed at the same mome
 from __future__ import annotations
 
 from collections.abc import Generator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from realstack.pytest_plugin import audit, reporting
 from realstack.pytest_plugin._session import Session
 
+if TYPE_CHECKING:
+    from realstack.pytest_plugin.retry import InfraRetry
+
 
 class StrictSuite:
     """``tally``: sort the reports here too (a run that shows its own reports; an xdist
-    worker's are sorted on the controller, by :class:`~realstack.pytest_plugin.run.Tally`)."""
+    worker's are sorted on the controller, by :class:`~realstack.pytest_plugin.run.Tally`).
+    ``retry``: ``--realstack-retry-infra``'s judge of attempts (None: off, nothing to ask)."""
 
-    def __init__(self, state: Session, tally: bool) -> None:
+    def __init__(self, state: Session, tally: bool, retry: InfraRetry | None = None) -> None:
         self.state = state
         self.tally = tally
+        self.retry = retry
         audit.install()
 
     def uninstall(self) -> None:
@@ -76,6 +81,8 @@ class StrictSuite:
         if report.outcome == "failed" and kind != "skip":
             reporting.attach_logs(report, state.logs, state.marks.get(nodeid, {}))
             kind, why = reporting.classify(state.load_stack(), report, names)
+        if self.retry is not None:
+            kind, why = self.retry.settle(report, names, kind, why)
         if kind == "ok" and outcome == "passed":
             if when == "call":  # the common case: one truth to carry, nothing to sort
                 report.realstack_kind = kind  # type: ignore[attr-defined]
