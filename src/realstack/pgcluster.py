@@ -208,28 +208,43 @@ def _build_template(bin_dir: Path, service: Service, target: Path, user: str | N
 
 
 def copy_cached(bin_dir: Path, service: Service, target: Path, user: str | None) -> None:
-    """Copy the cached initdb into ``target`` (building it first on a miss).
+    """Make ``target`` a copy of the cached initdb (built and cached first on a miss; built
+    only, when the cache cannot be used: a cache is never why a start fails).
 
     Copied beside the target and renamed: an interrupted copy never looks like a cluster.
     """
-    cache = cache_dir()
-    cache.mkdir(mode=0o700, parents=True, exist_ok=True)
-    entry = cache / f"pg-{_template_key(bin_dir, service)}"
     scratch = target.with_name(f".{target.name}.copy-{os.getpid()}")
     shutil.rmtree(scratch, ignore_errors=True)
-    with FileLock(cache / f"{entry.name}.lock", timeout=300):
-        if not (entry / "PG_VERSION").is_file():
-            # built where the server's user can reach it (the cache is ours alone), kept
-            # as the target's copy, and copied into the cache
-            _build_template(bin_dir, service, scratch, user)
-            staged = Path(tempfile.mkdtemp(dir=cache, prefix=f".{entry.name}."))
-            try:
-                shutil.copytree(scratch, staged / "cluster", symlinks=True)
-                (staged / "cluster").rename(entry)
-            finally:
-                shutil.rmtree(staged, ignore_errors=True)
+    cache = cache_dir()
+    entry = cache / f"pg-{_template_key(bin_dir, service)}"
+    try:
+        cache.mkdir(mode=0o700, parents=True, exist_ok=True)
+        lock = FileLock(cache / f"{entry.name}.lock", timeout=300)
+        lock.acquire()
+    except OSError:  # unwritable, or held for 5 minutes (filelock's Timeout is an OSError)
+        _build_template(bin_dir, service, scratch, user)
+    else:
+        try:
+            if not (entry / "PG_VERSION").is_file():
+                # built where the server's user can reach it (the cache is ours alone),
+                # kept as the target, and copied into the cache
+                _build_template(bin_dir, service, scratch, user)
+                _store(scratch, entry)
+        finally:
+            lock.release()
     if not scratch.exists():
         shutil.copytree(entry, scratch, symlinks=True, copy_function=shutil.copy)
         _chown_tree(scratch, user)
     scratch.chmod(0o700)
     scratch.rename(target)
+
+
+def _store(cluster: Path, entry: Path) -> None:
+    """Copy a fresh initdb into the cache (staged, then renamed: never half an entry)."""
+    with contextlib.suppress(OSError):  # a full or read-only cache: the next start builds again
+        staged = Path(tempfile.mkdtemp(dir=entry.parent, prefix=f".{entry.name}."))
+        try:
+            shutil.copytree(cluster, staged / "cluster", symlinks=True)
+            (staged / "cluster").rename(entry)
+        finally:
+            shutil.rmtree(staged, ignore_errors=True)

@@ -99,3 +99,16 @@ def test_clusters_are_copies_of_one_cached_initdb(
     cache = tmp_path / "cache" / "postgres"
     entries = [e for e in cache.iterdir() if e.is_dir() and not e.name.startswith(".")]
     assert [(e / "PG_VERSION").is_file() for e in entries] == [True]
+
+
+def test_a_cache_that_cannot_be_made_does_not_fail_the_start(
+    native: Project, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory")
+    monkeypatch.setenv("REALSTACK_CACHE_DIR", str(blocker))  # <file>/postgres: no mkdir there
+
+    report = native.start()
+
+    assert report.ok, report.errors
+    assert _query(native, "SELECT current_user") == "app_user"
