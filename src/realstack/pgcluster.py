@@ -135,14 +135,14 @@ def cache_dir() -> Path:
 
 
 def _template_key(bin_dir: Path, service: Service) -> str:
-    version = subprocess.run(
-        [str(bin_dir / "postgres"), "--version"], capture_output=True, check=False
-    ).stdout
+    """The cache entry's key: the build (a new package is a new size or mtime: no
+    ``postgres --version`` run on every start) and what initdb was given."""
+    build = (bin_dir / "postgres").stat()
     material = "\0".join(
         [
             _TEMPLATE_FORMAT,
             str(bin_dir),
-            version.decode(),
+            f"{build.st_size}:{build.st_mtime_ns}",
             service.user,
             service.password,
             service.database,
