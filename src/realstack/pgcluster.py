@@ -1,15 +1,11 @@
-"""PostgreSQL clusters: one initdb per (binaries, role, database) and user, cached, copied.
-
-initdb costs about a second; copying its result costs a tenth of that, so every cluster after
-the first on this machine starts from a copy of the cached one (where it goes:
-:mod:`realstack.pgstorage`). As root, PostgreSQL runs as a non-root user (it refuses root),
-which must own the data directory and be able to reach it.
+"""PostgreSQL clusters as root: PostgreSQL refuses root, so it runs as a non-root user, which
+must own the data directory and be able to reach it; and initdb itself (whose result
+:mod:`realstack.pgcache` keeps, and :mod:`realstack.pgstorage` places).
 """
 
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
 import pwd
 import shutil
@@ -18,13 +14,9 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from filelock import FileLock
-
 from realstack.errors import ProviderError, ProviderUnavailable
 from realstack.model import Service
 from realstack.supervisor import as_user
-
-_TEMPLATE_FORMAT = "2"  # bump when initdb options change (2: trust without a password)
 
 
 def run_as_user() -> str | None:
@@ -42,7 +34,7 @@ def run_as_user() -> str | None:
     )
 
 
-def _chown_tree(path: Path, user: str | None) -> None:
+def chown_tree(path: Path, user: str | None) -> None:
     if user is None:
         return
     entry = pwd.getpwnam(user)
@@ -122,43 +114,15 @@ def _run(argv: list[str], user: str | None, cwd: Path, what: str, stdin: bytes =
         raise ProviderError(f"{what} failed (exit {done.returncode}): {' '.join(argv)}\n{out}")
 
 
-def cache_dir() -> Path:
-    """The per-user cache of initdb'd clusters (keyed by PostgreSQL build + settings)."""
-    if os.environ.get("REALSTACK_CACHE_DIR"):
-        return Path(os.environ["REALSTACK_CACHE_DIR"]) / "postgres"
-    if os.environ.get("XDG_CACHE_HOME"):
-        return Path(os.environ["XDG_CACHE_HOME"]) / "realstack" / "postgres"
-    try:
-        return Path.home() / ".cache" / "realstack" / "postgres"
-    except RuntimeError:  # no HOME and no passwd entry
-        return Path(tempfile.gettempdir()) / f"realstack-cache-{os.getuid()}" / "postgres"
-
-
-def _template_key(bin_dir: Path, service: Service) -> str:
-    """The cache entry's key: the build (a new package is a new size or mtime: no
-    ``postgres --version`` run on every start) and what initdb was given."""
-    build = (bin_dir / "postgres").stat()
-    material = "\0".join(
-        [
-            _TEMPLATE_FORMAT,
-            str(bin_dir),
-            f"{build.st_size}:{build.st_mtime_ns}",
-            service.user,
-            service.password,
-            service.database,
-        ]
-    )
-    return hashlib.sha256(material.encode()).hexdigest()[:16]
-
-
-def _build_template(bin_dir: Path, service: Service, target: Path, user: str | None) -> None:
-    """initdb into a scratch dir next to ``target``, create the database, rename into place."""
+def build_initdb(bin_dir: Path, service: Service, target: Path, user: str | None) -> None:
+    """initdb into a scratch dir next to ``target``, create the database, rename into place
+    (as ``user``: ``target``'s directory must be reachable for it)."""
     scratch = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}."))
     try:
         cluster = scratch / "cluster"
         pwfile = scratch / "pw"
         pwfile.write_text(service.password + "\n")
-        _chown_tree(scratch, user)
+        chown_tree(scratch, user)
         scratch.chmod(0o700)
         # no password in the manifest: a local throwaway cluster nobody can log in to would be
         # useless, so TCP logins are trusted (bound to the manifest's host, like the socket)
@@ -205,46 +169,3 @@ def _build_template(bin_dir: Path, service: Service, target: Path, user: str | N
         cluster.rename(target)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
-
-
-def copy_cached(bin_dir: Path, service: Service, target: Path, user: str | None) -> None:
-    """Make ``target`` a copy of the cached initdb (built and cached first on a miss; built
-    only, when the cache cannot be used: a cache is never why a start fails).
-
-    Copied beside the target and renamed: an interrupted copy never looks like a cluster.
-    """
-    scratch = target.with_name(f".{target.name}.copy-{os.getpid()}")
-    shutil.rmtree(scratch, ignore_errors=True)
-    cache = cache_dir()
-    entry = cache / f"pg-{_template_key(bin_dir, service)}"
-    try:
-        cache.mkdir(mode=0o700, parents=True, exist_ok=True)
-        lock = FileLock(cache / f"{entry.name}.lock", timeout=300)
-        lock.acquire()
-    except OSError:  # unwritable, or held for 5 minutes (filelock's Timeout is an OSError)
-        _build_template(bin_dir, service, scratch, user)
-    else:
-        try:
-            if not (entry / "PG_VERSION").is_file():
-                # built where the server's user can reach it (the cache is ours alone),
-                # kept as the target, and copied into the cache
-                _build_template(bin_dir, service, scratch, user)
-                _store(scratch, entry)
-        finally:
-            lock.release()
-    if not scratch.exists():
-        shutil.copytree(entry, scratch, symlinks=True, copy_function=shutil.copy)
-        _chown_tree(scratch, user)
-    scratch.chmod(0o700)
-    scratch.rename(target)
-
-
-def _store(cluster: Path, entry: Path) -> None:
-    """Copy a fresh initdb into the cache (staged, then renamed: never half an entry)."""
-    with contextlib.suppress(OSError):  # a full or read-only cache: the next start builds again
-        staged = Path(tempfile.mkdtemp(dir=entry.parent, prefix=f".{entry.name}."))
-        try:
-            shutil.copytree(cluster, staged / "cluster", symlinks=True)
-            (staged / "cluster").rename(entry)
-        finally:
-            shutil.rmtree(staged, ignore_errors=True)

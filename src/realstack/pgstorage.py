@@ -22,7 +22,7 @@ import stat
 from dataclasses import dataclass
 from pathlib import Path
 
-from realstack import pgcluster
+from realstack import pgcache, pgcluster
 from realstack.errors import ProviderError
 from realstack.model import Service
 
@@ -149,6 +149,6 @@ def prepare_data_dir(
             )
     target.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     pgcluster.ensure_reachable(target.parent, user, top)
-    pgcluster.copy_cached(bin_dir, service, target, user)
+    pgcache.copy_cached(bin_dir, service, target, user)
     pgcluster.ensure_reachable(target, user, top)
     return Cluster(target, created=True)
