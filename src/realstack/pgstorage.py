@@ -1,9 +1,4 @@
-"""Where a PostgreSQL cluster's files live: a per-user cache of initdb'd clusters, and memory
-(tmpfs) for the clusters of non-durable services.
-
-initdb costs ~1 s, a copy of its result ~0.1 s: the first start on a machine (per PostgreSQL
-build and initdb settings) builds a cluster once into ``$REALSTACK_CACHE_DIR`` (default
-``$XDG_CACHE_HOME/realstack`` or ``~/.cache/realstack``); every later start copies it.
+"""Where a PostgreSQL cluster's files live: in memory (tmpfs) for a non-durable service.
 
 A non-durable cluster (``durable = false``) promises nothing across a crash, so it lives in
 ``/dev/shm/realstack-<uid>/<instance id>/<service>`` where that is a tmpfs with room: on disk,
@@ -12,12 +7,14 @@ against ~12 ms in memory). The path derives from the instance id alone, never fr
 copy of the checkout could carry: a ``cp -a`` of the checkout is another instance with a
 cluster of its own. The instance's data dir holds a mark saying the cluster is in memory (and
 where), so ``purge`` and a later start know; a cleared tmpfs (a reboot) means a new cluster.
+A deleted checkout's cluster would outlive it in memory: the next new one removes it.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import stat
 from dataclasses import dataclass
 from pathlib import Path
@@ -81,6 +78,44 @@ def claim_memory_dir(instance_id: str, state_root: Path) -> Path:
     return directory
 
 
+def _running(cluster: Path) -> bool:
+    """Whether a postmaster (any user's) has the cluster's pid file and is alive."""
+    try:
+        pid = int((cluster / "postmaster.pid").read_text().split("\n", 1)[0])
+    except (OSError, ValueError):
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # alive, another user's (the server's user, when we are root)
+    return True
+
+
+def sweep_orphans() -> list[Path]:
+    """Remove the in-memory clusters of instances whose state dir is gone (their checkout
+    was deleted: on disk their data would have gone with it) and that no server runs on.
+    Only this user's directory is looked at; an owner file that cannot be read keeps it."""
+    gone = []
+    with contextlib.suppress(OSError):
+        for directory in memory_home().iterdir():
+            try:
+                state_root = Path((directory / OWNER_FILE).read_text().split("\n")[1])
+            except (OSError, IndexError):
+                continue
+            if not state_root.is_absolute() or state_root.exists():
+                continue
+            clusters = [c for c in directory.iterdir() if c.name != OWNER_FILE]
+            if any(_running(c) for c in clusters):
+                continue
+            for cluster in clusters:
+                shutil.rmtree(cluster, ignore_errors=True)
+            release_memory_dir(directory.name)
+            gone.append(directory)
+    return gone
+
+
 def release_memory_dir(instance_id: str) -> None:
     """Remove the instance's tmpfs directory once it holds no cluster (only its owner file)."""
     directory = memory_home() / instance_id
@@ -141,6 +176,7 @@ def prepare_data_dir(
     else:  # memory: the mark first, so a start killed half-way finds the cluster's place
         data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         (data_dir / MEMORY_MARK).write_text(f"{target}\n")
+        sweep_orphans()  # a new cluster in memory: the place to clear deleted checkouts'
         claim_memory_dir(instance_id, data_dir.parent.parent)
         if target.exists():
             raise ProviderError(

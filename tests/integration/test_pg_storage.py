@@ -112,3 +112,19 @@ def test_a_cache_that_cannot_be_made_does_not_fail_the_start(
 
     assert report.ok, report.errors
     assert _query(native, "SELECT current_user") == "app_user"
+
+
+def test_a_deleted_checkouts_cluster_goes_when_the_next_one_is_made(native: Project) -> None:
+    with throwaway_project("realstack-deleted-") as gone:
+        write_manifest(gone, NATIVE_MANIFEST)
+        assert gone.start().ok
+        assert gone.stop().ok  # data kept, as after any stop
+        left = _memory(gone)
+        assert (left / "PG_VERSION").is_file()
+        shutil.rmtree(gone.root / ".realstack")  # the checkout deleted (its state with it)
+
+        report = native.start()
+
+        assert report.ok, report.errors
+        assert not left.parent.exists()
+        assert (_memory(native) / "PG_VERSION").is_file()  # its own, made meanwhile
