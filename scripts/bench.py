@@ -88,7 +88,9 @@ def cli_reads(cli: list[str], root: Path) -> dict[str, float]:
 def raw_start_stop(stack: Stack) -> float:
     """Start both servers as a plain script would; return the time until both answer."""
     paths = InstancePaths(stack.state_dir)
-    specs = [launch_spec(s, paths, {}) for s in stack.services]  # argv only
+    specs = [  # argv only
+        launch_spec(s, paths, {}, stack.instance_id, lambda: None) for s in stack.services
+    ]
     t0 = time.perf_counter()
     procs = [
         subprocess.Popen(

@@ -44,8 +44,12 @@ class Runner:
         self.marks.chmod(0o777)  # the non-root run writes here too
         self.tests = tests
         self.container_tests = container_tests
+        # Bytecode is written as on a user's machine (a shell with PYTHONDONTWRITEBYTECODE
+        # would make every run recompile, and re-rewrite the asserts of every plugin's modules)
         self.env = {
-            k: v for k, v in os.environ.items() if not k.startswith(("REALSTACK_", "PYTEST_"))
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith(("REALSTACK_", "PYTEST_")) and k != "PYTHONDONTWRITEBYTECODE"
         }
         self.env["TESTCONTAINERS_RYUK_DISABLED"] = "true"  # its image cannot be pulled here
 
@@ -66,12 +70,12 @@ class Runner:
         write_suite(tool, root, self.marks, self.settings())
         return root
 
-    def run(self, argv: list[str], cwd: Path) -> None:
+    def run(self, argv: list[str], cwd: Path, env: dict[str, str] | None = None) -> None:
         try:
             done = subprocess.run(
                 argv,
                 cwd=cwd,
-                env=self.env,
+                env={**self.env, **(env or {})},
                 capture_output=True,
                 text=True,
                 timeout=TIMEOUT,
@@ -86,13 +90,19 @@ class Runner:
         for mark in self.marks.iterdir():
             mark.unlink()
 
-    def first_test(self, argv: list[str], cwd: Path, before: list[str] | None = None) -> float:
+    def first_test(
+        self,
+        argv: list[str],
+        cwd: Path,
+        before: list[str] | None = None,
+        env: dict[str, str] | None = None,
+    ) -> float:
         """Seconds from launch (of ``before``, then ``argv``) to the test's first line."""
         self._clear()
         t0 = time.time()
         if before:
-            self.run(before, cwd)
-        self.run(argv, cwd)
+            self.run(before, cwd, env)
+        self.run(argv, cwd, env)
         return float((self.marks / "first").read_text()) - t0
 
     def per_db(self, argv: list[str], cwd: Path) -> float:

@@ -1,14 +1,11 @@
-"""PostgreSQL data directories: one template cluster per (binaries, role, database), copied.
-
-initdb costs about a second; copying a ready template costs a fraction of that, so every
-instance after the first starts from a copy. As root, PostgreSQL runs as a non-root user (it
-refuses root), which must own the data directory and be able to reach it.
+"""PostgreSQL clusters as root: PostgreSQL refuses root, so it runs as a non-root user, which
+must own the data directory and be able to reach it; and initdb itself (whose result
+:mod:`realstack.pgcache` keeps, and :mod:`realstack.pgstorage` places).
 """
 
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
 import pwd
 import shutil
@@ -20,8 +17,6 @@ from pathlib import Path
 from realstack.errors import ProviderError, ProviderUnavailable
 from realstack.model import Service
 from realstack.supervisor import as_user
-
-_TEMPLATE_FORMAT = "2"  # bump when initdb options change (2: trust without a password)
 
 
 def run_as_user() -> str | None:
@@ -39,7 +34,7 @@ def run_as_user() -> str | None:
     )
 
 
-def _chown_tree(path: Path, user: str | None) -> None:
+def chown_tree(path: Path, user: str | None) -> None:
     if user is None:
         return
     entry = pwd.getpwnam(user)
@@ -119,31 +114,15 @@ def _run(argv: list[str], user: str | None, cwd: Path, what: str, stdin: bytes =
         raise ProviderError(f"{what} failed (exit {done.returncode}): {' '.join(argv)}\n{out}")
 
 
-def _template_key(bin_dir: Path, service: Service) -> str:
-    version = subprocess.run(
-        [str(bin_dir / "postgres"), "--version"], capture_output=True, check=False
-    ).stdout
-    material = "\0".join(
-        [
-            _TEMPLATE_FORMAT,
-            str(bin_dir),
-            version.decode(),
-            service.user,
-            service.password,
-            service.database,
-        ]
-    )
-    return hashlib.sha256(material.encode()).hexdigest()[:16]
-
-
-def _build_template(bin_dir: Path, service: Service, target: Path, user: str | None) -> None:
-    """initdb into a scratch dir next to ``target``, create the database, rename into place."""
+def build_initdb(bin_dir: Path, service: Service, target: Path, user: str | None) -> None:
+    """initdb into a scratch dir next to ``target``, create the database, rename into place
+    (as ``user``: ``target``'s directory must be reachable for it)."""
     scratch = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}."))
     try:
         cluster = scratch / "cluster"
         pwfile = scratch / "pw"
         pwfile.write_text(service.password + "\n")
-        _chown_tree(scratch, user)
+        chown_tree(scratch, user)
         scratch.chmod(0o700)
         # no password in the manifest: a local throwaway cluster nobody can log in to would be
         # useless, so TCP logins are trusted (bound to the manifest's host, like the socket)
@@ -190,38 +169,3 @@ def _build_template(bin_dir: Path, service: Service, target: Path, user: str | N
         cluster.rename(target)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
-
-
-def prepare_data_dir(
-    bin_dir: Path,
-    service: Service,
-    data_dir: Path,
-    templates: Path,
-    user: str | None,
-    stop_at: Path,
-) -> None:
-    """Make ``data_dir`` a ready cluster (kept if it exists: data survives stop)."""
-    if (data_dir / "PG_VERSION").is_file():
-        ensure_reachable(data_dir, user, stop_at)
-        return
-    from filelock import FileLock  # noqa: PLC0415 - a first start only; status never locks
-
-    templates.mkdir(mode=0o700, parents=True, exist_ok=True)
-    ensure_reachable(templates, user, stop_at)
-    template = templates / f"pg-{_template_key(bin_dir, service)}"
-    with FileLock(templates / f"{template.name}.lock", timeout=300):
-        if not (template / "PG_VERSION").is_file():
-            _build_template(bin_dir, service, template, user)
-    if data_dir.exists():
-        raise ProviderError(
-            f"{data_dir} exists but is not a PostgreSQL cluster (no PG_VERSION); "
-            "move it away, or run services.stop --purge to delete it"
-        )
-    # Copy beside the target and rename: an interrupted copy never looks like a cluster.
-    scratch = data_dir.with_name(f".{data_dir.name}.copy-{os.getpid()}")
-    shutil.rmtree(scratch, ignore_errors=True)
-    shutil.copytree(template, scratch, symlinks=True)
-    _chown_tree(scratch, user)
-    scratch.chmod(0o700)
-    scratch.rename(data_dir)
-    ensure_reachable(data_dir, user, stop_at)

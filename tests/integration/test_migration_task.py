@@ -8,14 +8,16 @@ start that raced the migration would fail here rather than pass by luck.
 
 from __future__ import annotations
 
+import shutil
 import textwrap
 
 import psycopg
 import pytest
 
 from conftest import Project
-from integration._support import MANIFEST, write_manifest
+from integration._support import MANIFEST, NATIVE_MANIFEST, write_manifest
 from integration.test_cli import TASKS_PY, failed_cleanly, invoke, succeeded
+from realstack import pgstorage
 from realstack.envfile import contract
 
 pytestmark = pytest.mark.integration
@@ -139,3 +141,20 @@ def test_a_broken_migration_fails_the_start_as_the_task_with_its_log(app: Projec
     assert not (app.state / "logs" / "app.log").exists()  # the app never ran
     status = succeeded(invoke(app, "services.status"))
     assert "failed (exit 1)" in status.stdout
+
+
+def test_a_cluster_lost_from_memory_is_made_again_and_migrated_again(app: Project) -> None:
+    """A reboot clears the tmpfs a non-durable cluster lives in: the next start makes a new
+    one, and the migration runs again (its earlier run's work went with the old cluster)."""
+    write_manifest(app, NATIVE_MANIFEST + SERVICES, "APP_PORT")
+    succeeded(invoke(app, "services.start", "--wait"))
+    succeeded(invoke(app, "services.stop"))
+    memory = pgstorage.memory_cluster(app.stack().instance_id, "postgres")
+    shutil.rmtree(memory)  # what a reboot does to /dev/shm
+
+    done = succeeded(invoke(app, "services.start", "--wait"))
+
+    assert "migrate      completed  exit 0" in done.stdout
+    assert runs(app) == 2
+    assert columns(app) == {"id", "email"}
+    assert (memory / "PG_VERSION").is_file()

@@ -105,6 +105,40 @@ def test_each_test_gets_a_database_of_its_own_dropped_after_it(migrated: Inner) 
     assert not names & set(databases(migrated.project))
 
 
+AHEAD = """
+    import time
+    import pytest
+
+    def later_clones_connected(conn, own):
+        stem, number = own.rsplit("_", 1)
+        rows = conn.execute(
+            "SELECT datname FROM pg_stat_activity WHERE datname LIKE %s", (stem + "_%",)
+        ).fetchall()
+        return [name for (name,) in rows if int(name.rsplit("_", 1)[1]) > int(number)]
+
+    @pytest.mark.parametrize("n", range(4))
+    def test_connected(fresh_pg_conn, fresh_database, n):
+        (database,) = fresh_pg_conn.execute("SELECT current_database()").fetchone()
+        assert fresh_database.endswith("/" + database)
+        assert fresh_pg_conn.execute("SELECT name FROM plans").fetchall() == [("pro",)]
+        fresh_pg_conn.execute("INSERT INTO plans VALUES ('mine')")
+        deadline = time.monotonic() + 30
+        while n and not later_clones_connected(fresh_pg_conn, database):
+            assert time.monotonic() < deadline, "no connection made ahead to a later clone"
+            time.sleep(0.05)
+"""
+
+
+def test_fresh_pg_conn_comes_connected_ahead_to_the_tests_own_database(migrated: Inner) -> None:
+    """Once a test asked for one, clones come with a connection made ahead (seen from a
+    test: someone is connected to a clone no test has taken yet); each test still gets its
+    own database, with the template's rows only."""
+    migrated.write("e2e/test_ahead.py", AHEAD)
+    result = migrated.run()
+    assert result.ret == pytest.ExitCode.OK, result.stdout.str()
+    result.assert_outcomes(passed=4)
+
+
 def test_under_xdist_both_workers_clone_concurrently(migrated: Inner) -> None:
     """The template is made once (the other worker waits for it); clones run side by side."""
     seen = _seen(migrated, 8, "-n", "2")

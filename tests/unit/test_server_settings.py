@@ -38,7 +38,7 @@ def test_redis_settings_are_passed_as_flags_after_realstacks_own(tmp_path: Path)
     stack = stack_of(tmp_path, cache={**REDIS, "settings": {"appendonly": "yes"}})
     paths = InstancePaths(stack.state_dir)
 
-    argv = launch_spec(stack.service("cache"), paths, {}).argv
+    argv = launch_spec(stack.service("cache"), paths, {}, stack.instance_id, lambda: None).argv
 
     assert argv[-2:] == ("--appendonly", "yes")  # the manifest's word wins over the default
 

@@ -10,7 +10,11 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, unquote, urlsplit, urlunsplit
+
+if TYPE_CHECKING:
+    import psycopg
 
 MAX_IDENTIFIER = 63  # bytes (NAMEDATALEN - 1)
 _LONGEST_SUFFIX = len("_rs_gw999_0123abcd_9999999")
@@ -155,3 +159,30 @@ class RawConnection:
 
     def close(self) -> None:
         self.pgconn.finish()
+
+
+def connect_ahead(url: str) -> psycopg.Connection[tuple[Any, ...]] | None:
+    """An autocommit connection for a test still to come, or None (it connects itself then).
+
+    Made on a background thread through libpq, not psycopg's ``connect``: the audit counts
+    that as the running test's I/O.
+    """
+    import psycopg  # noqa: PLC0415
+
+    try:
+        raw = RawConnection(url)
+    except psycopg.OperationalError:
+        return None
+    conn = psycopg.Connection(raw.pgconn)
+    conn.autocommit = True
+    return conn
+
+
+def still_connected(conn: psycopg.Connection[tuple[Any, ...]]) -> bool:
+    """Whether a connection made ahead still reaches its server (a test may have restarted
+    it since): one empty statement on libpq, which leaves psycopg's state alone."""
+    from psycopg import pq  # noqa: PLC0415
+
+    if conn.closed or conn.pgconn.transaction_status != pq.TransactionStatus.IDLE:
+        return False
+    return conn.pgconn.exec_(b"").status == pq.ExecStatus.EMPTY_QUERY

@@ -140,12 +140,20 @@ def fresh_database(
 
 
 @pytest.fixture
-def fresh_pg_conn(fresh_database: str) -> Iterator[psycopg.Connection[tuple[Any, ...]]]:
+def fresh_pg_conn(
+    fresh_database: str, _realstack_fresh_pool: FreshPool | None
+) -> Iterator[psycopg.Connection[tuple[Any, ...]]]:
     """An autocommit connection to ``fresh_database``: what the test writes is visible at once
-    to anything else it points at that database (its app, a second connection)."""
+    to anything else it points at that database (its app, a second connection). Usually made
+    ahead, with the clone."""
     import psycopg  # noqa: PLC0415
 
-    conn = psycopg.connect(fresh_database, autocommit=True, connect_timeout=5)
+    from realstack.pytest_plugin._pgsql import database_of  # noqa: PLC0415
+
+    assert _realstack_fresh_pool is not None  # fresh_database failed the test otherwise
+    conn = _realstack_fresh_pool.connection(database_of(fresh_database)) or psycopg.connect(
+        fresh_database, autocommit=True, connect_timeout=5
+    )
     try:
         yield conn
     finally:

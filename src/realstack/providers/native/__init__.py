@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import psutil
 
-from realstack import pgcluster, ports, probes, supervisor
+from realstack import oneshot, pgcluster, pgstorage, ports, probes, supervisor
 from realstack.binaries import find_postgres, find_redis, postgres_settings
 from realstack.errors import ConfigError, ProviderUnavailable
 from realstack.logfiles import FileLogs
@@ -141,7 +141,9 @@ class NativeProvider:
 
     def start(self, svc: Service, env: dict[str, str], settings: Settings) -> NativeHandle:
         self.paths.ensure()
-        spec = launch_spec(svc, self.paths, env, self.stack.instance_id)
+        spec = launch_spec(
+            svc, self.paths, env, self.stack.instance_id, lambda: self._new_data(svc)
+        )
         try:
             proc = supervisor.spawn(spec, self.marks(svc))
         finally:
@@ -158,6 +160,11 @@ class NativeProvider:
             settings=settings,
         )
         return NativeHandle(proc, record, self.logs(svc))
+
+    def _new_data(self, svc: Service) -> None:
+        """A new, empty cluster (first start, purged, or its memory cleared by a reboot): no
+        task that ran against the service before has its work in it, so each runs again."""
+        oneshot.forget_dependents(self.stack, svc.name)
 
     def probe(self, svc: Service) -> Check:
         return probes.check_for(svc)
@@ -180,11 +187,15 @@ class NativeProvider:
             supervisor.forget(leader.pid)
 
     def purge(self, svc: Service) -> list[str]:
-        data = self.paths.data_for(svc.name)
-        if not data.exists():
-            return []
-        shutil.rmtree(data, ignore_errors=True)
-        return [str(data)]
+        """The service's data dir, and its cluster in memory (this instance's by its path)."""
+        gone = []
+        memory = pgstorage.memory_cluster(self.stack.instance_id, svc.name)
+        for path in (self.paths.data_for(svc.name), memory):
+            if path.exists():
+                shutil.rmtree(path, ignore_errors=True)
+                gone.append(str(path))
+        pgstorage.release_memory_dir(self.stack.instance_id)
+        return gone
 
     def finish(self, services: Sequence[Service], *, purge: bool) -> list[str]:
         return []

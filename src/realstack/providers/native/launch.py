@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import os
 import signal
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
-from realstack import identity, pgcluster
+from realstack import identity, pgcluster, pgstorage
 from realstack.binaries import find_postgres, find_redis
 from realstack.errors import ProviderUnavailable
 from realstack.model import Service
@@ -16,12 +16,16 @@ from realstack.supervisor import LaunchSpec
 
 
 def launch_spec(
-    service: Service, paths: InstancePaths, env: Mapping[str, str], instance: str = ""
+    service: Service,
+    paths: InstancePaths,
+    env: Mapping[str, str],
+    instance_id: str,
+    new_data: Callable[[], None],
 ) -> LaunchSpec:
     """Prepare what ``service`` needs on disk and say how to exec it (``env``: for apps;
-    ``instance``: the id PostgreSQL names when asked, see :mod:`realstack.identity`)."""
+    ``new_data``: called when PostgreSQL gets a new, empty cluster)."""
     if service.kind == "postgres":
-        return _postgres(service, paths, instance)
+        return _postgres(service, paths, instance_id, new_data)
     if service.kind == "redis":
         return _redis(service, paths)
     if service.kind == "clickhouse":
@@ -50,14 +54,18 @@ def base_env(inherit: tuple[str, ...] = ()) -> dict[str, str]:
     }
 
 
-def _postgres(service: Service, paths: InstancePaths, instance: str) -> LaunchSpec:
+def _postgres(
+    service: Service, paths: InstancePaths, instance_id: str, new_data: Callable[[], None]
+) -> LaunchSpec:
     postgres = find_postgres(service.bin_dir).path
     user = pgcluster.run_as_user()
     pgcluster.ensure_reachable(postgres.parent, user)
-    data = paths.data_for(service.name)
-    pgcluster.prepare_data_dir(
-        postgres.parent, service, data, paths.templates, user, stop_at=paths.base
+    cluster = pgstorage.prepare_data_dir(
+        postgres.parent, service, paths.data_for(service.name), instance_id, user, paths.base
     )
+    if cluster.created:
+        new_data()
+    data = cluster.path
     argv = [
         str(postgres),
         "-D",
@@ -70,9 +78,9 @@ def _postgres(service: Service, paths: InstancePaths, instance: str) -> LaunchSp
         "unix_socket_directories=",  # TCP only: no socket dir to own or collide on
         "-c",
         "logging_collector=off",
+        "-c",
+        f"{identity.SETTING}={instance_id}",  # whose it is: see realstack.identity
     ]
-    if instance:
-        argv += ["-c", f"{identity.SETTING}={instance}"]
     if not service.durable:
         argv += [
             "-c",
