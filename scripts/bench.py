@@ -28,6 +28,7 @@ from bench_docker import docker_rounds, print_docker
 from bench_many import many_stacks
 from bench_peers import add_peer_arguments, peers
 from bench_plugin import plugin_overhead
+from bench_workers import e2e_workers
 
 from realstack import orchestrator, probes
 from realstack.manifest import load_stack
@@ -126,6 +127,9 @@ def main() -> None:
         "--plugin-rounds", type=int, default=5, help="plugin overhead runs (0: skip)"
     )
     parser.add_argument("--stacks", type=int, default=4, help="N stacks at once (0: skip)")
+    parser.add_argument(
+        "--workers-rounds", type=int, default=3, help="e2e serial vs -n 2 rounds (0: skip)"
+    )
     args = parser.parse_args()
     if args.peers:  # only the comparison with the peers (their packages: the bench session)
         peers(args.peers_tests, args.peers_rounds, args.peers_container_tests)
@@ -187,6 +191,8 @@ def main() -> None:
         many_stacks(args.stacks, max(1, args.rounds // 2), free_port)
     if args.plugin_rounds:
         plugin_overhead(args.plugin_rounds)
+    if args.workers_rounds:
+        e2e_workers(args.workers_rounds)
 
 
 if __name__ == "__main__":

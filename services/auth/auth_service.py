@@ -31,7 +31,7 @@ from auth_http import (
     text_field,
     unauthorized,
 )
-from auth_passwords import DUMMY_HASH, hash_password, verify_password
+from auth_passwords import SCRYPT_N, dummy_hash, hash_password, valid_cost, verify_password
 from psycopg_pool import AsyncConnectionPool
 from redis.asyncio import Redis
 from redis.asyncio.retry import Retry
@@ -76,6 +76,7 @@ class Settings:
     redis_url: str
     jwt_secret: str
     token_ttl: int
+    scrypt_n: int = SCRYPT_N
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> Settings:
@@ -86,11 +87,17 @@ class Settings:
         raw_ttl = environ.get("AUTH_TOKEN_TTL_SECONDS", "900")
         if not raw_ttl.isdigit() or int(raw_ttl) == 0:
             raise SettingsError(f"AUTH_TOKEN_TTL_SECONDS must be a positive integer: {raw_ttl!r}")
+        raw_n = environ.get("AUTH_SCRYPT_N") or str(SCRYPT_N)
+        if not raw_n.isdigit() or not valid_cost(int(raw_n)):
+            raise SettingsError(
+                f"AUTH_SCRYPT_N must be a power of two from 1024 to 1048576: {raw_n!r}"
+            )
         return cls(
             database_url=environ["DATABASE_URL"],
             redis_url=environ["REDIS_URL"],
             jwt_secret=environ["AUTH_JWT_SECRET"],
             token_ttl=int(raw_ttl),
+            scrypt_n=int(raw_n),
         )
 
 
@@ -112,6 +119,7 @@ class AuthService:
         self.settings = settings
         self._pool: AsyncConnectionPool | None = None
         self._redis: Redis | None = None
+        self._dummy_hash = dummy_hash(settings.scrypt_n)
 
     @property
     def pool(self) -> AsyncConnectionPool:
@@ -204,7 +212,7 @@ class AuthService:
 
     async def register(self, request: Request) -> Response:
         email, password = credentials(await json_object(request), new_account=True)
-        password_hash = await asyncio.to_thread(hash_password, password)
+        password_hash = await asyncio.to_thread(hash_password, password, self.settings.scrypt_n)
         async with self.pool.connection() as conn:
             cur = await conn.execute(
                 "INSERT INTO users (email, password_hash) VALUES (%s, %s)"
@@ -223,7 +231,7 @@ class AuthService:
                 "SELECT id, password_hash FROM users WHERE email = %s", (email,)
             )
             row = await cur.fetchone()
-        stored = DUMMY_HASH if row is None else row[1]
+        stored = self._dummy_hash if row is None else row[1]
         matches = await asyncio.to_thread(verify_password, password, stored)
         if row is None or not matches:
             return unauthorized("invalid email or password")

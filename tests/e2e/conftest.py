@@ -4,6 +4,9 @@ Bring the stack up first (`invoke services.start --wait`, or `nox -s e2e`). The 
 pytest plugin makes this suite strict (it lives under `e2e/`): if any of the four services is
 not healthy the session stops before the first test, naming each one with its probe, error
 and log tail; a skip fails the run; a test that contacts no service fails.
+
+Under xdist (``-n 2``) every worker runs against the same stack: a test that stops a service
+is marked ``stack_exclusive`` and runs alone (see ``StackLock``); all others share the stack.
 """
 
 from __future__ import annotations
@@ -15,11 +18,38 @@ import psycopg
 import pytest
 import redis
 
-from e2e._support import ENV, HTTP_TIMEOUT, ROOT, User, UserFactory, register_and_login
+from e2e._support import (
+    ENV,
+    HTTP_TIMEOUT,
+    ROOT,
+    StackLock,
+    User,
+    UserFactory,
+    register_and_login,
+)
 from realstack.manifest import load_stack
+from realstack.pytest_plugin.fixtures import RealstackHandle
 
 SERVICES = ("postgres", "redis", "auth", "backend")
 HOW_TO_START = "run `invoke services.start --wait` (or `nox -s e2e`)"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "stack_exclusive(reason): stops a service of the shared stack; runs while no other "
+        "test (any xdist worker, any run) uses the stack",
+    )
+
+
+@pytest.fixture(autouse=True)
+def _stack_share(request: pytest.FixtureRequest, realstack: RealstackHandle) -> Iterator[None]:
+    """Each test holds the stack shared, a ``stack_exclusive`` one alone, for its whole run:
+    set up before the test's other fixtures, released after their teardown (an outage
+    fixture's restart included)."""
+    exclusive = request.node.get_closest_marker("stack_exclusive") is not None
+    with StackLock(realstack.stack.instance_id).held(exclusive=exclusive):
+        yield
 
 
 # --------------------------------------------------------------------------- the contract

@@ -99,6 +99,32 @@ def test_login_issues_an_hs256_token_carrying_the_contract_claims(
     assert abs(claims["exp"] - claims["iat"] - body["expires_in"]) <= 1
 
 
+@pytest.mark.realstack_local("reads auth's users table and the local stack's scrypt cost")
+def test_passwords_are_stored_as_salted_scrypt_at_the_cost_the_env_sets(
+    db: psycopg.Connection[tuple[Any, ...]], realstack: RealstackHandle, user: UserFactory
+) -> None:
+    """``scrypt$n$8$1$salt$hash`` with the env's ``AUTH_SCRYPT_N`` (the test env's is cheaper
+    than production's): never the password, a fresh salt per account."""
+    cost = realstack.stack.service("auth").env.get("AUTH_SCRYPT_N")
+    assert cost, "auth gets no AUTH_SCRYPT_N from the manifest"
+    alice, bob = user(), user()
+    stored = dict(
+        db.execute(
+            "SELECT email, password_hash FROM users WHERE email = ANY(%s)",
+            ([alice.email, bob.email],),
+        ).fetchall()
+    )
+    salts = set()
+    for account in (alice, bob):
+        scheme, n, r, p, salt, digest = stored[account.email].split("$")
+        assert (scheme, n, r, p) == ("scrypt", cost, "8", "1"), stored[account.email]
+        assert len(bytes.fromhex(salt)) == 16
+        assert len(bytes.fromhex(digest)) == 64
+        assert account.password not in stored[account.email]
+        salts.add(salt)
+    assert len(salts) == 2, "two accounts must not share a salt"
+
+
 def test_verify_returns_the_identity_of_the_token(
     auth_api: httpx.Client, user: UserFactory
 ) -> None:

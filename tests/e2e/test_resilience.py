@@ -1,8 +1,9 @@
 """Auth goes away and comes back (`invoke services.restart auth`): the backend says so, then heals.
 
 These tests stop and start the test stack's auth service through realstack's Python API, so
-they must not run beside other e2e tests on the same stack (no xdist for this module). Auth is
-always started again, and the backend healthy again, before a test hands back.
+they must not run beside other e2e tests on the same stack: they are ``stack_exclusive``, and
+under xdist the other workers wait (conftest's ``StackLock``). Auth is always started again,
+and the backend healthy again, before a test hands back.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ pytestmark = [
     pytest.mark.e2e,
     pytest.mark.p3,
     pytest.mark.realstack_local("stops and restarts the stack's auth service"),
+    pytest.mark.stack_exclusive("auth is down during the test"),
 ]
 
 NOTICE_TIMEOUT = 15.0  # for the backend to notice that auth is gone

@@ -1,0 +1,99 @@
+#!/usr/bin/env python3
+"""Benchmark: this repository's e2e suite serially beside ``-n 2`` (two xdist workers).
+
+Both run against one running test stack (started here if it is not up, and then stopped
+again; a stack that was already running is kept), in the same run, interleaved, the order
+swapped every round so drift on a shared machine weighs on both; the figure is the median
+wall time of ``python -m pytest tests/e2e -q``. Beside them, the same two commands selecting
+one test that only reads the contract (every module is still collected): a run's fixed cost
+(interpreters, plugins, collection, the health gate, xdist starting and stopping its workers),
+which two workers cannot share out. A run that fails is an error, not a
+figure. Prints figures; asserts nothing about them. Run by ``scripts/bench.py`` (``nox -s
+bench``), or alone.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from realstack import orchestrator
+from realstack.manifest import load_stack
+from realstack.results import Action
+
+ROOT = Path(__file__).resolve().parents[1]
+ENV = "test"
+PYTEST = (sys.executable, "-m", "pytest", "tests/e2e", "-q", "-p", "no:valkey")
+WORKERS = ("-n", "2")
+ONE_TEST = ("-k", "test_contract_names_the_test_stack")
+TARGET = 0.65  # issue #15: -n 2 within 0.65x of the serial run
+
+
+def _timed(root: Path, args: Sequence[str]) -> float:
+    t0 = time.perf_counter()
+    done = subprocess.run([*PYTEST, *args], cwd=root, capture_output=True, text=True, check=False)
+    elapsed = time.perf_counter() - t0
+    if done.returncode != 0:
+        tail = "\n".join((done.stdout + done.stderr).splitlines()[-30:])
+        raise RuntimeError(f"pytest {' '.join(args)} exited {done.returncode}:\n{tail}")
+    return elapsed
+
+
+def _round(root: Path, swap: bool) -> dict[str, float]:
+    """One of each, in this round's order (``swap``: the workers first)."""
+    runs = {
+        "serial": (),
+        "-n 2": WORKERS,
+        "serial fixed": ONE_TEST,
+        "-n 2 fixed": (*WORKERS, *ONE_TEST),
+    }
+    order = list(runs)
+    if swap:
+        order = [order[1], order[0], order[3], order[2]]
+    return {name: _timed(root, runs[name]) for name in order}
+
+
+def e2e_workers(rounds: int, root: Path = ROOT) -> None:
+    """Print the e2e suite's wall time serially and with two workers, median of ``rounds``.
+
+    ``root``: the checkout whose suite and stack are timed (another one: a before/after).
+    """
+    stack = load_stack(root, ENV)
+    report = orchestrator.start(stack)
+    report.raise_for_errors()
+    started = [r.name for r in report.results if r.action in (Action.STARTED, Action.RESTARTED)]
+    try:
+        _timed(root, WORKERS)  # warm-up: bytecode caches, the services' pools and connections
+        results = [_round(root, swap=bool(i % 2)) for i in range(rounds)]
+    finally:
+        if started:
+            orchestrator.stop(stack, only=started)
+    med = {name: statistics.median(r[name] for r in results) for name in results[0]}
+    ratio = med["-n 2"] / med["serial"]
+    verdict = "met" if ratio <= TARGET else "MISSED"
+    print(f"\ne2e suite ({root}/tests/e2e) on one running test stack, median of {rounds} rounds:")
+    print(f"{'e2e serial, `pytest tests/e2e`':<52}{med['serial']:>9.3f}")
+    print(f"{'e2e -n 2, `pytest tests/e2e -n 2`':<52}{med['-n 2']:>9.3f}")
+    print(f"{'ratio -n 2 / serial':<52}{ratio:>9.2f}  target <= {TARGET}x  {verdict}")
+    print(f"{'  fixed cost: 1 test selected, serial':<52}{med['serial fixed']:>9.3f}")
+    print(f"{'  fixed cost: 1 test selected, -n 2':<52}{med['-n 2 fixed']:>9.3f}")
+    cores = len(os.sched_getaffinity(0))
+    print(f"{'  cores':<52}{cores:>9d}  (the services share them with the workers)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--root", type=Path, default=ROOT, help="the checkout to time")
+    args = parser.parse_args()
+    e2e_workers(args.rounds, args.root.resolve())
+
+
+if __name__ == "__main__":
+    main()
