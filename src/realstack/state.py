@@ -90,6 +90,13 @@ class InstancePaths:
     def runtime_json(self) -> Path:
         return self.root / "runtime.json"
 
+    @property
+    def engine_used(self) -> Path:
+        """Written before this instance's first container is created: without it no container
+        of the instance can exist, so a native stack's start, stop and status never ask a
+        Docker engine (nor pay its SDK import and requests) for one."""
+        return self.root / "engine-used"
+
     def record(self, service: str) -> Path:
         return self.services / f"{service}.json"
 

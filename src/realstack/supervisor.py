@@ -28,6 +28,8 @@ from realstack.errors import StopFailed
 from realstack.waiting import WaitTimeout, wait_until
 
 OWNER_VAR = "REALSTACK_OWNER"
+_OWNER_PREFIX = f"{OWNER_VAR}=".encode()
+_PROC_ENVIRON = Path("/proc/self/environ").exists()
 
 # Popen objects of the services this process spawned: kept so their exit can be reaped (no
 # zombies while a long-lived caller such as pytest runs) and the exit code read at once.
@@ -154,8 +156,37 @@ def streams(pid: int) -> set[str]:
     found = set()
     for fd in (1, 2):
         with contextlib.suppress(OSError):
-            found.add(str(Path(f"/proc/{pid}/fd/{fd}").readlink()).removesuffix(_DELETED))
+            # os, not pathlib: called for every process of every scan (a third of its time)
+            found.add(os.readlink(f"/proc/{pid}/fd/{fd}").removesuffix(_DELETED))  # noqa: PTH115
     return found
+
+
+def _candidates() -> Iterable[tuple[int, str | None]]:
+    """Every pid, with its ``OWNER_VAR`` value when the environment was read here already.
+
+    Where ``/proc`` exists each environment is read as raw bytes and searched for the one
+    variable (about 4x cheaper than psutil parsing every environment into a dict: this scan
+    is on the path of every start); elsewhere psutil reads them later."""
+    if not _PROC_ENVIRON:
+        yield from ((pid, None) for pid in psutil.pids())
+        return
+    for name in os.listdir("/proc"):  # noqa: PTH208 - os, not pathlib: the hot loop
+        if name.isdigit():
+            try:
+                with open(f"/proc/{name}/environ", "rb") as env:  # noqa: PTH123
+                    data = env.read()
+            except OSError:
+                yield int(name), ""  # not readable: its streams may still name it
+                continue
+            at = data.find(_OWNER_PREFIX)
+            while at > 0 and data[at - 1] != 0:  # inside another variable's value
+                at = data.find(_OWNER_PREFIX, at + 1)
+            if at < 0:
+                yield int(name), ""
+                continue
+            end = data.find(b"\0", at)
+            value = data[at + len(_OWNER_PREFIX) : end if end >= 0 else len(data)]
+            yield int(name), value.decode(errors="replace")
 
 
 def scan(marks: Iterable[Marks]) -> dict[str, list[psutil.Process]]:
@@ -168,14 +199,18 @@ def scan(marks: Iterable[Marks]) -> dict[str, list[psutil.Process]]:
     markers = set(by_log.values())
     me = os.getpid()
     found: dict[str, list[psutil.Process]] = {}
-    for proc in psutil.process_iter():
-        if proc.pid == me:
+    for pid, owner in _candidates():
+        if pid == me:
             continue
         with contextlib.suppress(psutil.Error):
-            hit = next((by_log[s] for s in streams(proc.pid) if s in by_log), None)
-            if hit is None and (value := proc.environ().get(OWNER_VAR)) in markers:
-                hit = value
-            if hit is not None and proc.status() != psutil.STATUS_ZOMBIE:
+            hit = next((by_log[s] for s in streams(pid) if s in by_log), None)
+            if hit is None:
+                value = psutil.Process(pid).environ().get(OWNER_VAR) if owner is None else owner
+                hit = value if value in markers else None
+            if hit is None:
+                continue
+            proc = psutil.Process(pid)
+            if proc.status() != psutil.STATUS_ZOMBIE:
                 found.setdefault(hit, []).append(proc)
     return found
 

@@ -222,6 +222,16 @@ def test_auto_picks_docker_when_the_engine_answers(dproject: Project) -> None:
     assert (row.provider, row.state) == ("docker", "ours")
 
 
+def test_a_container_start_marks_the_instance_before_the_container_exists(
+    dproject: Project,
+) -> None:
+    """The mark that makes stop and status search the engine without a record (a native
+    instance never asks an engine) is there once a container of the instance is."""
+    assert not (dproject.state / "engine-used").exists()
+    dproject.start(only=["redis"]).raise_for_errors()
+    assert (dproject.state / "engine-used").is_file()
+
+
 def test_unrecorded_container_is_an_orphan_and_stop_removes_it(dproject: Project) -> None:
     dproject.start(only=["redis"]).raise_for_errors()
     (dproject.state / "services" / "redis.json").unlink()

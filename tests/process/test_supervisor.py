@@ -265,3 +265,34 @@ def test_start_replaces_stale_record_without_signalling_its_pid(
     assert result.pid != bystander.pid
     assert bystander.poll() is None
     assert is_alive(bystander.pid)
+
+
+# --------------------------------------------------------------------------- the process scan
+
+
+def _sleeper(env: dict[str, str]) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-c", "import time; time.sleep(60)"],
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+    )
+
+
+def test_the_scan_reads_the_marker_as_a_variable_not_as_text_inside_another(
+    tmp_path: Path,
+) -> None:
+    """The scan searches each environment's bytes: a marker that only appears inside another
+    variable's value is not ours; one that is the first variable of the block is."""
+    marks = Marks("/somewhere::abc123::db", tmp_path / "db.log")
+    first = _sleeper({OWNER_VAR: marks.marker, "PATH": os.environ["PATH"]})
+    inside = _sleeper({"NOTE": f"x{OWNER_VAR}={marks.marker}", "PATH": os.environ["PATH"]})
+    other = _sleeper({"PATH": os.environ["PATH"], OWNER_VAR: marks.marker + "-other"})
+    try:
+        wait_until(lambda: None if psutil.Process(first.pid).environ() else "not exec'd", 10)
+        found = supervisor.scan([marks])
+        assert [p.pid for p in found.get(marks.marker, [])] == [first.pid]
+    finally:
+        for proc in (first, inside, other):
+            proc.kill()
+            proc.wait()

@@ -195,3 +195,23 @@ def test_configured_valkey_bin_dir_beats_redis_server_elsewhere(
     configured = bin_dir(tmp_path / "valkey", "valkey-server")
     found = find_redis(configured)
     assert (found.path, found.source) == (configured / "valkey-server", "config")
+
+
+def test_a_found_binary_is_remembered_until_it_is_gone(tmp_path: Path) -> None:
+    """Preflight and launch ask alike in every start: the second answer is the first, until
+    the binary it named disappears; then the search runs again."""
+    first = bin_dir(tmp_path / "a", "redis-server")
+    assert find_redis(first).path == first / "redis-server"
+    bin_dir(first, "valkey-server")
+    assert find_redis(first).path == first / "redis-server"
+    (first / "redis-server").unlink()
+    assert find_redis(first).path == first / "valkey-server"
+
+
+def test_a_changed_path_is_searched_again(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """What PATH finds is remembered per PATH: another PATH is another search."""
+    one, two = bin_dir(tmp_path / "one", "redis-server"), bin_dir(tmp_path / "two", "redis-server")
+    monkeypatch.setenv("PATH", str(one))
+    assert find_redis().path == one / "redis-server"
+    monkeypatch.setenv("PATH", str(two))
+    assert find_redis().path == two / "redis-server"

@@ -26,9 +26,10 @@ from realstack.errors import (
 )
 from realstack.manifest import build_stack
 from realstack.model import Service, Stack
+from realstack.providers import Found
 from realstack.providers.fake import FakeHandle, FakeProvider, Script
 from realstack.providers.placement import Placement
-from realstack.records import ProcessRecord, Records, Settings
+from realstack.records import ProcessRecord, Record, Records, Settings
 from realstack.results import Action, Event, Report, ServiceResult
 from realstack.state import InstancePaths
 from realstack.testing import FakeClock
@@ -195,16 +196,16 @@ def test_a_second_start_reuses_what_runs_and_starts_nothing(world: World) -> Non
 
 
 def test_readiness_time_is_measured_by_the_injected_clock(world: World) -> None:
-    """Spawn → ready is the clock's time: three failed polls cost 10 + 15 + 22.5 ms."""
+    """Spawn → ready is the clock's time: three failed polls cost 5 + 6 + 7.2 ms."""
     world.fake.scripts["db"] = Script(ready_after=3)
     report = world.start(["db"])
     assert report.ok
-    assert world.time.sleeps == pytest.approx([0.01, 0.015, 0.0225])
-    assert result(report, "db").seconds == pytest.approx(0.0475)
-    assert report.seconds == pytest.approx(0.0475)
+    assert world.time.sleeps == pytest.approx([0.005, 0.006, 0.0072])
+    assert result(report, "db").seconds == pytest.approx(0.0182)
+    assert report.seconds == pytest.approx(0.0182)
     record = world.records.read("db")
     assert isinstance(record, ProcessRecord)
-    assert record.ready_seconds == pytest.approx(0.0475)
+    assert record.ready_seconds == pytest.approx(0.0182)
 
 
 def test_only_starts_the_named_service_and_its_dependencies(world: World) -> None:
@@ -687,3 +688,21 @@ def test_the_lock_is_released_after_a_start(world: World) -> None:
     lock = FileLock(world.paths.lock)
     lock.acquire(timeout=0)
     lock.release()
+
+
+def test_a_start_asks_each_provider_once_per_service_before_it_starts(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What the port check found is what the launch acts on (nothing else changes a service
+    in between under the instance lock): one ``find`` per service before its start."""
+    find = world.fake.find
+
+    def noted(svc: Service, record: Record | None) -> Found:
+        world.fake.events.append(("find", svc.name))
+        return find(svc, record)
+
+    monkeypatch.setattr(world.fake, "find", noted)
+    assert world.start().ok
+    for svc in world.stack.services:
+        before = world.fake.events[: world.fake.events.index(("start", svc.name))]
+        assert before.count(("find", svc.name)) == 1, svc.name

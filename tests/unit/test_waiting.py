@@ -41,10 +41,11 @@ def test_a_passing_check_returns_at_once_without_sleeping(fake: FakeClock) -> No
     assert (check.calls, fake.sleeps) == (1, [])
 
 
-def test_interval_starts_at_10ms_and_backs_off_by_half(fake: FakeClock) -> None:
-    """10 ms, 15 ms, 22.5 ms … — a local server is usually up within a few of them."""
+def test_interval_starts_at_5ms_and_backs_off_by_a_fifth(fake: FakeClock) -> None:
+    """5 ms, 6 ms, 7.2 ms … — a local server is up within tens of milliseconds, and a wait
+    that overshoots it by half an interval is the start's time: the steps stay small early."""
     wait_until(Failing(4), 5, clock=fake.clock)
-    assert fake.sleeps == pytest.approx([0.01, 0.015, 0.0225, 0.03375])
+    assert fake.sleeps == pytest.approx([0.005, 0.006, 0.0072, 0.00864])
 
 
 def test_interval_is_capped_at_max_interval(fake: FakeClock) -> None:
@@ -71,7 +72,7 @@ def test_returns_the_elapsed_time(fake: FakeClock) -> None:
 def test_time_spent_inside_the_check_counts(fake: FakeClock) -> None:
     """A slow probe attempt uses up the timeout too."""
     elapsed = wait_until(Failing(2, cost=0.5, clock=fake), 5, clock=fake.clock)
-    assert elapsed == pytest.approx(3 * 0.5 + 0.01 + 0.015)
+    assert elapsed == pytest.approx(3 * 0.5 + 0.005 + 0.006)
 
 
 def test_timeout_raises_with_the_last_error_and_elapsed(fake: FakeClock) -> None:

@@ -3,7 +3,8 @@
 ``auto`` means docker when an engine answers (one ping per operation), else native; the
 ``--provider`` override applies to the kinds that run both ways. Stop and status ask the
 provider a record names, or, without a record, every provider the service could have run
-under, so an orphan is found wherever it is.
+under, so an orphan is found wherever it is (the engine only for an instance that ever
+created a container: :attr:`~realstack.state.InstancePaths.engine_used`).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from realstack.model import PROVIDERS, Service, ServiceKind, Stack
 from realstack.providers import Provider
 from realstack.records import Record
 from realstack.results import Event, Progress, quiet
+from realstack.state import InstancePaths
 
 # Kinds that run both ways, so ``--provider`` applies to them; process is always native and
 # clickhouse always docker (no native provider).
@@ -88,6 +90,11 @@ class Placement:
                 self._engine = self._engine_probe()
             return self._engine
 
+    def _engine_used(self) -> bool:
+        """Whether this instance ever created a container (a stat; asked each time: a start
+        creates the mark before its first container)."""
+        return InstancePaths(self.stack.state_dir).engine_used.exists()
+
     def choose(self, svc: Service, progress: Progress = quiet) -> str:
         """``docker`` or ``native`` for a start of ``svc``."""
         choice: str = svc.provider
@@ -108,6 +115,6 @@ class Placement:
         if record is not None:
             return [self.get(record.provider)]
         names = [] if svc.kind == "clickhouse" else ["native"]
-        if svc.kind in CONTAINER_KINDS and self.engine():
+        if svc.kind in CONTAINER_KINDS and self._engine_used() and self.engine():
             names.append("docker")
         return [self.get(n) for n in names]

@@ -33,6 +33,7 @@ from realstack.providers.docker.engine import (
     require_engine,
 )
 from realstack.records import ContainerRecord, Record, Settings
+from realstack.state import InstancePaths, write_atomic
 from realstack.waiting import Check
 
 __all__ = [
@@ -126,6 +127,10 @@ class DockerProvider:
         self.project = project_name(stack)
         self._model: dict[str, Any] | None = None
         self._model_lock = threading.Lock()
+        # One listing of the project's containers answers `find` for every service of an
+        # operation (as the native provider's process scan does); a start or stop drops it.
+        self._listing: list[Any] | None = None
+        self._listing_lock = threading.Lock()
 
     def model(self) -> dict[str, Any]:
         """The resolved compose model, read once per operation (kept between them)."""
@@ -166,13 +171,26 @@ class DockerProvider:
             and labels.get(SERVICE_LABEL) == svc.compose_name
         )
 
+    def _listed(self, api: Any) -> list[Any]:
+        with self._listing_lock:
+            if self._listing is None:
+                self._listing = engine.project_containers(api, self.project)
+            return self._listing
+
+    def _containers(self, api: Any, svc: Service) -> list[Any]:
+        return [c for c in self._listed(api) if c.labels.get(SERVICE_LABEL) == svc.compose_name]
+
+    def _forget_listing(self) -> None:
+        with self._listing_lock:
+            self._listing = None
+
     def find(self, svc: Service, record: Record | None) -> Found:
         with engine.client() as api:
             if isinstance(record, ContainerRecord) and record.project == self.project:
                 container = engine.by_id(api, record.container_id)
                 if container is not None and self._ours(container, svc) and _running(container):
                     return Ours(ContainerHandle(record, self.logs(svc)))
-            found = engine.service_containers(api, self.project, svc.compose_name)
+            found = self._containers(api, svc)
             if found:
                 status = _state(found[0]).get("Status", "unknown")
                 return Orphan(f"container {found[0].short_id} ({status}) without a live record")
@@ -180,6 +198,7 @@ class DockerProvider:
 
     def start(self, svc: Service, env: dict[str, str], settings: Settings) -> ContainerHandle:
         logs = self.logs(svc)
+        self._mark_used()
         try:
             wanted = spec.translate(
                 self.model(),
@@ -192,12 +211,15 @@ class DockerProvider:
             wanted = None  # compose starts what is not translated here, as the file says
         if wanted is not None and svc.port not in wanted.published:
             raise self._port_mismatch(svc, wanted.published)
-        with engine.client() as api:
-            started = direct.start(api, wanted, self.project) if wanted else None
-            container = engine.by_id(api, started) if started else self._compose_up(api, svc)
-            if container is None or not _running(container):
-                code = _state(container).get("ExitCode") if container else None
-                raise ServiceExited(svc.name, code, logs.tail(20), logs.source)
+        try:
+            with engine.client() as api:
+                started = direct.start(api, wanted, self.project) if wanted else None
+                container = engine.by_id(api, started) if started else self._compose_up(api, svc)
+        finally:
+            self._forget_listing()  # after the start: a listing taken meanwhile must not hide it
+        if container is None or not _running(container):
+            code = _state(container).get("ExitCode") if container else None
+            raise ServiceExited(svc.name, code, logs.tail(20), logs.source)
         record = ContainerRecord(
             service=svc.name,
             instance=self.stack.instance_id,
@@ -209,6 +231,14 @@ class DockerProvider:
             settings=settings,
         )
         return ContainerHandle(record, logs)
+
+    def _mark_used(self) -> None:
+        """Before any container exists: from now on stop and status look on the engine for
+        this instance's containers also without a record (see ``InstancePaths.engine_used``)."""
+        paths = InstancePaths(self.stack.state_dir)
+        paths.ensure()
+        if not paths.engine_used.exists():
+            write_atomic(paths.engine_used, f"containers of compose project {self.project}\n")
 
     def _compose_up(self, api: Any, svc: Service) -> Any:
         with direct.SHARED:
@@ -250,9 +280,12 @@ class DockerProvider:
         """Stop and remove the service's containers of this project (what ``compose rm -s -f``
         selects, by label), with their own stop signal and grace period; no pid is ever
         signalled directly, anonymous volumes stay."""
-        with engine.client() as api:
-            for container in engine.service_containers(api, self.project, svc.compose_name):
-                engine.stop_and_remove(container)
+        try:
+            with engine.client() as api:
+                for container in engine.service_containers(api, self.project, svc.compose_name):
+                    engine.stop_and_remove(container)
+        finally:
+            self._forget_listing()
 
     def purge(self, svc: Service) -> list[str]:
         if not self.stack.compose_path.is_file() or not engine_available():

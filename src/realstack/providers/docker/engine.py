@@ -132,6 +132,13 @@ def service_containers(api: Any, project: str, compose_service: str) -> list[Any
     return [c for c in found if c.labels.get(ONEOFF_LABEL) != "True"]
 
 
+def project_containers(api: Any, project: str) -> list[Any]:
+    """The project's containers of every compose service (one-off ``run`` containers
+    excluded): one request where a lookup per service would make one each."""
+    found = api.containers.list(all=True, filters={"label": [f"{PROJECT_LABEL}={project}"]})
+    return [c for c in found if c.labels.get(ONEOFF_LABEL) != "True"]
+
+
 def instance_containers(api: Any, project: str, instance_id: str) -> list[Any]:
     """Every container bearing both this instance's project label and its realstack instance
     mark (found by label on the engine: no record needed)."""
