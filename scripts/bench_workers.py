@@ -29,7 +29,9 @@ from realstack.results import Action
 
 ROOT = Path(__file__).resolve().parents[1]
 ENV = "test"
+# as `nox -s e2e` runs it (noxfile's E2E: the plugins the suite does not use are not loaded)
 PYTEST = (sys.executable, "-m", "pytest", "tests/e2e", "-q", "-p", "no:valkey")
+PYTEST = (*PYTEST, "-p", "no:anyio", "-p", "no:hypothesispytest")
 WORKERS = ("-n", "2")
 ONE_TEST = ("-k", "test_contract_names_the_test_stack")
 TARGET = 0.65  # issue #15: -n 2 within 0.65x of the serial run

@@ -16,7 +16,8 @@ import tempfile
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -215,6 +216,15 @@ class Ws:
             return None
         frame: Frame = json.loads(raw)
         return frame
+
+    @staticmethod
+    def silent_together(
+        connections: Sequence[Ws], seconds: float = QUIET_WINDOW
+    ) -> list[Frame | None]:
+        """Each connection's first frame within one window of ``seconds`` they share (None:
+        it stayed quiet): the proof of one window per connection, in the time of one."""
+        with ThreadPoolExecutor(len(connections)) as pool:
+            return list(pool.map(lambda ws: ws.silent_for(seconds), connections))
 
     def ready(self, timeout: float = FRAME_TIMEOUT) -> None:
         """Round-trip a bad frame: the error reply proves the server is serving this connection."""

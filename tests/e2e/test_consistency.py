@@ -10,6 +10,7 @@ import pytest
 from e2e._support import (
     RUN_FRAMES,
     UserFactory,
+    Ws,
     create_thread,
     open_ws,
     word_stats,
@@ -89,14 +90,20 @@ def test_events_reach_every_connection_of_the_user_and_no_other_user(
         assert seen == sent, "both of alice's connections must see the same five frames"
         assert sent[-1]["result"] == word_stats(content)
 
-        leaked = bystander.silent_for()
-        assert leaked is None, f"bob received alice's event: {leaked!r}"
-        # bob's own run is the barrier: anything of alice's still in flight would come first
+        # bob's own run is the barrier: anything of alice's in flight to bob would come first
+        # (and carry her run id)
         bobs = bystander.run_agent(bob_thread["id"], "bob's own words")
         assert [f["type"] for f in bobs] == list(RUN_FRAMES), f"bob's stream: {bobs!r}"
         assert {f["run_id"] for f in bobs} == {bobs[0]["run_id"]}
-        assert bobs[0]["run_id"] != sent[0]["run_id"]
+        assert bobs[0]["run_id"] != sent[0]["run_id"], "bob received alice's events"
 
-        # and bob's run, in turn, reaches neither of alice's connections
-        assert sender.silent_for() is None
-        assert watcher.silent_for() is None
+        # then one quiet window on all three: nothing of alice's reaches bob late, and bob's
+        # run reaches neither of alice's connections
+        late = dict(
+            zip(
+                ("bob", "alice 1", "alice 2"),
+                Ws.silent_together([bystander, sender, watcher]),
+                strict=True,
+            )
+        )
+        assert late == {"bob": None, "alice 1": None, "alice 2": None}, f"a stray frame: {late!r}"
