@@ -135,6 +135,9 @@ def claim(stack: Stack) -> Stack:
         return stack
     services = stack.table.get("services", {})
     leasable = any(s.port and port_variable(services.get(s.name)) for s in stack.services)
+    # this instance's own records, read before the machine-wide lock (which guards leases,
+    # not them): every start of the machine waits while it is held
+    running = registry.running_ports(stack.state_dir, stack.instance_id, stack.names)
     with registry.lock():
         others = [  # nothing to lease (every port written out): nobody else's entry matters
             e
@@ -152,7 +155,6 @@ def claim(stack: Stack) -> Stack:
             )
 
         taken = {p for e in others for p in e.ports.values()}
-        running = registry.running_ports(stack.state_dir, stack.instance_id, stack.names)
         taken |= {
             s.port for s in stack.services if s.port and port_variable(services.get(s.name)) is None
         }
