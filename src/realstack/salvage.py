@@ -28,7 +28,7 @@ from realstack.model import DEFAULT_COMPOSE_FILE, Probe, Service, ServiceKind, S
 from realstack.orchestrator import as_error, locked
 from realstack.project import tool_table
 from realstack.providers import Orphan, Ours, Stale
-from realstack.providers.placement import Placement
+from realstack.providers.placement import Placement, prune_gone
 from realstack.records import ContainerRecord, ProcessRecord, Record, Records
 from realstack.results import Action, Event, Progress, Report, ServiceResult, quiet
 from realstack.state import InstancePaths
@@ -247,9 +247,7 @@ def _prune_containers(instance: Stack, progress: Progress, clock: Clock) -> list
     records went with the checkout); a failure is the prune's failure, never skipped."""
     t0 = clock.now()
     try:
-        from realstack.providers.docker import prune_instance  # noqa: PLC0415 - docker only
-
-        removed = prune_instance(instance)
+        removed = prune_gone(instance)
     except RealstackError as exc:
         return [ServiceResult("docker", Action.FAILED, error=exc)]
     took = clock.now() - t0
