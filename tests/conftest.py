@@ -27,13 +27,13 @@ import pytest
 from dotenv import dotenv_values
 
 import realstack
-from realstack import orchestrator, supervisor
+from realstack import orchestrator, process_scan
 from realstack.errors import ConfigError
 from realstack.manifest import load_stack
 from realstack.model import Stack
+from realstack.process_scan import OWNER_VAR
 from realstack.providers import docker as docker_provider
 from realstack.results import Report
-from realstack.supervisor import OWNER_VAR
 
 pytest_plugins = ["pytester"]
 
@@ -277,7 +277,7 @@ def owned_by(root: Path | str) -> list[psutil.Process]:
     for proc in psutil.process_iter():
         try:
             marked = proc.environ().get(OWNER_VAR, "").startswith(prefix)
-            logged = any(s.startswith(prefix + "/") for s in supervisor.streams(proc.pid))
+            logged = any(s.startswith(prefix + "/") for s in process_scan.streams(proc.pid))
             if (marked or logged) and proc.status() != psutil.STATUS_ZOMBIE:
                 found.append(proc)
         except psutil.Error:

@@ -22,13 +22,13 @@ import pytest
 
 from conftest import free_port, provider_under_test, throwaway_project
 from realstack.model import Service, Stack
+from realstack.process_scan import bears
 from realstack.providers import Absent, Handle, Orphan, Ours, Provider, Stale
 from realstack.providers.docker import PROJECT_LABEL, DockerProvider, project_name
 from realstack.providers.fake import FakeProvider, Script
 from realstack.providers.native import NativeProvider
 from realstack.records import ContainerRecord, Record, Records
 from realstack.state import InstancePaths
-from realstack.supervisor import bears
 from realstack.waiting import wait_until
 
 PROVIDERS = ["fake", "native", *(["docker"] if provider_under_test() == "docker" else [])]
