@@ -28,9 +28,9 @@ readonly PID_FILE="${STATE_DIR}/dockerd.pid"
 readonly TIMEOUT_S="${DOCKERD_START_TIMEOUT:-60}"
 readonly PLUGIN_DIR=/usr/local/lib/docker/cli-plugins
 readonly PYTHON="${PYTHON:-python3}"
-
-say() { printf 'start_docker_engine: %s\n' "$*" >&2; }
-die() { printf 'start_docker_engine: error: %s\n' "$*" >&2; exit 1; }
+readonly SCRIPT=start_docker_engine
+# shellcheck source-path=SCRIPTDIR source=_engine_common.sh
+source "$(dirname "${BASH_SOURCE[0]}")/_engine_common.sh"
 
 require_root() {
     [[ ${EUID} -eq 0 ]] || die "$1 needs root (run as root or with sudo)"
@@ -39,18 +39,6 @@ require_root() {
 engine_answers() {
     # `timeout` keeps a wedged daemon from hanging the poll loop.
     timeout 10 docker info >/dev/null 2>&1
-}
-
-# Start time of a pid in clock ticks since boot (field 22 of /proc/PID/stat):
-# pid + start time identifies a process; a recycled pid will not match.
-proc_start_time() {
-    local stat
-    stat="$(cat "/proc/$1/stat" 2>/dev/null)" || return 1
-    # Drop "pid (comm) " first: comm may contain spaces.
-    stat="${stat##*) }"
-    # shellcheck disable=SC2086 # deliberate word splitting of the stat fields
-    set -- ${stat}
-    printf '%s\n' "${20}"
 }
 
 install_packages() {
@@ -104,18 +92,8 @@ start_dockerd() {
         return 0
     fi
     say "starting dockerd (log: ${LOG_FILE})"
-    printf '\n==== %s start_docker_engine: starting dockerd ====\n' "$(date -Is)" >>"${LOG_FILE}"
-    # setsid: own session, so the daemon outlives this shell and its terminal.
-    setsid dockerd </dev/null >>"${LOG_FILE}" 2>&1 &
-    pid=$!
-    local start_time
-    start_time="$(proc_start_time "${pid}")" || {
-        tail -n 30 "${LOG_FILE}" >&2 || true
-        die "dockerd exited immediately"
-    }
-    printf '%s %s\n' "${pid}" "${start_time}" >"${PID_FILE}.tmp"
-    mv -f "${PID_FILE}.tmp" "${PID_FILE}"
-    printf '%s\n' "${pid}"
+    # shellcheck disable=SC2119 # no arguments: the default engine, dockerd's defaults
+    launch_dockerd
 }
 
 wait_for_engine() {

@@ -41,21 +41,11 @@ readonly PID_FILE="${STATE_DIR}/dockerd.pid"
 readonly TIMEOUT_S="${DOCKERD_START_TIMEOUT:-60}"
 readonly HOST="tcp://127.0.0.1:${PORT}"
 readonly BRIDGE=rsremote0 BRIDGE_ADDR=10.213.255.1/24
-
-say() { printf 'start_remote_engine: %s\n' "$*" >&2; }
-die() { printf 'start_remote_engine: error: %s\n' "$*" >&2; exit 1; }
+readonly SCRIPT=start_remote_engine
+# shellcheck source-path=SCRIPTDIR source=_engine_common.sh
+source "$(dirname "${BASH_SOURCE[0]}")/_engine_common.sh"
 
 engine_answers() { DOCKER_HOST="${HOST}" timeout 10 docker info >/dev/null 2>&1; }
-
-# Start time of a pid in clock ticks since boot (field 22 of /proc/PID/stat).
-proc_start_time() {
-    local stat
-    stat="$(cat "/proc/$1/stat" 2>/dev/null)" || return 1
-    stat="${stat##*) }"
-    # shellcheck disable=SC2086 # deliberate word splitting of the stat fields
-    set -- ${stat}
-    printf '%s\n' "${20}"
-}
 
 # The pid recorded by an earlier run, if that very process still runs.
 recorded_pid() {
@@ -81,22 +71,12 @@ start_dockerd() {
     mkdir -p "${STATE_DIR}/data" "${EXEC_ROOT}"
     chmod 0700 "${STATE_DIR}" "${EXEC_ROOT}"
     say "starting dockerd on ${HOST} (data: ${STATE_DIR}/data, log: ${LOG_FILE})"
-    printf '\n==== %s start_remote_engine: starting dockerd ====\n' "$(date -Is)" >>"${LOG_FILE}"
-    setsid dockerd -H "${HOST}" \
+    launch_dockerd -H "${HOST}" \
         --data-root "${STATE_DIR}/data" --exec-root "${EXEC_ROOT}" \
         --pidfile "${EXEC_ROOT}/dockerd.pid" \
         --bridge="${BRIDGE}" --iptables=false --ip-masq=false --ip-forward=false \
         --default-address-pool base=10.213.0.0/16,size=24 \
-        --cgroup-parent=/realstack-remote-docker \
-        </dev/null >>"${LOG_FILE}" 2>&1 &
-    local pid=$! start_time
-    start_time="$(proc_start_time "${pid}")" || {
-        tail -n 30 "${LOG_FILE}" >&2 || true
-        die "dockerd exited immediately"
-    }
-    printf '%s %s\n' "${pid}" "${start_time}" >"${PID_FILE}.tmp"
-    mv -f "${PID_FILE}.tmp" "${PID_FILE}"
-    printf '%s\n' "${pid}"
+        --cgroup-parent=/realstack-remote-docker
 }
 
 wait_for_engine() {

@@ -16,18 +16,9 @@ readonly STATE_DIR="${REALSTACK_DOCKER_DIR:-/var/tmp/realstack-docker}"
 readonly PID_FILE="${STATE_DIR}/dockerd.pid"
 readonly TIMEOUT_S="${DOCKERD_STOP_TIMEOUT:-30}"
 readonly NETNS_MOUNT=/var/run/docker/netns/default
-
-say() { printf 'stop_docker_engine: %s\n' "$*" >&2; }
-die() { printf 'stop_docker_engine: error: %s\n' "$*" >&2; exit 1; }
-
-proc_start_time() {
-    local stat
-    stat="$(cat "/proc/$1/stat" 2>/dev/null)" || return 1
-    stat="${stat##*) }"
-    # shellcheck disable=SC2086 # deliberate word splitting of the stat fields
-    set -- ${stat}
-    printf '%s\n' "${20}"
-}
+readonly SCRIPT=stop_docker_engine
+# shellcheck source-path=SCRIPTDIR source=_engine_common.sh
+source "$(dirname "${BASH_SOURCE[0]}")/_engine_common.sh"
 
 wait_gone() {
     local pid=$1 deadline=$((SECONDS + $2))

@@ -27,13 +27,13 @@ import pytest
 from dotenv import dotenv_values
 
 import realstack
-from realstack import orchestrator, supervisor
+from realstack import orchestrator, process_scan
 from realstack.errors import ConfigError
 from realstack.manifest import load_stack
 from realstack.model import Stack
+from realstack.process_scan import OWNER_VAR
 from realstack.providers import docker as docker_provider
 from realstack.results import Report
-from realstack.supervisor import OWNER_VAR
 
 pytest_plugins = ["pytester"]
 
@@ -67,20 +67,38 @@ def _sdk() -> Any:
     return importlib.import_module("docker")
 
 
+@contextlib.contextmanager
+def docker_client(base_url: str | None = None, timeout: int = 30) -> Iterator[Any]:
+    """An SDK client (the tests' own view, not realstack's) of the engine ``DOCKER_HOST``
+    names, or of the one at ``base_url``; closed afterwards."""
+    sdk = _sdk()
+    if base_url is None:
+        client = sdk.from_env(timeout=timeout)
+    else:
+        client = sdk.DockerClient(base_url=base_url, timeout=timeout)
+    try:
+        yield client
+    finally:
+        client.close()
+
+
+def of_compose_project(name: str) -> dict[str, str]:
+    """The filter that selects one compose project's containers, volumes or networks (by its
+    label: never another project's)."""
+    return {"label": f"{PROJECT_LABEL}={name}"}
+
+
 @functools.cache
 def _images() -> tuple[tuple[str, str], ...]:
     offline = {k: v for k, v in dotenv_values(OFFLINE_IMAGES).items() if v}
     wanted = {k: os.environ.get(k) or offline.get(k) or d for k, d in DEFAULT_IMAGES.items()}
-    client = _sdk().from_env(timeout=10)
-    try:
+    with docker_client(timeout=10) as client:
         missing = []
         for image in wanted.values():
             try:
                 client.images.get(image)
             except _sdk().errors.ImageNotFound:
                 missing.append(image)
-    finally:
-        client.close()
     if missing:
         pytest.fail(
             f"image(s) {', '.join(missing)} not in the Docker engine: without a registry run "
@@ -168,25 +186,19 @@ class Project:
 
     def containers(self) -> list[str]:
         """Names of the containers (running or not) of this project's compose project."""
-        client = _sdk().from_env(timeout=10)
-        try:
+        with docker_client(timeout=10) as client:
             found = client.containers.list(
-                all=True, filters={"label": f"{PROJECT_LABEL}={self.compose_project()}"}
+                all=True, filters=of_compose_project(self.compose_project())
             )
             return [str(c.name) for c in found]
-        finally:
-            client.close()
 
     def container_log(self, service: str) -> str:
         """The whole log (stdout and stderr) of ``service``'s container in this project."""
         labels = [f"{PROJECT_LABEL}={self.compose_project()}", f"{SERVICE_LABEL}={service}"]
-        client = _sdk().from_env(timeout=10)
-        try:
+        with docker_client(timeout=10) as client:
             found = client.containers.list(all=True, filters={"label": labels})
             assert len(found) == 1, f"{len(found)} containers of {service} in {labels[0]}"
             return bytes(found[0].logs()).decode(errors="replace")
-        finally:
-            client.close()
 
     def uses_docker(self) -> bool:
         """Whether this project may have put anything into a Docker engine."""
@@ -211,21 +223,18 @@ def _top_level(text: str) -> dict[str, Any]:
 def remove_docker_leftovers(project: Project) -> list[str]:
     """Remove and name every container, volume and network left in ``project``'s compose
     project (only those: the label filter never matches another project's)."""
-    label = f"{PROJECT_LABEL}={project.compose_project()}"
+    label = of_compose_project(project.compose_project())
     left: list[str] = []
-    client = _sdk().from_env(timeout=30)
-    try:
-        for container in client.containers.list(all=True, filters={"label": label}):
+    with docker_client() as client:
+        for container in client.containers.list(all=True, filters=label):
             left.append(f"container {container.name}")
             container.remove(force=True, v=True)
-        for volume in client.volumes.list(filters={"label": label}):
+        for volume in client.volumes.list(filters=label):
             left.append(f"volume {volume.name}")
             volume.remove(force=True)
-        for network in client.networks.list(filters={"label": label}):
+        for network in client.networks.list(filters=label):
             left.append(f"network {network.name}")
             network.remove()
-    finally:
-        client.close()
     return left
 
 
@@ -268,6 +277,27 @@ def project() -> Iterator[Project]:
         yield proj
 
 
+@contextlib.contextmanager
+def docker_project(
+    project: Project,
+    monkeypatch: pytest.MonkeyPatch,
+    manifest: str,
+    env: dict[str, str],
+    compose: str,
+) -> Iterator[Project]:
+    """``project`` with ``manifest``, ``env`` as its env file and ``compose`` as its compose
+    file; the env file decides (the caller's shell's values of its names are unset). Stopped,
+    its volumes purged, afterwards."""
+    for name in env:
+        monkeypatch.delenv(name, raising=False)
+    project.write(manifest, env)
+    (project.root / "docker-compose.test.yml").write_text(compose)
+    try:
+        yield project
+    finally:
+        project.stop(purge=True)
+
+
 def owned_by(root: Path | str) -> list[psutil.Process]:
     """Live processes of the project at ``root``: its owner marker in their environment, or
     one of its log files as their stdout/stderr (what valkey, which wipes its environment,
@@ -277,7 +307,7 @@ def owned_by(root: Path | str) -> list[psutil.Process]:
     for proc in psutil.process_iter():
         try:
             marked = proc.environ().get(OWNER_VAR, "").startswith(prefix)
-            logged = any(s.startswith(prefix + "/") for s in supervisor.streams(proc.pid))
+            logged = any(s.startswith(prefix + "/") for s in process_scan.streams(proc.pid))
             if (marked or logged) and proc.status() != psutil.STATUS_ZOMBIE:
                 found.append(proc)
         except psutil.Error:

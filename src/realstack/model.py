@@ -23,6 +23,10 @@ PROBE_KINDS: tuple[ProbeKind, ...] = ("tcp", "http", "postgres", "redis", "click
 CONDITIONS: tuple[Condition, ...] = ("started", "healthy", "completed")
 RERUNS: tuple[Rerun, ...] = ("on-change", "always")
 PROVIDERS: tuple[ProviderName, ...] = ("auto", "docker", "native")
+# Kinds that run both ways, so ``--provider`` applies to them; process is always native and
+# clickhouse always docker (no native provider).
+SWITCHABLE_KINDS: tuple[ServiceKind, ...] = ("postgres", "redis")
+CONTAINER_KINDS: tuple[ServiceKind, ...] = ("postgres", "redis", "clickhouse")
 DEFAULT_COMPOSE_FILE = "docker-compose.test.yml"
 
 

@@ -1,34 +1,28 @@
 """Stop from the records when the manifest cannot be loaded (``services.stop`` on a broken
-pyproject).
+pyproject), and what is left of an instance whose checkout was deleted (``services.prune``).
 
-A typo in the manifest must not leave a running stack unstoppable. Without the manifest the
-instance is derived the way the manifest would derive it, from what is still readable: the
-project root, the env (``--env``, ``REALSTACK_ENV``, a readable ``default_env``, else
-``test``), its env file, ``REALSTACK_STATE_DIR`` / ``REALSTACK_INSTANCE`` and a readable
-``state_dir``. Every service a record or a log there names then goes through its provider's
-own ``find``: what is stopped is proved ours (pid + create time + this instance's marks;
-container id + this instance's labels), never taken on a record's word. A record that fails
-the proof is kept and reported, not deleted: realstack only clears up what it stopped.
+A typo in the manifest must not leave a running stack unstoppable: the instance is derived
+without it (:mod:`realstack.fallback_instance`). Every service a record or a log there names
+then goes through its provider's own ``find``: what is stopped is proved ours (pid + create
+time + this instance's marks; container id + this instance's labels), never taken on a
+record's word. A record that fails the proof is kept and reported, not deleted: realstack
+only clears up what it stopped.
 """
 
 from __future__ import annotations
 
 import math
-import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
 from realstack import runtime
-from realstack.errors import ConfigError, RealstackError
-from realstack.fields import interpolate, text
-from realstack.manifest import ENV_NAME, instance_dir, read_env_file, state_base
-from realstack.model import DEFAULT_COMPOSE_FILE, Probe, Service, ServiceKind, Stack
+from realstack.errors import RealstackError
+from realstack.fallback_instance import instance_without_manifest, project_root
+from realstack.model import Probe, Service, ServiceKind, Stack
 from realstack.orchestrator import as_error, locked
-from realstack.project import tool_table
 from realstack.providers import Orphan, Ours, Stale
-from realstack.providers.placement import Placement
+from realstack.providers.placement import Placement, prune_gone
 from realstack.records import ContainerRecord, ProcessRecord, Record, Records
 from realstack.results import Action, Event, Progress, Report, ServiceResult, quiet
 from realstack.state import InstancePaths
@@ -37,80 +31,6 @@ from realstack.waiting import REAL_CLOCK, Clock
 __all__ = ["instance_without_manifest", "project_root", "stop_from_records"]
 
 _TRACEBACK_LOG = "realstack"  # logs/realstack.log keeps tracebacks; it names no service
-
-
-def _names_realstack(pyproject: Path) -> bool:
-    """Whether ``pyproject`` is a realstack manifest, or a broken document that mentions one."""
-    try:
-        if not pyproject.is_file():
-            return False
-        try:
-            return "realstack" in tool_table(pyproject)
-        except ConfigError:  # not TOML at all: the manifest may be exactly what is broken
-            return b"tool.realstack" in pyproject.read_bytes()
-    except OSError:
-        return False
-
-
-def project_root(start: Path | None = None) -> Path:
-    """The nearest directory at or above ``start`` (the cwd) whose pyproject.toml is, or
-    mentions, a realstack manifest; ``start`` itself when none does."""
-    here = (start or Path.cwd()).resolve()
-    return next((d for d in (here, *here.parents) if _names_realstack(d / "pyproject.toml")), here)
-
-
-def _readable_table(root: Path) -> Mapping[str, Any]:
-    """What can still be read of ``[tool.realstack]`` (nothing when the document is broken)."""
-    try:
-        table = tool_table(root / "pyproject.toml").get("realstack")
-    except ConfigError:
-        return {}
-    return table if isinstance(table, dict) else {}
-
-
-def instance_without_manifest(
-    env: str | None = None,
-    *,
-    start: Path | None = None,
-    environ: Mapping[str, str] | None = None,
-) -> Stack | None:
-    """This checkout's instance for ``env``, without services, derived as the manifest
-    derives it; ``None`` when there is not enough to go on or its state directory is absent."""
-    environ = os.environ if environ is None else environ
-    root = project_root(start)
-    table = _readable_table(root)
-    default = table.get("default_env")
-    env = env or environ.get("REALSTACK_ENV") or (default if isinstance(default, str) else "test")
-    if not ENV_NAME.fullmatch(env):
-        return None
-    try:
-        variables = {**read_env_file(root, env), **environ}
-    except ConfigError:
-        variables = dict(environ)
-    instance = variables.get("REALSTACK_INSTANCE") or env
-    if not ENV_NAME.fullmatch(instance):
-        return None
-    try:
-        base = state_base({k: v for k, v in table.items() if k == "state_dir"}, root, variables)
-    except ConfigError:
-        return None  # a state_dir that cannot be resolved: nowhere safe to look
-    try:
-        compose = text(
-            interpolate(table.get("compose_file", DEFAULT_COMPOSE_FILE), variables, "compose_file"),
-            "compose_file",
-        )
-    except ConfigError:
-        compose = DEFAULT_COMPOSE_FILE
-    stack = Stack(
-        root=root,
-        env=env,
-        instance=instance,
-        state_dir=base / instance_dir(base, root, instance),
-        services=(),
-        compose_file=root / compose,
-        variables=variables,
-    )
-    return stack if InstancePaths(stack.state_dir).root.is_dir() else None
 
 
 def recorded_names(paths: InstancePaths) -> list[str]:
@@ -184,6 +104,24 @@ def _stop_one(
     return ServiceResult(svc.name, Action.NOT_RUNNING), ""
 
 
+def _stop_each(
+    instance: Stack,
+    services: Sequence[Service],
+    records: Records,
+    progress: Progress,
+    clock: Clock,
+) -> list[ServiceResult]:
+    """Stop each of ``services`` in this order, on its provider's proof (see :func:`_stop_one`)."""
+    placement = Placement(replace(instance, services=tuple(services)))
+    results = []
+    for svc in services:
+        progress(svc.name, Event.STOPPING, "")
+        result, detail = _stop_one(svc, placement, records, clock)
+        results.append(result)
+        progress(svc.name, Event(result.action.value), detail)
+    return results
+
+
 def stop_from_records(
     instance: Stack,
     *,
@@ -196,7 +134,6 @@ def stop_from_records(
     t0 = clock.now()
     paths = InstancePaths(instance.state_dir)
     records = Records(paths, instance.instance_id)
-    results = []
     with locked(paths, lock_timeout, progress, clock):
         names = recorded_names(paths)
         paths.check(names, write=True)
@@ -204,12 +141,7 @@ def stop_from_records(
         own = {n: r for n, r in read.items() if isinstance(r, ProcessRecord | ContainerRecord)}
         names.sort(key=lambda n: -own[n].started_at if n in own else -math.inf)
         services = tuple(_service(n, own.get(n)) for n in names)
-        placement = Placement(replace(instance, services=services))
-        for svc in services:
-            progress(svc.name, Event.STOPPING, "")
-            result, detail = _stop_one(svc, placement, records, clock)
-            results.append(result)
-            progress(svc.name, Event(result.action.value), detail)
+        results = _stop_each(instance, services, records, progress, clock)
     return Report(tuple(results), clock.now() - t0)
 
 
@@ -233,12 +165,7 @@ def stop_gone(
     results = _prune_containers(instance, progress, clock)
     swept = {r.name for r in results}
     services = tuple(_service(n, own.get(n)) for n in everything if n not in swept)
-    placement = Placement(replace(instance, services=services))
-    for svc in services:
-        progress(svc.name, Event.STOPPING, "")
-        result, detail = _stop_one(svc, placement, records, clock)
-        results.append(result)
-        progress(svc.name, Event(result.action.value), detail)
+    results += _stop_each(instance, services, records, progress, clock)
     return Report(tuple(results), clock.now() - t0)
 
 
@@ -247,9 +174,7 @@ def _prune_containers(instance: Stack, progress: Progress, clock: Clock) -> list
     records went with the checkout); a failure is the prune's failure, never skipped."""
     t0 = clock.now()
     try:
-        from realstack.providers.docker import prune_instance  # noqa: PLC0415 - docker only
-
-        removed = prune_instance(instance)
+        removed = prune_gone(instance)
     except RealstackError as exc:
         return [ServiceResult("docker", Action.FAILED, error=exc)]
     took = clock.now() - t0

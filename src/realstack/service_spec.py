@@ -28,9 +28,11 @@ from realstack.fields import (
 )
 from realstack.model import (
     COMMAND_KINDS,
+    CONTAINER_KINDS,
     PROVIDERS,
     RERUNS,
     SERVICE_KINDS,
+    SWITCHABLE_KINDS,
     Probe,
     ProviderName,
     Rerun,
@@ -108,10 +110,11 @@ class _Address:
 def _default_host(kind: ServiceKind, provider: object, override: str | None) -> str:
     """Loopback, except for a container on a network engine: its ports are published on the
     engine's machine (``DOCKER_HOST`` / the docker context), never assumed to be this one."""
-    if override and kind in ("postgres", "redis"):
+    if override and kind in SWITCHABLE_KINDS:
         provider = override
-    if kind in ("postgres", "redis", "clickhouse") and provider in ("docker", "auto"):
-        from realstack.providers.docker.address import published_host  # noqa: PLC0415
+    if kind in CONTAINER_KINDS and provider in ("docker", "auto"):
+        # on demand: a native-only manifest loads no provider code
+        from realstack.providers.placement import published_host  # noqa: PLC0415
 
         return published_host("127.0.0.1")
     return "127.0.0.1"

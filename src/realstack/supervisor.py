@@ -1,12 +1,10 @@
 """Spawn services in their own session and stop them with the TERM → wait → KILL ladder.
 
-Every spawned process carries two marks: ``REALSTACK_OWNER=<marker>`` in its environment, which
-its descendants inherit, and its instance's log file as stdout/stderr. Servers may rewrite
-their environment (valkey overwrites it with its process title) but keep their standard
-streams, so :func:`owned` finds a service's processes by either mark. ``stop`` signals the
-process group, every descendant it can see and every marked process, so a grandchild that left
-the group, or a server whose starter was SIGKILLed before it could write a record, is not left
-behind.
+Each spawned process bears its service's :class:`~realstack.process_scan.Marks`: the
+``REALSTACK_OWNER`` variable its descendants inherit, and the log file as its std streams.
+``stop`` signals the process group, every descendant it can see and every marked process (the
+scan of :mod:`realstack.process_scan`), so a grandchild that left the group, or a server whose
+starter was SIGKILLed before it could write a record, is not left behind.
 """
 
 from __future__ import annotations
@@ -25,11 +23,20 @@ from typing import Any
 import psutil
 
 from realstack.errors import StopFailed
+from realstack.process_scan import OWNER_VAR, Marks, owned
 from realstack.waiting import WaitTimeout, wait_until
 
-OWNER_VAR = "REALSTACK_OWNER"
-_OWNER_PREFIX = f"{OWNER_VAR}=".encode()
-_PROC_ENVIRON = Path("/proc/self/environ").exists()
+__all__ = [
+    "OWNER_VAR",
+    "LaunchSpec",
+    "Marks",
+    "as_user",
+    "exit_code",
+    "forget",
+    "has_exited",
+    "spawn",
+    "stop",
+]
 
 # Popen objects of the services this process spawned: kept so their exit can be reaped (no
 # zombies while a long-lived caller such as pytest runs) and the exit code read at once.
@@ -58,14 +65,6 @@ class LaunchSpec:
     env: Mapping[str, str]
     cwd: Path | None = None
     user: str | None = None  # run as this user (PostgreSQL refuses root)
-
-
-@dataclass(frozen=True)
-class Marks:
-    """How one service's processes are recognised: the env marker or the log as a std stream."""
-
-    marker: str
-    log: Path
 
 
 def as_user(user: str | None) -> dict[str, Any]:
@@ -142,92 +141,6 @@ def has_exited(proc: psutil.Process) -> bool:
 
 def _alive(procs: Iterable[psutil.Process]) -> list[psutil.Process]:
     return [proc for proc in procs if not has_exited(proc)]
-
-
-_DELETED = " (deleted)"
-
-
-def streams(pid: int) -> set[str]:
-    """Where ``pid``'s stdout and stderr point (readable for our own processes, or as root).
-
-    A log file deleted under a running process (its checkout removed) still names the
-    instance it was opened for: the kernel's " (deleted)" suffix is dropped.
-    """
-    found = set()
-    for fd in (1, 2):
-        with contextlib.suppress(OSError):
-            # os, not pathlib: called for every process of every scan (a third of its time)
-            found.add(os.readlink(f"/proc/{pid}/fd/{fd}").removesuffix(_DELETED))  # noqa: PTH115
-    return found
-
-
-def _candidates() -> Iterable[tuple[int, str | None]]:
-    """Every pid, with its ``OWNER_VAR`` value when the environment was read here already.
-
-    Where ``/proc`` exists each environment is read as raw bytes and searched for the one
-    variable (about 4x cheaper than psutil parsing every environment into a dict: this scan
-    is on the path of every start); elsewhere psutil reads them later."""
-    if not _PROC_ENVIRON:
-        yield from ((pid, None) for pid in psutil.pids())
-        return
-    for name in os.listdir("/proc"):  # noqa: PTH208 - os, not pathlib: the hot loop
-        if name.isdigit():
-            try:
-                with open(f"/proc/{name}/environ", "rb") as env:  # noqa: PTH123
-                    data = env.read()
-            except OSError:
-                yield int(name), ""  # not readable: its streams may still name it
-                continue
-            at = data.find(_OWNER_PREFIX)
-            while at > 0 and data[at - 1] != 0:  # inside another variable's value
-                at = data.find(_OWNER_PREFIX, at + 1)
-            if at < 0:
-                yield int(name), ""
-                continue
-            end = data.find(b"\0", at)
-            value = data[at + len(_OWNER_PREFIX) : end if end >= 0 else len(data)]
-            yield int(name), value.decode(errors="replace")
-
-
-def scan(marks: Iterable[Marks]) -> dict[str, list[psutil.Process]]:
-    """Live processes bearing any of ``marks``, by marker (this process excluded).
-
-    One pass over the process table for all services: the std streams first (a readlink; what
-    a server that rewrote its environment still shows), then the environment.
-    """
-    by_log = {str(m.log): m.marker for m in marks}
-    markers = set(by_log.values())
-    me = os.getpid()
-    found: dict[str, list[psutil.Process]] = {}
-    for pid, owner in _candidates():
-        if pid == me:
-            continue
-        with contextlib.suppress(psutil.Error):
-            hit = next((by_log[s] for s in streams(pid) if s in by_log), None)
-            if hit is None:
-                value = psutil.Process(pid).environ().get(OWNER_VAR) if owner is None else owner
-                hit = value if value in markers else None
-            if hit is None:
-                continue
-            proc = psutil.Process(pid)
-            if proc.status() != psutil.STATUS_ZOMBIE:
-                found.setdefault(hit, []).append(proc)
-    return found
-
-
-def bears(proc: psutil.Process, marks: Marks) -> bool:
-    """Whether ``proc`` carries one of ``marks`` (a recorded pid proves nothing on its own)."""
-    if str(marks.log) in streams(proc.pid):
-        return True
-    try:
-        return proc.environ().get(OWNER_VAR) == marks.marker
-    except psutil.Error:
-        return False
-
-
-def owned(marks: Marks) -> list[psutil.Process]:
-    """The live processes of one service (see :func:`scan`)."""
-    return scan([marks]).get(marks.marker, [])
 
 
 def _family(

@@ -6,22 +6,18 @@ tests fail, they never skip.
 
 from __future__ import annotations
 
-import importlib
 import uuid
 from collections.abc import Iterator
-from typing import Any
 
 import httpx
 import pytest
 
-from conftest import REPO, Project, free_port
+from conftest import REPO, Project, docker_client, docker_project, free_port, of_compose_project
 from realstack import envfile, orchestrator
 from realstack.providers import docker as docker_provider
 from realstack.status import running_services, status
 
 pytestmark = pytest.mark.docker
-
-_sdk: Any = importlib.import_module("docker")
 
 MANIFEST = """
 provider = "docker"
@@ -55,17 +51,10 @@ def analytics(
         "CLICKHOUSE_PASSWORD": "an4lyst pass",
         "CLICKHOUSE_DB": "events_test",
     }
-    for name in env:  # the env file, not the caller's shell, decides in these tests
-        monkeypatch.delenv(name, raising=False)
     monkeypatch.delenv("REALSTACK_PROFILES", raising=False)
-    project.write(MANIFEST, env)
-    (project.root / "docker-compose.test.yml").write_text(
-        (REPO / "docker-compose.test.yml").read_text()
-    )
-    try:
-        yield project
-    finally:
-        project.stop(purge=True)
+    compose = (REPO / "docker-compose.test.yml").read_text()
+    with docker_project(project, monkeypatch, MANIFEST, env, compose) as proj:
+        yield proj
 
 
 def query(env: dict[str, str], sql: str, password: str | None = None) -> httpx.Response:
@@ -80,12 +69,9 @@ def query(env: dict[str, str], sql: str, password: str | None = None) -> httpx.R
 
 
 def volumes_of(project: Project) -> list[str]:
-    label = f"com.docker.compose.project={docker_provider.project_name(project.stack())}"
-    client = _sdk.from_env()
-    try:
-        return sorted(v.name for v in client.volumes.list(filters={"label": label}))
-    finally:
-        client.close()
+    label = of_compose_project(docker_provider.project_name(project.stack()))
+    with docker_client() as client:
+        return sorted(v.name for v in client.volumes.list(filters=label))
 
 
 def test_a_plain_start_leaves_the_profile_service_out_of_the_stack_and_the_contract(

@@ -6,7 +6,6 @@ never skip.
 
 from __future__ import annotations
 
-import importlib
 import json
 import subprocess
 from collections.abc import Iterator
@@ -15,13 +14,11 @@ from typing import Any
 import pytest
 import redis
 
-from conftest import Project, free_port
+from conftest import Project, docker_client, docker_project, free_port
 from realstack import envfile
 from realstack.providers import docker as docker_provider
 
 pytestmark = pytest.mark.docker
-
-_sdk: Any = importlib.import_module("docker")
 
 COMPOSE = """
 services:
@@ -51,24 +48,15 @@ def rproject(
     project: Project, images: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[Project]:
     """Redis from a compose file of the test's own; its containers and volumes go after."""
-    for name in ("REDIS_PORT", "GREETING", "REDIS_IMAGE"):
-        monkeypatch.delenv(name, raising=False)
     env = {"REDIS_IMAGE": images["REDIS_IMAGE"], "REDIS_PORT": str(free_port()), "GREETING": "hi"}
-    project.write(MANIFEST, env)
-    (project.root / "docker-compose.test.yml").write_text(COMPOSE)
-    try:
-        yield project
-    finally:
-        project.stop(purge=True)
+    with docker_project(project, monkeypatch, MANIFEST, env, COMPOSE) as proj:
+        yield proj
 
 
 def _inspect(project: Project) -> dict[str, Any]:
     record = json.loads((project.state / "services" / "redis.json").read_text())
-    client = _sdk.from_env(timeout=10)
-    try:
+    with docker_client(timeout=10) as client:
         return dict(client.containers.get(record["container_id"]).attrs)
-    finally:
-        client.close()
 
 
 def _env(attrs: dict[str, Any]) -> dict[str, str]:

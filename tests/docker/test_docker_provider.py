@@ -6,16 +6,14 @@ Needs a running Docker engine (`bash scripts/start_docker_engine.sh`) and the of
 
 from __future__ import annotations
 
-import importlib
 import json
 from collections.abc import Iterator
-from typing import Any
 
 import psycopg
 import pytest
 import redis
 
-from conftest import REPO, Project, free_port
+from conftest import REPO, Project, docker_client, docker_project, free_port, of_compose_project
 from realstack import envfile
 from realstack.errors import ConfigError, ServiceExited
 from realstack.providers import docker as docker_provider
@@ -23,8 +21,6 @@ from realstack.status import status
 from realstack.waiting import wait_until
 
 pytestmark = pytest.mark.docker
-
-_sdk: Any = importlib.import_module("docker")
 
 COMPOSE = """
 services:
@@ -76,10 +72,6 @@ def dproject(
     project: Project, images: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[Project]:
     """A throwaway project whose infra runs in docker; its containers and volumes go after."""
-    for name in ("POSTGRES_PORT", "REDIS_PORT", "POSTGRES_USER", "POSTGRES_PASSWORD"):
-        monkeypatch.delenv(name, raising=False)
-    for name in ("POSTGRES_DB", "REALSTACK_PROVIDER", *images):
-        monkeypatch.delenv(name, raising=False)
     env = {
         **images,
         "REALSTACK_PROVIDER": "docker",
@@ -90,16 +82,8 @@ def dproject(
         "POSTGRES_PASSWORD": "test_pass",
         "POSTGRES_DB": "app_test",
     }
-    project.write(MANIFEST, env)
-    (project.root / "docker-compose.test.yml").write_text(COMPOSE)
-    try:
-        yield project
-    finally:
-        project.stop(purge=True)
-
-
-def _client() -> Any:
-    return _sdk.from_env()
+    with docker_project(project, monkeypatch, MANIFEST, env, COMPOSE) as proj:
+        yield proj
 
 
 def _container_ids(project: Project) -> dict[str, str]:
@@ -119,14 +103,11 @@ def test_start_ready_status_contract_and_reuse(dproject: Project) -> None:
     report.raise_for_errors()
     assert {r.name: r.action for r in report.results} == {"postgres": "started", "redis": "started"}
     stack = dproject.stack()
-    client = _client()
-    try:
+    with docker_client() as client:
         for name, container_id in _container_ids(dproject).items():
             container = client.containers.get(container_id)
             assert container.labels["com.docker.compose.service"] == name
             assert container.status == "running"
-    finally:
-        client.close()
     rows = {r.name: r for r in status(stack)}
     for name in ("postgres", "redis"):
         assert (rows[name].provider, rows[name].state, rows[name].health) == (
@@ -154,55 +135,54 @@ def test_start_ready_status_contract_and_reuse(dproject: Project) -> None:
 def test_stop_spares_other_projects_keeps_volumes_and_purge_drops_them(
     dproject: Project, images: dict[str, str]
 ) -> None:
-    client = _client()
-    other = client.containers.run(
-        images["REDIS_IMAGE"],
-        detach=True,
-        labels={
-            "com.docker.compose.project": "other-realstack-test",
-            "com.docker.compose.service": "redis",
-        },
-    )
-    try:
-        dproject.start(only=["postgres", "redis"]).raise_for_errors()
-        stack = dproject.stack()
-        contract = envfile.contract(stack)
-        with psycopg.connect(contract["DATABASE_URL"], autocommit=True) as conn:
-            conn.execute("CREATE TABLE kept (v text)")
-            conn.execute("INSERT INTO kept VALUES ('precious')")
-        with redis.Redis.from_url(contract["REDIS_URL"]) as r:
-            r.set("kept", "precious")
-
-        stopped = dproject.stop()
-        stopped.raise_for_errors()
-        assert {r.action for r in stopped.results} >= {"stopped"}
-        assert dproject.containers() == []
-        other.reload()
-        assert other.status == "running"  # another project's container: never touched
-        assert status(stack)[0].state == "down"
-
-        dproject.start(only=["postgres", "redis"]).raise_for_errors()
-        with psycopg.connect(contract["DATABASE_URL"]) as conn:
-            assert conn.execute("SELECT v FROM kept").fetchone() == ("precious",)
-        with redis.Redis.from_url(contract["REDIS_URL"]) as r:
-            assert r.get("kept") == b"precious"
-
-        dproject.stop(purge=True).raise_for_errors()
-        project_volumes = client.volumes.list(
-            filters={"label": f"com.docker.compose.project={docker_provider.project_name(stack)}"}
+    with docker_client() as client:
+        other = client.containers.run(
+            images["REDIS_IMAGE"],
+            detach=True,
+            labels={
+                "com.docker.compose.project": "other-realstack-test",
+                "com.docker.compose.service": "redis",
+            },
         )
-        assert project_volumes == []
-        dproject.start(only=["postgres", "redis"]).raise_for_errors()
-        with psycopg.connect(contract["DATABASE_URL"]) as conn:
-            exists = conn.execute("SELECT to_regclass('public.kept')").fetchone()
-            assert exists == (None,)
-        with redis.Redis.from_url(contract["REDIS_URL"]) as r:
-            assert r.get("kept") is None
-        other.reload()
-        assert other.status == "running"
-    finally:
-        other.remove(force=True, v=True)
-        client.close()
+        try:
+            dproject.start(only=["postgres", "redis"]).raise_for_errors()
+            stack = dproject.stack()
+            contract = envfile.contract(stack)
+            with psycopg.connect(contract["DATABASE_URL"], autocommit=True) as conn:
+                conn.execute("CREATE TABLE kept (v text)")
+                conn.execute("INSERT INTO kept VALUES ('precious')")
+            with redis.Redis.from_url(contract["REDIS_URL"]) as r:
+                r.set("kept", "precious")
+
+            stopped = dproject.stop()
+            stopped.raise_for_errors()
+            assert {r.action for r in stopped.results} >= {"stopped"}
+            assert dproject.containers() == []
+            other.reload()
+            assert other.status == "running"  # another project's container: never touched
+            assert status(stack)[0].state == "down"
+
+            dproject.start(only=["postgres", "redis"]).raise_for_errors()
+            with psycopg.connect(contract["DATABASE_URL"]) as conn:
+                assert conn.execute("SELECT v FROM kept").fetchone() == ("precious",)
+            with redis.Redis.from_url(contract["REDIS_URL"]) as r:
+                assert r.get("kept") == b"precious"
+
+            dproject.stop(purge=True).raise_for_errors()
+            project_volumes = client.volumes.list(
+                filters=of_compose_project(docker_provider.project_name(stack))
+            )
+            assert project_volumes == []
+            dproject.start(only=["postgres", "redis"]).raise_for_errors()
+            with psycopg.connect(contract["DATABASE_URL"]) as conn:
+                exists = conn.execute("SELECT to_regclass('public.kept')").fetchone()
+                assert exists == (None,)
+            with redis.Redis.from_url(contract["REDIS_URL"]) as r:
+                assert r.get("kept") is None
+            other.reload()
+            assert other.status == "running"
+        finally:
+            other.remove(force=True, v=True)
 
 
 def test_container_that_exits_at_once_reports_its_log_tail(dproject: Project) -> None:
@@ -272,13 +252,10 @@ def test_stopping_every_service_by_name_removes_the_network_and_keeps_the_volume
     """What `nox -s e2e` does (`services.stop --only=<what it started>`) leaves no network."""
     dproject.start(only=["postgres", "redis"]).raise_for_errors()
     stack = dproject.stack()
-    label = {"label": f"com.docker.compose.project={docker_provider.project_name(stack)}"}
-    client = _client()
-    try:
+    label = of_compose_project(docker_provider.project_name(stack))
+    with docker_client() as client:
         dproject.stop(only=["redis"]).raise_for_errors()
         assert client.networks.list(filters=label) != []  # postgres still uses it
         dproject.stop(only=["postgres"], purge=False).raise_for_errors()
         assert client.networks.list(filters=label) == []
         assert len(client.volumes.list(filters=label)) == 2  # data stays without --purge
-    finally:
-        client.close()

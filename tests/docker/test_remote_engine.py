@@ -9,26 +9,22 @@ if it cannot, the tests fail with the fix: they never skip.
 from __future__ import annotations
 
 import hashlib
-import importlib
 import json
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import psycopg
 import pytest
 import redis
 from dotenv import dotenv_values
 
-from conftest import REPO, Project, free_port, throwaway_project
-from integration.test_cli import INVOKE, TASKS_PY, clean_environ
+from conftest import REPO, Project, docker_client, free_port, of_compose_project, throwaway_project
+from integration.test_cli import TASKS_PY, clean_environ, invoke_ok
 from realstack import envfile
-from realstack.providers.docker import PROJECT_LABEL, address, engine_available
+from realstack.providers.docker import address, engine_available
 
 pytestmark = pytest.mark.docker
-
-_sdk: Any = importlib.import_module("docker")
 PORT = 23750
 REMOTE = f"tcp://127.0.0.1:{PORT}"
 
@@ -117,26 +113,13 @@ def remote(remote_engine: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Proj
 def _containers(host: str | None, project: str) -> dict[str, str]:
     """Container id → compose service of ``project`` on the engine at ``host`` (None: the
     default socket)."""
-    client = _sdk.DockerClient(base_url=host or f"unix://{address.DEFAULT_SOCKET}", timeout=30)
-    try:
-        found = client.containers.list(all=True, filters={"label": f"{PROJECT_LABEL}={project}"})
+    with docker_client(host or f"unix://{address.DEFAULT_SOCKET}") as client:
+        found = client.containers.list(all=True, filters=of_compose_project(project))
         return {c.id: c.labels["com.docker.compose.service"] for c in found}
-    finally:
-        client.close()
 
 
 def _invoke(project: Project, *args: str) -> subprocess.CompletedProcess[str]:
-    done = subprocess.run(
-        [INVOKE, *args],
-        cwd=project.root,
-        env={**clean_environ(), "DOCKER_HOST": REMOTE},
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    assert done.returncode == 0, f"{args}: exit {done.returncode}\n{done.stdout}\n{done.stderr}"
-    return done
+    return invoke_ok(project, {**clean_environ(), "DOCKER_HOST": REMOTE}, *args)
 
 
 def test_start_contract_stop_on_the_tcp_engine(remote: Project) -> None:

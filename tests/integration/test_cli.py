@@ -80,6 +80,24 @@ def invoke(project: Project, *args: str) -> subprocess.CompletedProcess[str]:
     return run(project, INVOKE, *args)
 
 
+def invoke_ok(
+    project: Project, env: dict[str, str], *args: str, timeout: float = 300
+) -> subprocess.CompletedProcess[str]:
+    """``invoke <args>`` in the project root with ``env`` (a registry or an engine of the
+    test's own); it must exit 0."""
+    done = subprocess.run(
+        [INVOKE, *args],
+        cwd=project.root,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    assert done.returncode == 0, f"{args}: exit {done.returncode}\n{done.stdout}\n{done.stderr}"
+    return done
+
+
 def succeeded(done: subprocess.CompletedProcess[str]) -> subprocess.CompletedProcess[str]:
     assert done.returncode == 0, f"exit {done.returncode}\n{done.stdout}\n{done.stderr}"
     return done

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -14,7 +13,7 @@ from typing import Any
 import pytest
 
 from conftest import Project, free_port, owned_by, throwaway_project
-from integration.test_cli import INVOKE, TASKS_PY, clean_environ
+from integration.test_cli import TASKS_PY, clean_environ, invoke_ok
 
 pytestmark = pytest.mark.integration
 
@@ -49,22 +48,8 @@ def two(registry_home: dict[str, str]) -> Iterator[tuple[Project, Project]]:
         yield a, b
 
 
-def cli(project: Project, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    done = subprocess.run(
-        [INVOKE, *args],
-        cwd=project.root,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert done.returncode == 0, f"{args}: exit {done.returncode}\n{done.stdout}\n{done.stderr}"
-    return done
-
-
 def listed(project: Project, env: dict[str, str]) -> dict[str, dict[str, Any]]:
-    rows = json.loads(cli(project, env, "services.list", "--json").stdout)
+    rows = json.loads(invoke_ok(project, env, "services.list", "--json").stdout)
     return {row["root"]: row for row in rows}
 
 
@@ -72,14 +57,14 @@ def test_every_instance_is_listed_from_any_checkout(
     two: tuple[Project, Project], registry_home: dict[str, str]
 ) -> None:
     a, b = two
-    cli(a, registry_home, "services.start", "--wait")
-    cli(b, registry_home, "services.start", "--wait")
+    invoke_ok(a, registry_home, "services.start", "--wait")
+    invoke_ok(b, registry_home, "services.start", "--wait")
 
     rows = listed(b, registry_home)
 
     assert {rows[str(p.root)]["state"] for p in (a, b)} == {"running"}
     assert set(rows[str(a.root)]["ports"]) == {"cache", "web"}
-    cli(a, registry_home, "services.stop")
+    invoke_ok(a, registry_home, "services.stop")
     assert listed(b, registry_home)[str(a.root)]["state"] == "stopped"  # its lease lives on
 
 
@@ -87,18 +72,18 @@ def test_prune_stops_and_forgets_a_deleted_checkouts_stack_and_nothing_else(
     two: tuple[Project, Project], registry_home: dict[str, str]
 ) -> None:
     a, b = two
-    cli(a, registry_home, "services.start", "--wait")
-    cli(b, registry_home, "services.start", "--wait")
+    invoke_ok(a, registry_home, "services.start", "--wait")
+    invoke_ok(b, registry_home, "services.start", "--wait")
     a_root, b_before = str(a.root), {p.pid for p in owned_by(b.root)}
     assert owned_by(a_root)
     shutil.rmtree(a.root)  # the checkout, its state and records with it; its stack still runs
     assert listed(b, registry_home)[a_root]["state"] == "checkout gone"
 
-    done = cli(b, registry_home, "services.prune")
+    done = invoke_ok(b, registry_home, "services.prune")
 
     assert "checkout gone" in done.stdout
     assert owned_by(a_root) == []
     assert {p.pid for p in owned_by(b.root)} == b_before  # the other stack untouched
     assert a_root not in listed(b, registry_home)
     assert not Path(a_root).exists()  # nothing made again where the checkout was
-    cli(b, registry_home, "services.stop")
+    invoke_ok(b, registry_home, "services.stop")

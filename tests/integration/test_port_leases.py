@@ -5,7 +5,6 @@ its own services."""
 from __future__ import annotations
 
 import shutil
-import subprocess
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -14,7 +13,7 @@ import pytest
 from dotenv import dotenv_values
 
 from conftest import Project, free_port, owned_by, throwaway_project
-from integration.test_cli import INVOKE, TASKS_PY, clean_environ
+from integration.test_cli import TASKS_PY, clean_environ, invoke_ok
 from realstack.probes import http_check, redis_check
 
 pytestmark = pytest.mark.integration
@@ -56,17 +55,7 @@ def checkouts(tmp_path: Path) -> Iterator[tuple[list[Project], dict[str, str]]]:
 
 
 def cli(project: Project, env: dict[str, str], *args: str) -> str:
-    done = subprocess.run(
-        [INVOKE, *args],
-        cwd=project.root,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert done.returncode == 0, f"{args}: exit {done.returncode}\n{done.stdout}\n{done.stderr}"
-    return done.stdout
+    return invoke_ok(project, env, *args).stdout
 
 
 def contract(project: Project) -> dict[str, str]:

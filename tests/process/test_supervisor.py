@@ -14,7 +14,7 @@ import pytest
 
 from conftest import Project, free_port
 from process._support import SVC, SVC_TREE, is_alive, service_toml, wait_for_text
-from realstack import supervisor
+from realstack import process_scan, supervisor
 from realstack.providers.native import NativeProvider
 from realstack.records import ProcessRecord, Records
 from realstack.state import InstancePaths
@@ -152,7 +152,7 @@ def spawn(tmp_path: Path) -> Iterator[Spawn]:
     try:
         yield run
     finally:
-        survivors = supervisor.owned(marks)
+        survivors = process_scan.owned(marks)
         for proc in survivors:
             proc.kill()
         for pid in spawned:
@@ -190,10 +190,10 @@ def test_a_server_that_wipes_its_environment_is_still_found_by_its_log_stream(
     proc, marks = spawn("--exec-without-env")
     wait_until(lambda: None if OWNER_VAR not in proc.environ() else "not re-exec'd yet", 10)
 
-    assert [p.pid for p in supervisor.owned(marks)] == [proc.pid]
-    supervisor.stop(None, marks, supervisor.owned(marks), timeout=5)
+    assert [p.pid for p in process_scan.owned(marks)] == [proc.pid]
+    supervisor.stop(None, marks, process_scan.owned(marks), timeout=5)
     assert not is_alive(proc.pid)
-    assert supervisor.owned(marks) == []
+    assert process_scan.owned(marks) == []
 
 
 # --------------------------------------------------------------------------- stale records
@@ -290,7 +290,7 @@ def test_the_scan_reads_the_marker_as_a_variable_not_as_text_inside_another(
     other = _sleeper({"PATH": os.environ["PATH"], OWNER_VAR: marks.marker + "-other"})
     try:
         wait_until(lambda: None if psutil.Process(first.pid).environ() else "not exec'd", 10)
-        found = supervisor.scan([marks])
+        found = process_scan.scan([marks])
         assert [p.pid for p in found.get(marks.marker, [])] == [first.pid]
     finally:
         for proc in (first, inside, other):

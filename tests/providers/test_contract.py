@@ -10,7 +10,6 @@ needs belongs in that provider's own tests.
 from __future__ import annotations
 
 import contextlib
-import importlib
 import subprocess
 from collections.abc import Iterator
 from dataclasses import replace
@@ -20,15 +19,21 @@ from typing import NamedTuple
 import psutil
 import pytest
 
-from conftest import free_port, provider_under_test, throwaway_project
+from conftest import (
+    docker_client,
+    free_port,
+    of_compose_project,
+    provider_under_test,
+    throwaway_project,
+)
 from realstack.model import Service, Stack
+from realstack.process_scan import bears
 from realstack.providers import Absent, Handle, Orphan, Ours, Provider, Stale
-from realstack.providers.docker import PROJECT_LABEL, DockerProvider, project_name
+from realstack.providers.docker import DockerProvider, project_name
 from realstack.providers.fake import FakeProvider, Script
 from realstack.providers.native import NativeProvider
 from realstack.records import ContainerRecord, Record, Records
 from realstack.state import InstancePaths
-from realstack.supervisor import bears
 from realstack.waiting import wait_until
 
 PROVIDERS = ["fake", "native", *(["docker"] if provider_under_test() == "docker" else [])]
@@ -104,14 +109,11 @@ def leftovers(subject: Subject) -> list[str]:
                 left.append(f"process {proc.pid} ({' '.join(proc.cmdline())})")
                 proc.kill()
     if isinstance(provider, DockerProvider):
-        label = {"label": f"{PROJECT_LABEL}={project_name(stack)}"}
-        client = importlib.import_module("docker").from_env(timeout=10)
-        try:
+        label = of_compose_project(project_name(stack))
+        with docker_client(timeout=10) as client:
             left += [f"container {c.name}" for c in client.containers.list(all=True, filters=label)]
             left += [f"network {n.name}" for n in client.networks.list(filters=label)]
             left += [f"volume {v.name}" for v in client.volumes.list(filters=label)]
-        finally:
-            client.close()
     return left
 
 

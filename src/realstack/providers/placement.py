@@ -5,25 +5,24 @@
 provider a record names, or, without a record, every provider the service could have run
 under, so an orphan is found wherever it is (the engine only for an instance that ever
 created a container: :attr:`~realstack.state.InstancePaths.engine_used`).
+
+The two questions asked of a provider outside an operation are answered here too, so nothing
+outside :mod:`realstack.providers` imports a concrete provider: where a container's ports are
+published (:func:`published_host`, for the manifest) and what a deleted checkout's instance
+left on the engine (:func:`prune_gone`, for salvage).
 """
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from typing import Final
 
 from realstack.errors import ConfigError
-from realstack.model import PROVIDERS, Service, ServiceKind, Stack
+from realstack.model import CONTAINER_KINDS, PROVIDERS, SWITCHABLE_KINDS, Service, Stack
 from realstack.providers import Provider
 from realstack.records import Record
 from realstack.results import Event, Progress, quiet
 from realstack.state import InstancePaths
-
-# Kinds that run both ways, so ``--provider`` applies to them; process is always native and
-# clickhouse always docker (no native provider).
-SWITCHABLE_KINDS: Final[tuple[ServiceKind, ...]] = ("postgres", "redis")
-CONTAINER_KINDS: Final[tuple[ServiceKind, ...]] = ("postgres", "redis", "clickhouse")
 
 
 def _default_factory(stack: Stack) -> Callable[[str], Provider]:
@@ -44,6 +43,25 @@ def _engine_available() -> bool:
     from realstack.providers.docker.engine import engine_available  # noqa: PLC0415
 
     return engine_available()
+
+
+def published_host(default: str) -> str:
+    """Where a container's published ports are reached from here: the engine's machine
+    (``DOCKER_HOST`` / the docker context), or ``default`` when the engine is local. Read
+    without the SDK: the manifest asks it on every load of a stack that may use docker."""
+    from realstack.providers.docker.address import published_host as engine_host  # noqa: PLC0415
+
+    return engine_host(default)
+
+
+def prune_gone(stack: Stack) -> list[str]:
+    """Remove what a gone instance (its checkout and records deleted) left that is found by
+    its marks alone, no record or service name needed: its containers, by their labels on
+    the engine (none when no engine answers). The services removed. Its processes need no
+    sweep here: the native provider's ``find`` proves them per service by their marks."""
+    from realstack.providers.docker import prune_instance  # noqa: PLC0415
+
+    return prune_instance(stack)
 
 
 class Placement:

@@ -4,6 +4,8 @@ A start reads the compose model once, then creates and starts each container thr
 engine API, in parallel (:mod:`.direct`); a service using compose features it does not
 translate is started by ``compose up`` instead (:mod:`.spec`). Ready means realstack's own
 protocol probe answers, not the container's health check (which polls at its own interval).
+Handles and logs are read through the engine (:mod:`.handle`); a deleted checkout's
+containers are found by their labels alone (:mod:`.prune`).
 
 A container is ours only if this instance's record names it by id and it still carries this
 instance's compose project and service labels; a labelled container without such a record is
@@ -13,15 +15,13 @@ an orphan (ours to remove). No host pid is borrowed, so a remote engine works th
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any
 
 from realstack import ports, probes
 from realstack.errors import ProviderFailed, ProviderUnavailable, ServiceExited
 from realstack.model import Service, Stack
-from realstack.providers import Absent, Exited, Found, Orphan, Ours, Stale
+from realstack.providers import Absent, Found, Orphan, Ours, Stale
 from realstack.providers.docker import address, compose, direct, engine, resolved, spec
 from realstack.providers.docker.compose import project_name
 from realstack.providers.docker.engine import (
@@ -32,6 +32,8 @@ from realstack.providers.docker.engine import (
     engine_available,
     require_engine,
 )
+from realstack.providers.docker.handle import ContainerHandle, ContainerLogs, is_running, state_of
+from realstack.providers.docker.prune import prune_instance
 from realstack.records import ContainerRecord, Record, Settings
 from realstack.state import InstancePaths, write_atomic
 from realstack.waiting import Check
@@ -48,73 +50,6 @@ __all__ = [
     "prune_instance",
     "require_engine",
 ]
-
-
-@dataclass(frozen=True)
-class ContainerLogs:
-    """The container's own log (stdout + stderr), read through the engine."""
-
-    stack: Stack
-    compose_service: str
-
-    @property
-    def source(self) -> str:
-        return f"docker logs of {project_name(self.stack)}/{self.compose_service}"
-
-    def mark(self) -> float:
-        return time.time()  # the engine's `since` (same clock: a local or NTP-synced engine)
-
-    def tail(self, lines: int, since: float | None = None) -> list[str]:
-        if lines <= 0:
-            return []
-        try:
-            with engine.client() as api:
-                found = engine.service_containers(
-                    api, project_name(self.stack), self.compose_service
-                )
-                if not found:
-                    return []
-                options: dict[str, Any] = {"tail": lines}
-                if since:
-                    options["since"] = float(since)
-                raw = cast(bytes, found[0].logs(**options))
-        except ProviderFailed:
-            return []  # a log tail decorates a report; it must not replace it
-        return raw.decode(errors="replace").splitlines()[-lines:]
-
-    def follow(self, lines: int) -> None:
-        compose.follow_logs(self.stack, self.compose_service, lines)
-
-
-def _state(container: Any) -> dict[str, Any]:
-    return cast(dict[str, Any], container.attrs.get("State") or {})
-
-
-def _running(container: Any) -> bool:
-    state = _state(container)
-    return bool(state.get("Running")) and state.get("Status") not in ("exited", "dead")
-
-
-@dataclass(frozen=True)
-class ContainerHandle:
-    record: ContainerRecord
-    logs: ContainerLogs
-
-    def _container(self) -> Any | None:
-        with engine.client() as api:
-            return engine.by_id(api, self.record.container_id)  # get() inspects: current
-
-    def exited(self) -> Exited | None:
-        container = self._container()
-        if container is None:
-            return Exited(None)
-        return None if _running(container) else Exited(_state(container).get("ExitCode"))
-
-    def listening(self) -> list[tuple[str, int]]:
-        return []  # published ports are the compose file's: the engine maps them
-
-    def not_ready(self) -> str | None:
-        return None  # the protocol probe decides: it answers before the health check runs
 
 
 class DockerProvider:
@@ -188,11 +123,11 @@ class DockerProvider:
         with engine.client() as api:
             if isinstance(record, ContainerRecord) and record.project == self.project:
                 container = engine.by_id(api, record.container_id)
-                if container is not None and self._ours(container, svc) and _running(container):
+                if container is not None and self._ours(container, svc) and is_running(container):
                     return Ours(ContainerHandle(record, self.logs(svc)))
             found = self._containers(api, svc)
             if found:
-                status = _state(found[0]).get("Status", "unknown")
+                status = state_of(found[0]).get("Status", "unknown")
                 return Orphan(f"container {found[0].short_id} ({status}) without a live record")
         return Stale(record) if record is not None else Absent()
 
@@ -217,8 +152,8 @@ class DockerProvider:
                 container = engine.by_id(api, started) if started else self._compose_up(api, svc)
         finally:
             self._forget_listing()  # after the start: a listing taken meanwhile must not hide it
-        if container is None or not _running(container):
-            code = _state(container).get("ExitCode") if container else None
+        if container is None or not is_running(container):
+            code = state_of(container).get("ExitCode") if container else None
             raise ServiceExited(svc.name, code, logs.tail(20), logs.source)
         record = ContainerRecord(
             service=svc.name,
@@ -252,7 +187,7 @@ class DockerProvider:
             )
         ports = found[0].attrs.get("NetworkSettings", {}).get("Ports") or {}
         published = {int(b["HostPort"]) for bs in ports.values() for b in bs or () if b}
-        if _running(found[0]) and svc.port not in published:  # an exited one: its log says why
+        if is_running(found[0]) and svc.port not in published:  # an exited one: its log says why
             self.stop(svc, Orphan("port mismatch"))
             raise self._port_mismatch(svc, published)
         return found[0]
@@ -311,23 +246,3 @@ class DockerProvider:
 
     def logs(self, svc: Service) -> ContainerLogs:
         return ContainerLogs(self.stack, svc.compose_name)
-
-
-def prune_instance(stack: Stack) -> list[str]:
-    """Stop and remove the containers of an instance whose checkout (and with it its records)
-    is gone, found on the engine by its project label *and* realstack's instance mark; then its
-    networks once none of its containers is left. Volumes stay. The services removed."""
-    if not engine_available():
-        return []
-    project = project_name(stack)
-    removed = []
-    with engine.client() as api:
-        for container in engine.instance_containers(api, project, stack.instance_id):
-            labels = container.labels
-            removed.append(labels.get(REALSTACK_SERVICE_LABEL) or labels.get(SERVICE_LABEL, "?"))
-            engine.stop_and_remove(container)
-        containers, networks, _volumes = engine.project_resources(api, project)
-        if not containers:
-            for network in networks:
-                network.remove()
-    return sorted(removed)

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import psutil
 
-from realstack import oneshot, pgcluster, pgstorage, ports, probes, supervisor
+from realstack import oneshot, pgcluster, pgstorage, ports, probes, process_scan, supervisor
 from realstack.binaries import find_postgres, find_redis, postgres_settings
 from realstack.errors import ConfigError, ProviderUnavailable
 from realstack.logfiles import FileLogs
@@ -102,7 +102,7 @@ class NativeProvider:
     def _orphans(self, svc: Service) -> list[psutil.Process]:
         with self._scan_lock:
             if self._scan is None:
-                self._scan = supervisor.scan([self.marks(s) for s in self.stack.services])
+                self._scan = process_scan.scan([self.marks(s) for s in self.stack.services])
             found = self._scan.get(self.marks(svc).marker, [])
         return [p for p in found if not supervisor.has_exited(p)]
 
@@ -110,9 +110,9 @@ class NativeProvider:
         with self._scan_lock:
             self._scan = None
 
-    def marks(self, svc: Service) -> supervisor.Marks:
+    def marks(self, svc: Service) -> process_scan.Marks:
         marker = f"{self.paths.root}::{self.stack.instance_id}::{svc.name}"
-        return supervisor.Marks(marker, self.paths.log(svc.name))
+        return process_scan.Marks(marker, self.paths.log(svc.name))
 
     def preflight(self, services: Sequence[Service]) -> None:
         for svc in services:
@@ -132,7 +132,7 @@ class NativeProvider:
         marks = self.marks(svc)
         if isinstance(record, ProcessRecord):
             proc = process_of(record)
-            if proc is not None and supervisor.bears(proc, marks):
+            if proc is not None and process_scan.bears(proc, marks):
                 return Ours(NativeHandle(proc, record, self.logs(svc)))
         orphans = self._orphans(svc)
         if orphans:
