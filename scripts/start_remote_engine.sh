@@ -69,6 +69,10 @@ start_dockerd() {
     fi
     ip link set "${BRIDGE}" up || die "could not bring bridge ${BRIDGE} up"
     mkdir -p "${STATE_DIR}/data" "${EXEC_ROOT}"
+    # This engine's network store from its last run makes dockerd (20.10), when it starts
+    # again, delete the host engine's docker0 bridge: dropped, so every start builds its
+    # networks afresh (nothing of ours needs them kept: no container outlives a run).
+    rm -f "${STATE_DIR}/data/network/files/local-kv.db"
     chmod 0700 "${STATE_DIR}" "${EXEC_ROOT}"
     say "starting dockerd on ${HOST} (data: ${STATE_DIR}/data, log: ${LOG_FILE})"
     launch_dockerd -H "${HOST}" \
@@ -99,7 +103,8 @@ main() {
     if engine_answers; then
         say "engine on ${HOST} already answering"
     else
-        local pid
+        local pid host_bridge=no
+        [[ -e /sys/class/net/docker0 ]] && host_bridge=yes  # the default engine's: not ours
         pid="$(recorded_pid || true)"
         if [[ -n ${pid} ]]; then
             say "dockerd (pid ${pid}) is running but not answering yet; waiting for it"
@@ -107,6 +112,11 @@ main() {
             pid="$(start_dockerd)"
         fi
         wait_for_engine "${pid}"
+        if [[ ${host_bridge} == yes && ! -e /sys/class/net/docker0 ]]; then
+            die "the default engine's docker0 bridge disappeared while this engine started" \
+                "(dockerd pid ${pid}); stop it (bash scripts/stop_remote_engine.sh) and restart" \
+                "the default engine (bash scripts/stop_docker_engine.sh; bash scripts/start_docker_engine.sh)"
+        fi
         say "engine ready on ${HOST} (dockerd pid ${pid})"
     fi
     printf 'export DOCKER_HOST=%s\n' "${HOST}"

@@ -122,6 +122,19 @@ def _invoke(project: Project, *args: str) -> subprocess.CompletedProcess[str]:
     return invoke_ok(project, {**clean_environ(), "DOCKER_HOST": REMOTE}, *args)
 
 
+def test_a_restarted_remote_engine_leaves_the_default_engines_bridge_alone(
+    remote_engine: str,
+) -> None:
+    """A second dockerd on this machine is not ours to let touch the first one's network:
+    started again on its own data root, it must leave docker0 where it was (dockerd 20.10
+    deleted it, from the network store of the engine's previous run)."""
+    bridge = Path("/sys/class/net/docker0")
+    assert bridge.exists(), "the default engine's docker0 is already gone before this test"
+    _script("stop_remote_engine.sh")
+    _script("start_remote_engine.sh")
+    assert bridge.exists(), "restarting the remote engine deleted the default engine's docker0"
+
+
 def test_start_contract_stop_on_the_tcp_engine(remote: Project) -> None:
     """`services.start --wait --provider docker` with DOCKER_HOST at the TCP engine: the
     containers run there (found by the ids the records hold), the contract answers, and
