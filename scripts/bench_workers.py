@@ -34,6 +34,7 @@ PLUGINS_OFF = ("-p", "no:valkey", "-p", "no:anyio", "-p", "no:hypothesispytest")
 PYTEST = (sys.executable, "-m", "pytest", "tests/e2e", "-q", *PLUGINS_OFF)
 WORKERS = ("-n", "2")
 ONE_TEST = ("-k", "test_contract_names_the_test_stack")
+ALONE = ("-m", "stack_exclusive")  # the tests that stop a service: no other test runs beside
 TARGET = 0.65  # issue #15: -n 2 within 0.65x of the serial run
 
 
@@ -66,10 +67,11 @@ def _round(root: Path, swap: bool) -> dict[str, tuple[float, float]]:
         "-n 2": WORKERS,
         "serial fixed": ONE_TEST,
         "-n 2 fixed": (*WORKERS, *ONE_TEST),
+        "alone": ALONE,
     }
     order = list(runs)
     if swap:
-        order = [order[1], order[0], order[3], order[2]]
+        order = [order[1], order[0], order[3], order[2], order[4]]
     return {name: _timed(root, runs[name]) for name in order}
 
 
@@ -106,6 +108,16 @@ def e2e_workers(rounds: int, root: Path = ROOT) -> None:
         f"(-n 2 cannot beat {busy / cores:.2f}x of serial here: the work no longer fits)"
     )
     print(f"{'  cores busy on average, -n 2 run':<52}{cores_busy['-n 2']:>9.2f}")
+    # Amdahl, with xdist free of cost: the fixed part once, the tests that must run alone
+    # one after another, the rest halved.
+    fixed = med["serial fixed"]
+    alone = max(0.0, med["alone"] - fixed)
+    shared = max(0.0, med["serial"] - fixed - alone)
+    bound = (fixed + alone + shared / 2) / med["serial"]
+    print(
+        f"{'  tests that must run alone (stack_exclusive)':<52}{alone:>9.3f}  "
+        f"of {alone + shared:.3f} s of tests: even a free -n 2 is >= {bound:.2f}x serial"
+    )
 
 
 def main() -> None:

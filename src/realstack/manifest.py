@@ -75,7 +75,7 @@ def read_env_file(root: Path, env: str, source: str = "env") -> dict[str, str]:
 
 
 def load_stack(
-    root: Path | None = None,
+    root: str | os.PathLike[str] | None = None,
     env: str | None = None,
     instance: str | None = None,
     environ: Mapping[str, str] | None = None,
@@ -84,7 +84,7 @@ def load_stack(
     """Load the manifest at ``root`` (found from the cwd by default) for ``env``; ``provider``
     is a command's ``--provider`` (it decides where a container's ports are published)."""
     environ = os.environ if environ is None else environ
-    root = find_root(root)
+    root = find_root(None if root is None else Path(root))
     table = tool_table(root / "pyproject.toml")["realstack"]
     if not isinstance(table, dict):
         raise ConfigError(ROOT, "must be a table")

@@ -1145,3 +1145,9 @@ def test_inherit_env_refuses_what_is_not_a_variable_name() -> None:
     with pytest.raises(ConfigError) as info:
         build({"api": process(8080, inherit_env=["PATH", "NOT A NAME"])})
     assert info.value.path == "tool.realstack.services.api.inherit_env[1]"
+
+
+def test_the_root_may_be_given_as_a_string(tmp_path: Path) -> None:
+    """`load_stack(".")` in a script or a REPL: a path as text is a path, not a traceback."""
+    root = write_project(tmp_path, ENV_FILES)
+    assert load_stack(str(root), environ={}).root == load_stack(root, environ={}).root
