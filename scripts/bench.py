@@ -114,6 +114,26 @@ def raw_start_stop(stack: Stack) -> float:
     return elapsed
 
 
+def forget_bench_projects() -> int:
+    """Prune the registry entries of the benches' own throwaway projects (a temp dir named
+    ``realstack-bench-*``, deleted by now): stopped on the providers' proof as `invoke
+    services.prune` stops them, then forgotten, so a bench leaves no "checkout gone" rows."""
+    from realstack import registry, salvage  # noqa: PLC0415
+
+    temp = Path(tempfile.gettempdir())
+    forgotten = 0
+    for entry in registry.entries():
+        root = Path(entry.root)
+        ours = root.is_relative_to(temp) and any(
+            part.startswith("realstack-bench-") for part in root.relative_to(temp).parts
+        )
+        gone = ours and not entry.checkout_exists
+        if gone and salvage.stop_gone(entry.stack(), list(entry.ports)).ok:
+            registry.forget(entry.instance_id)
+            forgotten += 1
+    return forgotten
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=7)
@@ -131,6 +151,13 @@ def main() -> None:
         "--workers-rounds", type=int, default=3, help="e2e serial vs -n 2 rounds (0: skip)"
     )
     args = parser.parse_args()
+    try:
+        _bench(args)
+    finally:
+        forget_bench_projects()
+
+
+def _bench(args: argparse.Namespace) -> None:
     if args.peers:  # only the comparison with the peers (their packages: the bench session)
         peers(args.peers_tests, args.peers_rounds, args.peers_container_tests)
         return
