@@ -123,6 +123,11 @@ def _row(
         return ServiceStatus(
             svc.name, svc.kind, provider, svc.port, "orphan", found.pid, None, health
         )
+    if not stack.enabled(svc) and not isinstance(found, Stale):
+        # not part of this stack now: who else holds its port is the concern of a start
+        # with its profile (this also spares a native stack the docker provider's import)
+        health = f"profile {','.join(svc.profiles)} not enabled"
+        return ServiceStatus(svc.name, svc.kind, provider, svc.port, health=health)
     occupant = placement.for_start(svc).occupant(svc)
     if occupant is not None:
         health = "answers, but realstack did not start it"
@@ -131,8 +136,7 @@ def _row(
         )
     if isinstance(found, Stale):
         return ServiceStatus(svc.name, svc.kind, provider, svc.port, "stale")
-    health = "-" if stack.enabled(svc) else f"profile {','.join(svc.profiles)} not enabled"
-    return ServiceStatus(svc.name, svc.kind, provider, svc.port, health=health)
+    return ServiceStatus(svc.name, svc.kind, provider, svc.port, health="-")
 
 
 def _deployed_row(svc: Service, probe: bool) -> ServiceStatus:

@@ -22,7 +22,8 @@ from dotenv import dotenv_values
 from conftest import REPO, Project, docker_client, free_port, of_compose_project, throwaway_project
 from integration.test_cli import TASKS_PY, clean_environ, invoke_ok
 from realstack import envfile
-from realstack.providers.docker import address, engine_available
+from realstack.providers import engine_address as address
+from realstack.providers.docker import engine_available
 
 pytestmark = pytest.mark.docker
 PORT = 23750

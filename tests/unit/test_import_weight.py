@@ -28,6 +28,13 @@ MANIFEST = textwrap.dedent(
     [tool.realstack.services.cache]
     kind = "redis"
     port = 16998
+    [tool.realstack.services.analytics]
+    kind = "clickhouse"
+    profiles = ["analytics"]
+    port = 18123
+    user = "u"
+    password = "p"
+    database = "d"
     [tool.realstack.services.api]
     kind = "process"
     port = 18998
@@ -66,7 +73,9 @@ def test_importing_the_tasks_loads_no_client_and_no_engine() -> None:
 def test_a_read_only_command_on_a_stopped_stack_loads_no_client(
     project: Path, tmp_path: Path, argv: list[str]
 ) -> None:
-    """Nothing that talks to a server. psutil may load (ownership is proven by process), and
-    docker too: without a record, the search for orphans asks an engine (the SDK pings it)."""
-    watched = tuple(m for m in (*CLIENTS, *ENGINE) if m not in ("psutil", "docker"))
+    """Nothing that talks to a server. psutil may load (ownership is proven by process). No
+    docker either, though the manifest names a container (ClickHouse, in a profile): an
+    instance that never created one searches no engine for it (``engine-used``), and where
+    a container's ports are published is read without the docker provider's package."""
+    watched = (*(m for m in (*CLIENTS, *ENGINE) if m != "psutil"), "realstack.providers.docker")
     assert loaded_by(project, argv, watched, clean_env(tmp_path)) == set()

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -287,6 +288,21 @@ def test_status_of_a_down_service_whose_profile_is_active_is_plain_down(tmp_path
     rows = {row.name: row for row in status(quiet_stack(tmp_path, "analytics"), probe=False)}
     assert (rows["reports"].state, rows["reports"].health) == ("down", "-")
     assert rows["search"].health == "profile search not enabled"
+
+
+def test_a_stranger_on_a_disabled_services_port_is_no_concern_of_status(tmp_path: Path) -> None:
+    """A service whose profile is off is not part of the stack now: its row says so; who
+    else holds its port is for a start with that profile to find (and refuse), while the
+    same stranger on an always-on service's port shows as foreign."""
+    stack = quiet_stack(tmp_path)
+    with socket.socket() as search, socket.socket() as cache:
+        for sock, name in ((search, "search"), (cache, "cache")):
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind(("127.0.0.1", stack.service(name).port))
+            sock.listen()
+        rows = {row.name: row for row in status(stack, probe=False)}
+    assert (rows["search"].state, rows["search"].health) == ("down", "profile search not enabled")
+    assert rows["cache"].state == "foreign"
 
 
 def test_docker_without_an_engine_fails_before_anything_starts_and_says_how_to_fix_it(

@@ -49,7 +49,7 @@ def published_host(default: str) -> str:
     """Where a container's published ports are reached from here: the engine's machine
     (``DOCKER_HOST`` / the docker context), or ``default`` when the engine is local. Read
     without the SDK: the manifest asks it on every load of a stack that may use docker."""
-    from realstack.providers.docker.address import published_host as engine_host  # noqa: PLC0415
+    from realstack.providers.engine_address import published_host as engine_host  # noqa: PLC0415
 
     return engine_host(default)
 

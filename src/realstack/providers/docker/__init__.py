@@ -22,7 +22,8 @@ from realstack import ports, probes
 from realstack.errors import ProviderFailed, ProviderUnavailable, ServiceExited
 from realstack.model import Service, Stack
 from realstack.providers import Absent, Found, Orphan, Ours, Stale
-from realstack.providers.docker import address, compose, direct, engine, resolved, spec
+from realstack.providers import engine_address as address
+from realstack.providers.docker import compose, direct, engine, resolved, spec
 from realstack.providers.docker.compose import project_name
 from realstack.providers.docker.engine import (
     INSTANCE_LABEL,

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from realstack.errors import ProviderFailed, ProviderUnavailable
-from realstack.providers.docker.address import docker_host
+from realstack.providers.engine_address import docker_host
 
 PROJECT_LABEL = "com.docker.compose.project"
 SERVICE_LABEL = "com.docker.compose.service"

@@ -4,7 +4,8 @@ the default socket.
 
 A published port is on the engine's machine, not necessarily this one: the env contract,
 the probes and the foreign-port check use :func:`engine_host`, never an assumed localhost.
-Read without importing the SDK (the manifest asks it on every load that may use docker).
+Read without importing the SDK, and outside the docker provider's package (importing that
+runs its ``__init__``: ~15 ms): the manifest asks it on every load that names a container.
 """
 
 from __future__ import annotations
