@@ -49,8 +49,9 @@ def wait_until(
 ) -> float:
     """Call ``check`` until it returns ``None``; return the elapsed seconds.
 
-    The interval starts near 10 ms (a local server is usually up within a few of them) and
-    backs off to ``max_interval`` so a slow service is not hammered. ``on_tick(elapsed,
+    The interval starts at 5 ms and grows by a fifth (a local server is up within tens of
+    milliseconds, and a wait overshoots readiness by up to one interval) to ``max_interval``
+    so a slow service is not hammered. ``on_tick(elapsed,
     last_error)`` is called about every ``tick_every`` seconds, for progress output.
     """
     start = clock.now()
