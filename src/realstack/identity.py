@@ -39,12 +39,14 @@ def claimed_by(svc: Service, timeout: float = 1.0) -> str | None:
 
 
 def _http_claim(svc: Service, timeout: float) -> str | None:
-    import httpx  # noqa: PLC0415 - only stacks with HTTP services ask
+    import json  # noqa: PLC0415
+
+    from realstack import httpget  # noqa: PLC0415 - only stacks with HTTP services ask
 
     url = f"http://{svc.url_host}:{svc.port}{svc.probe.path}"
     try:
-        body = httpx.get(url, timeout=timeout, trust_env=False).json()
-    except (httpx.HTTPError, httpx.InvalidURL, ValueError):  # no answer, no JSON: no claim
+        body = json.loads(httpget.get(url, timeout)[1])
+    except (httpget.Unanswered, ValueError):  # no answer, no JSON: no claim
         return None
     instance = body.get("instance") if isinstance(body, dict) else None
     return instance if isinstance(instance, str) and instance else None

@@ -1,8 +1,9 @@
 """Probe spec → check callable. One attempt per call; the looping lives in :mod:`waiting`.
 
-Client libraries are imported when a probe of their kind is built, not at import time: the
-CLI should not pay for httpx when the stack has no HTTP service. PostgreSQL and Redis, probed
-on every health gate, status and warm start, are spoken to over plain sockets instead.
+Probes run on every health gate, status, warm start and test-run preflight, so none uses a
+client library: PostgreSQL and Redis are spoken to over plain sockets, HTTP (and ClickHouse)
+through the standard library (:mod:`realstack.httpget`). A deployed env's PostgreSQL and Redis
+may need TLS: their clients are imported when such a probe is built.
 """
 
 from __future__ import annotations
@@ -34,15 +35,23 @@ def tcp_check(host: str, port: int, timeout: float) -> ProbeCheck:
 
 
 def http_check(url: str, status: int, timeout: float) -> ProbeCheck:
-    import httpx  # noqa: PLC0415
+    """GET ``url`` and want ``status`` (an ``https`` URL verified as the staging checks do:
+    the system's CAs, or ``SSL_CERT_FILE`` / ``SSL_CERT_DIR``)."""
+    from realstack import httpget  # noqa: PLC0415
+
+    context = None
+    if url.startswith("https:"):
+        from realstack.staging.net import trust  # noqa: PLC0415 - deployed services only
+
+        context = trust()
 
     def check() -> str | None:
         try:
-            response = httpx.get(url, timeout=timeout)
-        except httpx.HTTPError as exc:
-            return _describe(exc)
-        if response.status_code != status:
-            return f"HTTP {response.status_code} from {url} (want {status})"
+            code, _ = httpget.get(url, timeout, context=context)
+        except httpget.Unanswered as exc:
+            return str(exc)
+        if code != status:
+            return f"HTTP {code} from {url} (want {status})"
         return None
 
     return check
@@ -146,7 +155,7 @@ def redis_check(host: str, port: int, timeout: float, password: str = "") -> Pro
 
 def clickhouse_check(service: Service, timeout: float) -> ProbeCheck:
     """``SELECT 1`` over ClickHouse's HTTP interface, as the manifest's user (basic auth)."""
-    import httpx  # noqa: PLC0415
+    from realstack import httpget  # noqa: PLC0415
 
     url = f"http://{service.host}:{service.port}/"
     params = {"query": "SELECT 1", "database": service.database}
@@ -154,12 +163,13 @@ def clickhouse_check(service: Service, timeout: float) -> ProbeCheck:
 
     def check() -> str | None:
         try:
-            response = httpx.get(url, params=params, auth=auth, timeout=timeout)
-        except httpx.HTTPError as exc:
-            return _describe(exc)
-        if response.status_code != 200 or response.text.strip() != "1":
-            first = response.text.strip().splitlines()[:1]
-            return f"HTTP {response.status_code} from {url}" + (f": {first[0]}" if first else "")
+            code, body = httpget.get(url, timeout, params=params, auth=auth)
+        except httpget.Unanswered as exc:
+            return str(exc)
+        text = body.decode(errors="replace").strip()
+        if code != 200 or text != "1":
+            first = text.splitlines()[:1]
+            return f"HTTP {code} from {url}" + (f": {first[0]}" if first else "")
         return None
 
     return check

@@ -196,16 +196,16 @@ def test_a_second_start_reuses_what_runs_and_starts_nothing(world: World) -> Non
 
 
 def test_readiness_time_is_measured_by_the_injected_clock(world: World) -> None:
-    """Spawn → ready is the clock's time: three failed polls cost 5 + 6 + 7.2 ms."""
+    """Spawn → ready is the clock's time: three failed polls cost 5 ms each."""
     world.fake.scripts["db"] = Script(ready_after=3)
     report = world.start(["db"])
     assert report.ok
-    assert world.time.sleeps == pytest.approx([0.005, 0.006, 0.0072])
-    assert result(report, "db").seconds == pytest.approx(0.0182)
-    assert report.seconds == pytest.approx(0.0182)
+    assert world.time.sleeps == pytest.approx([0.005, 0.005, 0.005])
+    assert result(report, "db").seconds == pytest.approx(0.015)
+    assert report.seconds == pytest.approx(0.015)
     record = world.records.read("db")
     assert isinstance(record, ProcessRecord)
-    assert record.ready_seconds == pytest.approx(0.0182)
+    assert record.ready_seconds == pytest.approx(0.015)
 
 
 def test_only_starts_the_named_service_and_its_dependencies(world: World) -> None:

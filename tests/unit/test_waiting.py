@@ -41,25 +41,35 @@ def test_a_passing_check_returns_at_once_without_sleeping(fake: FakeClock) -> No
     assert (check.calls, fake.sleeps) == (1, [])
 
 
-def test_interval_starts_at_5ms_and_backs_off_by_a_fifth(fake: FakeClock) -> None:
-    """5 ms, 6 ms, 7.2 ms … — a local server is up within tens of milliseconds, and a wait
-    that overshoots it by half an interval is the start's time: the steps stay small early."""
-    wait_until(Failing(4), 5, clock=fake.clock)
-    assert fake.sleeps == pytest.approx([0.005, 0.006, 0.0072, 0.00864])
+def test_interval_is_5ms_for_the_first_50ms(fake: FakeClock) -> None:
+    """A local server is up within tens of milliseconds: it is asked every 5 ms meanwhile."""
+    wait_until(Failing(10), 5, clock=fake.clock)
+    assert fake.sleeps == pytest.approx([0.005] * 10)
+
+
+def test_then_the_interval_is_a_tenth_of_the_time_waited(fake: FakeClock) -> None:
+    """A wait overshoots readiness by up to one interval: past 50 ms that is at most a tenth
+    of the wait (0.4 s → within 44 ms), however long the service took."""
+    wait_until(Failing(60), 60, clock=fake.clock)
+    waited = 0.0
+    for sleep in fake.sleeps:
+        assert sleep == pytest.approx(min(max(0.005, waited / 10), 0.25))
+        waited += sleep
+    assert fake.sleeps[10:13] == pytest.approx([0.005, 0.0055, 0.00605])  # at 50, 55, 60.5 ms
 
 
 def test_interval_is_capped_at_max_interval(fake: FakeClock) -> None:
-    """The back-off stops growing at max_interval so a slow service is not waited past."""
-    wait_until(Failing(30), 60, clock=fake.clock, max_interval=0.25)
+    """The interval stops growing at max_interval so a slow service is not waited past."""
+    wait_until(Failing(80), 60, clock=fake.clock, max_interval=0.25)
     assert max(fake.sleeps) == pytest.approx(0.25)
     assert fake.sleeps[-5:] == pytest.approx([0.25] * 5)
     assert all(b >= a for a, b in pairwise(fake.sleeps))
 
 
 def test_interval_settings_are_honoured(fake: FakeClock) -> None:
-    """initial, factor and max_interval shape the schedule."""
-    wait_until(Failing(4), 5, clock=fake.clock, initial=0.1, factor=2, max_interval=0.5)
-    assert fake.sleeps == pytest.approx([0.1, 0.2, 0.4, 0.5])
+    """initial, fraction and max_interval shape the schedule."""
+    wait_until(Failing(5), 5, clock=fake.clock, initial=0.1, fraction=0.5, max_interval=0.2)
+    assert fake.sleeps == pytest.approx([0.1, 0.1, 0.1, 0.15, 0.2])
 
 
 def test_returns_the_elapsed_time(fake: FakeClock) -> None:
@@ -72,7 +82,7 @@ def test_returns_the_elapsed_time(fake: FakeClock) -> None:
 def test_time_spent_inside_the_check_counts(fake: FakeClock) -> None:
     """A slow probe attempt uses up the timeout too."""
     elapsed = wait_until(Failing(2, cost=0.5, clock=fake), 5, clock=fake.clock)
-    assert elapsed == pytest.approx(3 * 0.5 + 0.005 + 0.006)
+    assert elapsed == pytest.approx(3 * 0.5 + 0.05 + 0.105)  # a tenth of 0.5 s, of 1.05 s
 
 
 def test_timeout_raises_with_the_last_error_and_elapsed(fake: FakeClock) -> None:
@@ -92,7 +102,7 @@ def test_never_sleeps_past_the_deadline(fake: FakeClock) -> None:
     """The last sleep is cut short at the deadline, and the check gets one final call there."""
     check = Failing(float("inf"))
     with pytest.raises(WaitTimeout):
-        wait_until(check, 0.03, clock=fake.clock, initial=0.02, factor=1.5)
+        wait_until(check, 0.03, clock=fake.clock, initial=0.02)
     assert fake.sleeps == pytest.approx([0.02, 0.01])
     assert fake.elapsed == pytest.approx(0.03)
     assert check.calls == 3
