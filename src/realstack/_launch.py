@@ -148,15 +148,13 @@ class Launch:
         )
         if done is None:
             return False
-        self.progress(
-            svc.name, Event.UP_TO_DATE, f"completed before ({done.seconds:.2f}s), nothing changed"
-        )
+        self.progress(svc.name, Event.UP_TO_DATE, completed_before(done.seconds))
         with self.lock:
             self.current.add(svc.name)
         return True
 
     def _reuse(self, svc: Service, found: Ours) -> None:
-        self.progress(svc.name, Event.REUSED, f"{_who(found.handle)}, port {svc.port}")
+        self.progress(svc.name, Event.REUSED, f"{who(found.handle)}, port {svc.port}")
         with self.lock:
             self.handles[svc.name] = found.handle
             self.reused.add(svc.name)
@@ -207,7 +205,7 @@ class Launch:
             reused = svc.name in self.reused
         if not reused:  # keep the startup time with the process it describes
             self.records.write(dataclasses.replace(handle.record, ready_seconds=seconds))
-            self.progress(svc.name, Event.READY, f"in {seconds:.2f}s ({_who(handle)})")
+            self.progress(svc.name, Event.READY, f"in {seconds:.2f}s ({who(handle)})")
 
     def _await_task(self, svc: Service) -> None:
         """Wait for a task to exit: 0 completes it, anything else (or its deadline) fails the
@@ -257,7 +255,12 @@ def _elsewhere(svc: Service, handle: Handle) -> str:
     )
 
 
-def _who(handle: Handle) -> str:
+def completed_before(seconds: float) -> str:
+    """What a start says of a task it does not run: its last run is current."""
+    return f"completed before ({seconds:.2f}s), nothing changed"
+
+
+def who(handle: Handle) -> str:
     record = handle.record
     pid = getattr(record, "pid", None)
     return (

@@ -58,10 +58,36 @@ def render(values: Mapping[str, str], fmt: Format) -> str:
     return "".join(f"{k}={_dotenv_value(v)}\n" for k, v in values.items())
 
 
-def write(paths: InstancePaths, values: Mapping[str, str], runtime: Mapping[str, Any]) -> None:
-    """``runtime.env`` (the contract) and ``runtime.json`` (contract + status and timings)."""
+def _files(values: Mapping[str, str], runtime: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
     header = (
         '# Written by realstack for dotenv loaders; shells: eval "$(invoke env.show -f shell)"\n'
     )
-    write_atomic(paths.runtime_env, header + render(values, "dotenv"))
-    write_atomic(paths.runtime_json, json.dumps({**runtime, "env": dict(values)}, indent=2) + "\n")
+    return header + render(values, "dotenv"), {**runtime, "env": dict(values)}
+
+
+def write(paths: InstancePaths, values: Mapping[str, str], runtime: Mapping[str, Any]) -> None:
+    """``runtime.env`` (the contract) and ``runtime.json`` (contract + status and timings)."""
+    text, data = _files(values, runtime)
+    write_atomic(paths.runtime_env, text)
+    write_atomic(paths.runtime_json, json.dumps(data, indent=2) + "\n")
+
+
+def written(
+    paths: InstancePaths,
+    values: Mapping[str, str],
+    runtime: Mapping[str, Any],
+    ignore: Collection[str] = (),
+) -> bool:
+    """Whether both files already say this (``ignore``: keys of ``runtime.json`` that may
+    differ, such as when it was written)."""
+    text, data = _files(values, runtime)
+    try:
+        on_disk = json.loads(paths.runtime_json.read_text())
+        same_env = paths.runtime_env.read_text() == text
+    except (OSError, ValueError):
+        return False
+    if not (same_env and isinstance(on_disk, dict)):
+        return False
+    return {k: v for k, v in on_disk.items() if k not in ignore} == {
+        k: v for k, v in data.items() if k not in ignore
+    }

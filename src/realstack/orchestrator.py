@@ -10,12 +10,11 @@ back what it started if anything fails; the rollback's own results are kept in t
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import traceback
 from collections.abc import Collection, Iterator, Sequence
 
-from filelock import FileLock, Timeout
-
-from realstack import graph, leases, oneshot, plan, registry, runtime
+from realstack import graph, leases, oneshot, plan, registry, runtime, warm
 from realstack._launch import Launch
 from realstack._scheduler import run_graph
 from realstack.errors import ConfigError, LockTimeout, RealstackError
@@ -52,6 +51,8 @@ def locked(
     paths: InstancePaths, timeout: float, progress: Progress, clock: Clock
 ) -> Iterator[None]:
     """The instance lock; while another run holds it, say so every few seconds."""
+    from filelock import FileLock, Timeout  # noqa: PLC0415 - a warm start takes no lock
+
     paths.ensure()
     lock = FileLock(paths.lock)
 
@@ -112,9 +113,14 @@ def start(
     t0 = clock.now()
     if stack.deployed:
         return _left_alone(plan.to_start(stack, only, profiles))
+    plan.to_start(stack, only, profiles)  # usage errors before anything else
+    if not rerun:  # a loaded stack has its leased ports: what runs is found where it runs
+        warm_placement = placement or Placement(stack, provider)
+        nothing_to_do = warm.already_up(stack, warm_placement, only, profiles, progress, clock)
+        if nothing_to_do is not None:
+            return dataclasses.replace(nothing_to_do, seconds=clock.now() - t0)
     stack = _claimed(stack, progress)
     placement = placement or Placement(stack, provider)
-    plan.to_start(stack, only, profiles)  # usage errors before anything else
     paths = InstancePaths(stack.state_dir)
     with locked(paths, lock_timeout, progress, clock):
         the_plan = plan.make(

@@ -5,7 +5,9 @@ stop and status share, and the env contract of what runs (``runtime.env`` / ``ru
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from realstack import envfile
 from realstack.logfiles import FileLogs
@@ -95,9 +97,9 @@ def contract_and_moves(
     return envfile.contract(stack, set(running) - moved, enabled=False), moves
 
 
-def write(stack: Stack, placement: Placement) -> None:
-    """``runtime.env`` and ``runtime.json``: the contract, and per service what runs."""
-    running = live(stack, placement)
+def _runtime(stack: Stack, running: Mapping[str, Located]) -> dict[str, Any]:
+    """``runtime.json`` but the contract: per service what runs (its pid or container, port,
+    provider, when it started and how long it took to be ready)."""
     services = {}
     for svc in stack.services:
         where = running.get(svc.name)
@@ -111,14 +113,30 @@ def write(stack: Stack, placement: Placement) -> None:
             "started_at": record.started_at if record else None,
             "ready_seconds": record.ready_seconds if record else None,
         }
+    return {
+        "realstack_env": stack.env,
+        "instance": stack.instance,
+        "instance_id": stack.instance_id,
+        "services": services,
+    }
+
+
+def write(stack: Stack, placement: Placement) -> None:
+    """``runtime.env`` and ``runtime.json``: the contract, and per service what runs."""
+    running = live(stack, placement)
     envfile.write(
         InstancePaths(stack.state_dir),
         envfile.contract(stack, set(running), enabled=False),
-        {
-            "realstack_env": stack.env,
-            "instance": stack.instance,
-            "instance_id": stack.instance_id,
-            "written_at": time.time(),
-            "services": services,
-        },
+        {**_runtime(stack, running), "written_at": time.time()},
+    )
+
+
+def written(stack: Stack, running: Mapping[str, Located]) -> bool:
+    """Whether the contract on disk already describes ``running`` (what :func:`live` found):
+    then a start that changed nothing has nothing to write."""
+    return envfile.written(
+        InstancePaths(stack.state_dir),
+        envfile.contract(stack, set(running), enabled=False),
+        _runtime(stack, running),
+        ignore=("written_at",),
     )
