@@ -129,9 +129,16 @@ def _lost(host: str, port: int) -> bool:
     return ports.answers(host, port)
 
 
+def registers(stack: Stack) -> bool:
+    """Whether :func:`claim` records ``stack`` in the machine's registry (a deployed stack, or
+    one built without a manifest table, has nothing to lease)."""
+    return not stack.deployed and bool(stack.table)
+
+
 def claim(stack: Stack) -> Stack:
-    """Lease ``stack``'s ports (see the module); the stack built with them."""
-    if stack.deployed or not stack.table:
+    """Lease ``stack``'s ports (see the module); the stack built with them, and its entry in
+    the machine's registry written (see :func:`registers`)."""
+    if not registers(stack):
         return stack
     services = stack.table.get("services", {})
     leasable = any(s.port and port_variable(services.get(s.name)) for s in stack.services)

@@ -78,15 +78,16 @@ def locked(
         lock.release()
 
 
-def _claimed(stack: Stack, progress: Progress) -> Stack:
-    """``stack`` with its ports leased (:func:`realstack.leases.claim`); the same again for a
-    stack already claimed. The registry is advisory: when it cannot be used, the manifest's
-    ports, and a note saying why."""
+def _claimed(stack: Stack, progress: Progress) -> tuple[Stack, bool]:
+    """``stack`` with its ports leased (:func:`realstack.leases.claim`; the same again for a
+    stack already claimed), and whether its registry entry was written with them. The
+    registry is advisory: when it cannot be used, the manifest's ports, and a note saying
+    why."""
     try:
-        return leases.claim(stack)
+        return leases.claim(stack), leases.registers(stack)
     except OSError as exc:
         progress(OPERATION, Event.NOTE, f"ports not leased ({exc}); the manifest's are used")
-        return stack
+        return stack, False
 
 
 def start(
@@ -119,7 +120,7 @@ def start(
         nothing_to_do = warm.already_up(stack, warm_placement, only, profiles, progress, clock)
         if nothing_to_do is not None:
             return dataclasses.replace(nothing_to_do, seconds=clock.now() - t0)
-    stack = _claimed(stack, progress)
+    stack, registered = _claimed(stack, progress)
     placement = placement or Placement(stack, provider)
     paths = InstancePaths(stack.state_dir)
     with locked(paths, lock_timeout, progress, clock):
@@ -151,7 +152,7 @@ def start(
         results = tuple(_start_result(s, run, errors, failed) for s in the_plan.services)
         if unwritten is not None:
             results += (ServiceResult(OPERATION, Action.FAILED, error=unwritten),)
-        elif not failed:
+        elif not failed and not registered:  # the claim wrote its entry as it runs now
             why = registry.note(stack)
             if why is not None:
                 progress(OPERATION, Event.NOTE, f"not in the machine's registry: {why}")
@@ -343,7 +344,7 @@ def restart(
             "name", f"env {stack.env!r} is a deployed stack: realstack restarts nothing there"
         )
     # leased first: the placement (a compose file's variables) must see the ports it starts on
-    stack = _claimed(stack, progress)
+    stack, _ = _claimed(stack, progress)
     placement = placement or Placement(stack, provider)
     stopped = stop(
         stack,

@@ -98,6 +98,7 @@ class NativeProvider:
         # (the provider lives for one start, stop or status); a start or stop invalidates it.
         self._scan: dict[str, list[psutil.Process]] | None = None
         self._scan_lock = threading.Lock()
+        self._tree_ready = False  # the state tree checked and made by this operation
 
     def _orphans(self, svc: Service) -> list[psutil.Process]:
         with self._scan_lock:
@@ -139,8 +140,15 @@ class NativeProvider:
             return Orphan(f"{len(orphans)} unrecorded process(es) of this instance", orphans[0].pid)
         return Stale(record) if record is not None else Absent()
 
+    def _ensure_tree(self) -> None:
+        """Check and make the state tree once per operation: a start's services share it."""
+        with self._scan_lock:
+            if not self._tree_ready:
+                self.paths.ensure()
+                self._tree_ready = True
+
     def start(self, svc: Service, env: dict[str, str], settings: Settings) -> NativeHandle:
-        self.paths.ensure()
+        self._ensure_tree()
         spec = launch_spec(
             svc, self.paths, env, self.stack.instance_id, lambda: self._new_data(svc)
         )
