@@ -10,12 +10,10 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Literal
 
-from realstack import oneshot, plan, runtime
+from realstack import fanout, oneshot, plan, runtime
 from realstack.errors import RealstackError
 from realstack.model import Service, Stack
 from realstack.providers import Orphan, Ours, Stale
@@ -157,7 +155,7 @@ def status(
     The rows are found at once (a thread each): a probe or a server's ``--version`` waits on
     another process, and one slow service should not add to the others' time."""
     if stack.deployed:
-        return _each(lambda svc: _deployed_row(svc, probe), stack.services)
+        return fanout.each(lambda svc: _deployed_row(svc, probe), stack.services, "status")
     placement = placement or Placement(stack)
     records = runtime.records_of(stack)
 
@@ -169,17 +167,7 @@ def status(
                 svc.name, svc.kind, svc.provider, svc.port, health=f"unknown: {exc}"
             )
 
-    return _each(row, stack.services)
-
-
-def _each(
-    fn: Callable[[Service], ServiceStatus], services: Sequence[Service]
-) -> list[ServiceStatus]:
-    """``fn`` of every service, in their order, run concurrently."""
-    if len(services) < 2:
-        return [fn(svc) for svc in services]
-    with ThreadPoolExecutor(len(services), thread_name_prefix="realstack-status") as pool:
-        return list(pool.map(fn, services))
+    return fanout.each(row, stack.services, "status")
 
 
 def running_services(stack: Stack) -> set[str]:

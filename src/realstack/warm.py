@@ -17,9 +17,8 @@ answer is the one a start just before theirs would have given.
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
-from concurrent.futures import ThreadPoolExecutor
 
-from realstack import oneshot, plan, registry, runtime
+from realstack import fanout, oneshot, plan, registry, runtime
 from realstack._launch import completed_before, who
 from realstack.model import Service, Stack
 from realstack.providers import Ours
@@ -105,7 +104,4 @@ def _answering(placement: Placement, reused: list[tuple[Service, Ours]]) -> bool
         probe = placement.for_start(svc).probe(svc)
         return handle.exited() is None and handle.not_ready() is None and probe() is None
 
-    if len(reused) < 2:
-        return all(map(ok, reused))
-    with ThreadPoolExecutor(len(reused), thread_name_prefix="realstack-warm") as pool:
-        return all(pool.map(ok, reused))
+    return all(fanout.each(ok, reused, "warm"))

@@ -7,8 +7,8 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from realstack import probes
-from realstack.model import Stack
+from realstack import fanout, probes
+from realstack.model import Service, Stack
 from realstack.providers import Logs
 
 if TYPE_CHECKING:
@@ -73,29 +73,32 @@ class Strictness:
 
 def unhealthy(stack: Stack, names: Iterable[str]) -> dict[str, str]:
     """For each named service that does not pass its probe (a task: whose last run did not
-    exit 0): the last error."""
-    failures: dict[str, str] = {}
-    for name in names:
-        svc = stack.service(name)
-        if svc.is_task:
-            from realstack import oneshot  # noqa: PLC0415 - only stacks with tasks need it
+    exit 0): the last error. The services are asked at once (every worker's preflight)."""
+    services = [stack.service(name) for name in names]
+    errors = fanout.each(lambda svc: _unhealthy(stack, svc), services, "preflight")
+    return {svc.name: error for svc, error in zip(services, errors, strict=True) if error}
 
-            run = oneshot.last_run(stack, name)
-            if run is None or not run.ok:
-                how = "never ran" if run is None else f"last run exited {run.exit_code}"
-                failures[name] = f"task has not completed ({how})"
-            continue
-        error = probes.check_for(svc)()
-        if error is None and not stack.deployed:
-            from realstack import identity  # noqa: PLC0415
 
-            other = identity.other_instance(svc, stack.instance_id)
-            if other is not None:
-                error = f"answers for another {other}, not for this checkout"
-        if error is not None:
-            where = svc.external or f"port {svc.port}"
-            failures[name] = f"probe {svc.probe.describe()} on {where}: {error}"
-    return failures
+def _unhealthy(stack: Stack, svc: Service) -> str | None:
+    if svc.is_task:
+        from realstack import oneshot  # noqa: PLC0415 - only stacks with tasks need it
+
+        run = oneshot.last_run(stack, svc.name)
+        if run is None or not run.ok:
+            how = "never ran" if run is None else f"last run exited {run.exit_code}"
+            return f"task has not completed ({how})"
+        return None
+    error = probes.check_for(svc)()
+    if error is None and not stack.deployed:
+        from realstack import identity  # noqa: PLC0415
+
+        other = identity.other_instance(svc, stack.instance_id)
+        if other is not None:
+            error = f"answers for another {other}, not for this checkout"
+    if error is None:
+        return None
+    where = svc.external or f"port {svc.port}"
+    return f"probe {svc.probe.describe()} on {where}: {error}"
 
 
 def down_message(stack: Stack, failures: dict[str, str], logs: Callable[[str], Logs]) -> str:
