@@ -13,23 +13,21 @@ from __future__ import annotations
 
 import gc
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
-import httpx
-import psycopg
 import pytest
-import redis
 
-from e2e._support import (
-    ENV,
-    HTTP_TIMEOUT,
-    ROOT,
-    StackLock,
-    User,
-    UserFactory,
-    register_and_login,
-)
-from realstack.manifest import load_stack
-from realstack.pytest_plugin.fixtures import RealstackHandle
+from e2e._stack import ENV, HTTP_TIMEOUT, ROOT, StackLock
+
+# The clients load with the fixtures (and the test modules) that use them: the xdist
+# controller imports this conftest too, before it starts any worker, and runs no test.
+if TYPE_CHECKING:
+    import httpx
+    import psycopg
+    import redis
+
+    from e2e._support import User, UserFactory
+    from realstack.pytest_plugin.fixtures import RealstackHandle
 
 SERVICES = ("postgres", "redis", "auth", "backend")
 HOW_TO_START = "run `invoke services.start --wait` (or `nox -s e2e`)"
@@ -86,6 +84,8 @@ def jwt_secret() -> str:
     That is envs/test.env overridden by the environment, so a secret supplied through the
     environment (as the services README recommends) is the one the tests sign with too.
     """
+    from realstack.manifest import load_stack
+
     secret = load_stack(ROOT, ENV).service("auth").env.get("AUTH_JWT_SECRET")
     assert secret, f"auth gets no AUTH_JWT_SECRET (neither envs/{ENV}.env nor the environment)"
     return secret
@@ -103,6 +103,8 @@ def ws_base(contract: dict[str, str]) -> str:
 @pytest.fixture(scope="session")
 def auth_api(contract: dict[str, str]) -> Iterator[httpx.Client]:
     """A real HTTP client aimed at the auth service (real sockets, no in-process transport)."""
+    import httpx
+
     with httpx.Client(
         base_url=contract["AUTH_SERVICE_URL"], timeout=HTTP_TIMEOUT, trust_env=False
     ) as client:
@@ -112,6 +114,8 @@ def auth_api(contract: dict[str, str]) -> Iterator[httpx.Client]:
 @pytest.fixture(scope="session")
 def backend_api(contract: dict[str, str]) -> Iterator[httpx.Client]:
     """A real HTTP client aimed at the backend service."""
+    import httpx
+
     with httpx.Client(
         base_url=contract["BACKEND_SERVICE_URL"], timeout=HTTP_TIMEOUT, trust_env=False
     ) as client:
@@ -121,6 +125,7 @@ def backend_api(contract: dict[str, str]) -> Iterator[httpx.Client]:
 @pytest.fixture
 def user(auth_api: httpx.Client) -> UserFactory:
     """Factory: a fresh user (uuid e-mail) registered and logged in through auth's HTTP API."""
+    from e2e._support import register_and_login
 
     def make() -> User:
         return register_and_login(auth_api)
@@ -131,6 +136,8 @@ def user(auth_api: httpx.Client) -> UserFactory:
 @pytest.fixture(scope="session")
 def db(contract: dict[str, str]) -> Iterator[psycopg.Connection[tuple[object, ...]]]:
     """A direct PostgreSQL connection (autocommit) for checking what the services stored."""
+    import psycopg
+
     with psycopg.connect(
         contract["DATABASE_URL"],
         autocommit=True,
@@ -146,6 +153,8 @@ def services_redis(contract: dict[str, str]) -> Iterator[redis.Redis]:
 
     (The plugin's ``redis_client`` is a per-worker namespace for a test's own data.)
     """
+    import redis
+
     client = redis.Redis.from_url(
         contract["REDIS_URL"], socket_timeout=10, socket_connect_timeout=10, decode_responses=True
     )

@@ -15,9 +15,8 @@ import httpx
 import pytest
 from websockets.exceptions import ConnectionClosed, InvalidHandshake
 
+from e2e._stack import ENV, ROOT
 from e2e._support import (
-    ENV,
-    ROOT,
     RUN_FRAMES,
     TRY_AGAIN_LATER,
     UserFactory,
