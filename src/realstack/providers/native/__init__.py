@@ -8,7 +8,6 @@ between spawn and record, a record lost) are found by the same marks, never by a
 
 from __future__ import annotations
 
-import difflib
 import shutil
 import threading
 from collections.abc import Sequence
@@ -16,13 +15,11 @@ from dataclasses import dataclass
 
 import psutil
 
-from realstack import oneshot, pgcluster, pgstorage, ports, probes, process_scan, supervisor
-from realstack.binaries import find_postgres, find_redis, postgres_settings
+from realstack import oneshot, ports, probes, process_scan, supervisor
 from realstack.errors import ConfigError, ProviderUnavailable
 from realstack.logfiles import FileLogs
 from realstack.model import Service, Stack
 from realstack.providers import Absent, Exited, Found, Orphan, Ours, Stale
-from realstack.providers.native.launch import launch_spec, stop_signal
 from realstack.records import ProcessRecord, Record, Settings
 from realstack.state import InstancePaths
 from realstack.waiting import Check
@@ -75,6 +72,10 @@ def process_of(record: ProcessRecord) -> psutil.Process | None:
 def _check_settings(svc: Service, postgres: str) -> None:
     """A misspelt PostgreSQL setting is refused before anything stops or starts (it would
     make the server exit, after a drift had stopped the one that worked)."""
+    import difflib  # noqa: PLC0415
+
+    from realstack.binaries import postgres_settings  # noqa: PLC0415
+
     known = postgres_settings(postgres) if svc.settings else frozenset()
     for name in svc.settings:
         if known and "." not in name and name not in known:  # "x.y": an extension's own
@@ -116,6 +117,9 @@ class NativeProvider:
         return process_scan.Marks(marker, self.paths.log(svc.name))
 
     def preflight(self, services: Sequence[Service]) -> None:
+        from realstack import pgcluster  # noqa: PLC0415 - what starts loads; a warm start finds
+        from realstack.binaries import find_postgres, find_redis  # noqa: PLC0415
+
         for svc in services:
             if svc.kind == "clickhouse":
                 raise ProviderUnavailable(
@@ -148,6 +152,8 @@ class NativeProvider:
                 self._tree_ready = True
 
     def start(self, svc: Service, env: dict[str, str], settings: Settings) -> NativeHandle:
+        from realstack.providers.native.launch import launch_spec  # noqa: PLC0415
+
         self._ensure_tree()
         spec = launch_spec(
             svc, self.paths, env, self.stack.instance_id, lambda: self._new_data(svc)
@@ -181,6 +187,8 @@ class NativeProvider:
         return ports.occupant(svc.host, svc.port)
 
     def stop(self, svc: Service, found: Ours | Orphan) -> None:
+        from realstack.providers.native.launch import stop_signal  # noqa: PLC0415
+
         marks = self.marks(svc)
         handle = found.handle if isinstance(found, Ours) else None
         leader = handle.proc if isinstance(handle, NativeHandle) else None
@@ -196,6 +204,8 @@ class NativeProvider:
 
     def purge(self, svc: Service) -> list[str]:
         """The service's data dir, and its cluster in memory (this instance's by its path)."""
+        from realstack import pgstorage  # noqa: PLC0415
+
         gone = []
         memory = pgstorage.memory_cluster(self.stack.instance_id, svc.name)
         for path in (self.paths.data_for(svc.name), memory):
