@@ -39,13 +39,19 @@ def http_check(url: str, status: int, timeout: float) -> ProbeCheck:
     the system's CAs, or ``SSL_CERT_FILE`` / ``SSL_CERT_DIR``)."""
     from realstack import httpget  # noqa: PLC0415
 
-    context = None
+    context, unusable = None, None
     if url.startswith("https:"):
+        from realstack.errors import ConfigError  # noqa: PLC0415
         from realstack.staging.net import trust  # noqa: PLC0415 - deployed services only
 
-        context = trust()
+        try:
+            context = trust()
+        except ConfigError as exc:  # a CA bundle that cannot be read: every attempt says so
+            unusable = str(exc)
 
     def check() -> str | None:
+        if unusable is not None:
+            return unusable
         try:
             code, _ = httpget.get(url, timeout, context=context)
         except httpget.Unanswered as exc:

@@ -73,9 +73,9 @@ def already_up(
     seconds = clock.now() - t0
     results = []
     for svc in services:
-        handle = running[svc.name].found if svc.name in running else None
-        if isinstance(handle, Ours):
-            pid = getattr(handle.handle.record, "pid", None)
+        found = running[svc.name].found if svc.name in running else None
+        if isinstance(found, Ours):
+            pid = getattr(found.handle.record, "pid", None)
             results.append(ServiceResult(svc.name, Action.REUSED, pid, svc.port, seconds))
         else:
             results.append(ServiceResult(svc.name, Action.UP_TO_DATE))

@@ -132,6 +132,15 @@ def test_an_https_check_trusts_ssl_cert_file(
     assert http_check(f"https://localhost:{tls_port}/status/200", 200, 1.0)() is None
 
 
+def test_an_unreadable_ssl_cert_file_is_the_checks_answer_not_a_traceback(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SSL_CERT_FILE", str(tmp_path / "missing.pem"))
+    error = http_check("https://localhost:1/health", 200, 1.0)()
+    assert error is not None
+    assert "SSL_CERT_FILE" in error
+
+
 def test_clickhouse_check_wants_the_body_1_and_quotes_what_it_got(port: int) -> None:
     svc = Service(
         name="ch", kind="clickhouse", port=port, user="u", password="p", database="d",
