@@ -169,7 +169,7 @@ def running_ports(
 ) -> dict[str, int]:
     """An instance's services that run now, by its own records (a live recorded process, or a
     recorded container), with the port each runs on; ``names`` default: every record."""
-    from realstack.providers.native import process_of  # noqa: PLC0415 - pids are native's
+    from realstack.supervisor import process_of  # noqa: PLC0415 - psutil: only who asks
 
     paths = InstancePaths(state_dir)
     records = Records(paths, instance_id)

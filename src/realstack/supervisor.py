@@ -24,6 +24,7 @@ import psutil
 
 from realstack.errors import StopFailed
 from realstack.process_scan import OWNER_VAR, Marks, owned
+from realstack.records import ProcessRecord
 from realstack.waiting import WaitTimeout, wait_until
 
 __all__ = [
@@ -34,6 +35,7 @@ __all__ = [
     "exit_code",
     "forget",
     "has_exited",
+    "process_of",
     "spawn",
     "stop",
 ]
@@ -65,6 +67,23 @@ class LaunchSpec:
     env: Mapping[str, str]
     cwd: Path | None = None
     user: str | None = None  # run as this user (PostgreSQL refuses root)
+
+
+_CREATE_TIME_TOLERANCE = 0.01  # psutil reports create_time rounded to clock ticks
+
+
+def process_of(record: ProcessRecord) -> psutil.Process | None:
+    """The live process with the record's pid and create time (``None``: the pid moved on):
+    what a recorded pid is worth, to a provider's ``find`` and to the machine's registry."""
+    try:
+        proc = psutil.Process(record.pid)
+        if abs(proc.create_time() - record.create_time) > _CREATE_TIME_TOLERANCE:
+            return None  # pid reused by another process: never touch it
+        if proc.status() == psutil.STATUS_ZOMBIE:
+            return None
+    except psutil.Error:
+        return None
+    return proc
 
 
 def as_user(user: str | None) -> dict[str, Any]:

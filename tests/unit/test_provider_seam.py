@@ -1,6 +1,7 @@
 """Nothing outside ``realstack.providers`` imports a concrete provider (DESIGN.md, "Library
-layout"): the rest of realstack reaches docker only through the seam (the Provider interface
-and :mod:`realstack.providers.placement`), so a native-only run never loads it by accident."""
+layout"): the rest of realstack reaches docker and native only through the seam (the Provider
+interface and :mod:`realstack.providers.placement`), so a native-only run never loads docker
+by accident, and neither provider's internals leak into the rest."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from realstack.manifest import build_stack
 SRC = Path(realstack.__file__).parent
 PROVIDERS = SRC / "providers"
 CONCRETE = "realstack.providers.docker"
+CONCRETES = (CONCRETE, "realstack.providers.native")
 
 
 def imported(tree: ast.AST) -> list[tuple[int, str]]:
@@ -46,14 +48,14 @@ def test_the_guard_sees_each_way_of_importing_the_docker_provider() -> None:
     ]
 
 
-def test_only_the_providers_package_imports_the_docker_provider() -> None:
+def test_only_the_providers_package_imports_a_concrete_provider() -> None:
     outside = [p for p in sorted(SRC.rglob("*.py")) if not p.is_relative_to(PROVIDERS)]
     assert len(outside) > 20  # the source tree was found
     offenders = [
         f"{path.relative_to(SRC)}:{line} imports {name}"
         for path in outside
         for line, name in imported(ast.parse(path.read_text(), str(path)))
-        if name == CONCRETE or name.startswith(CONCRETE + ".")
+        if any(name == c or name.startswith(c + ".") for c in CONCRETES)
     ]
     assert offenders == []
 

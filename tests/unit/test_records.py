@@ -14,9 +14,9 @@ from typing import Any
 import psutil
 import pytest
 
-from realstack.providers.native import process_of
 from realstack.records import FOREIGN_RECORD, ContainerRecord, ProcessRecord, Records
 from realstack.state import InstancePaths, write_atomic
+from realstack.supervisor import process_of
 
 INSTANCE = "0123456789abcdef"
 

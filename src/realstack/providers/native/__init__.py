@@ -24,8 +24,6 @@ from realstack.records import ProcessRecord, Record, Settings
 from realstack.state import InstancePaths
 from realstack.waiting import Check
 
-_CREATE_TIME_TOLERANCE = 0.01  # psutil reports create_time rounded to clock ticks
-
 
 @dataclass(frozen=True)
 class NativeHandle:
@@ -54,19 +52,6 @@ class NativeHandle:
                 continue
             found |= {(c.laddr.ip, c.laddr.port) for c in conns if c.status == psutil.CONN_LISTEN}
         return sorted(found)
-
-
-def process_of(record: ProcessRecord) -> psutil.Process | None:
-    """The live process with the record's pid and create time (``None``: the pid moved on)."""
-    try:
-        proc = psutil.Process(record.pid)
-        if abs(proc.create_time() - record.create_time) > _CREATE_TIME_TOLERANCE:
-            return None  # pid reused by another process: never touch it
-        if proc.status() == psutil.STATUS_ZOMBIE:
-            return None
-    except psutil.Error:
-        return None
-    return proc
 
 
 def _check_settings(svc: Service, postgres: str) -> None:
@@ -98,18 +83,18 @@ class NativeProvider:
         # One pass over the process table answers `find` for every service of an operation
         # (the provider lives for one start, stop or status); a start or stop invalidates it.
         self._scan: dict[str, list[psutil.Process]] | None = None
-        self._scan_lock = threading.Lock()
         self._tree_ready = False  # the state tree checked and made by this operation
+        self._lock = threading.Lock()  # guards both: a start's services run in threads
 
     def _orphans(self, svc: Service) -> list[psutil.Process]:
-        with self._scan_lock:
+        with self._lock:
             if self._scan is None:
                 self._scan = process_scan.scan([self.marks(s) for s in self.stack.services])
             found = self._scan.get(self.marks(svc).marker, [])
         return [p for p in found if not supervisor.has_exited(p)]
 
     def _forget_scan(self) -> None:
-        with self._scan_lock:
+        with self._lock:
             self._scan = None
 
     def marks(self, svc: Service) -> process_scan.Marks:
@@ -136,7 +121,7 @@ class NativeProvider:
     def find(self, svc: Service, record: Record | None) -> Found:
         marks = self.marks(svc)
         if isinstance(record, ProcessRecord):
-            proc = process_of(record)
+            proc = supervisor.process_of(record)
             if proc is not None and process_scan.bears(proc, marks):
                 return Ours(NativeHandle(proc, record, self.logs(svc)))
         orphans = self._orphans(svc)
@@ -146,7 +131,7 @@ class NativeProvider:
 
     def _ensure_tree(self) -> None:
         """Check and make the state tree once per operation: a start's services share it."""
-        with self._scan_lock:
+        with self._lock:
             if not self._tree_ready:
                 self.paths.ensure()
                 self._tree_ready = True
