@@ -1,81 +1,33 @@
 """Start, stop and restart a :class:`Stack`: lock, plan, schedule, roll back, report.
 
 Results come back as values (one per service). Each operation converts exceptions to results
-in one place (:func:`as_error`): a realstack error as it is, anything unexpected as a message
-for the user with its traceback kept in the instance's ``logs/realstack.log``. A start starts
+in one place (:func:`realstack.operation.as_error`): a realstack error as it is, anything
+unexpected as a message for the user with its traceback kept in the instance's
+``logs/realstack.log``. Stopping is :mod:`realstack.stopping`'s. A start starts
 only what is missing, in dependency order and in parallel where the graph allows, and rolls
 back what it started if anything fails; the rollback's own results are kept in the report.
 """
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-import traceback
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Collection, Sequence
 
-from realstack import graph, leases, oneshot, plan, registry, runtime, warm
+from realstack import graph, leases, plan, registry, runtime, stopping, warm
 from realstack._launch import Launch
 from realstack._scheduler import run_graph
-from realstack.errors import ConfigError, LockTimeout, RealstackError
+from realstack.errors import ConfigError, RealstackError
 from realstack.model import Service, Stack
-from realstack.providers import Absent, Orphan, Ours, Stale
+from realstack.operation import OPERATION, as_error, locked
 from realstack.providers.placement import Placement
-from realstack.records import Records
 from realstack.results import Action, Event, Progress, Report, ServiceResult, quiet
-from realstack.state import InstancePaths, keep_traceback
-from realstack.waiting import REAL_CLOCK, Clock, WaitTimeout, wait_until
+from realstack.state import InstancePaths
+from realstack.stopping import stop
+from realstack.waiting import REAL_CLOCK, Clock
+
+__all__ = ["OPERATION", "as_error", "check_names", "locked", "restart", "start", "stop"]
 
 check_names = plan.check_names
-# The name of a result (and progress line) about the operation itself, not one service: a
-# start whose env contract could not be written fails as a whole and is rolled back.
-OPERATION = "realstack"
-
-
-def as_error(service: str, exc: BaseException, paths: InstancePaths) -> RealstackError:
-    """The one exception → error conversion: unexpected ones keep their traceback in a file
-    (the message says where, or why it could not be kept)."""
-    if isinstance(exc, RealstackError):
-        return exc
-    try:
-        kept = f"traceback in {keep_traceback(paths, ''.join(traceback.format_exception(exc)))}"
-    except OSError as why:
-        kept = f"traceback not kept: {why.strerror or why}"
-    error = RealstackError(f"{service}: unexpected {type(exc).__name__}: {exc} ({kept})")
-    error.__cause__ = exc
-    return error
-
-
-@contextlib.contextmanager
-def locked(
-    paths: InstancePaths, timeout: float, progress: Progress, clock: Clock
-) -> Iterator[None]:
-    """The instance lock; while another run holds it, say so every few seconds."""
-    from filelock import FileLock, Timeout  # noqa: PLC0415 - a warm start takes no lock
-
-    paths.ensure()
-    lock = FileLock(paths.lock)
-
-    def attempt() -> str | None:
-        try:
-            lock.acquire(timeout=0)
-        except Timeout:
-            return f"another realstack run holds {paths.lock}"
-        return None
-
-    def tick(elapsed: float, why: str) -> None:
-        progress("realstack", Event.LOCK, f"{elapsed:.0f}s/{timeout:g}s: {why}; waiting")
-
-    try:
-        wait_until(attempt, timeout, clock=clock, on_tick=tick)
-    except WaitTimeout:
-        raise LockTimeout(
-            f"another realstack run holds {paths.lock} (waited {timeout:g}s)"
-        ) from None
-    try:
-        yield
-    finally:
-        lock.release()
 
 
 def _claimed(stack: Stack, progress: Progress) -> tuple[Stack, bool]:
@@ -113,7 +65,7 @@ def start(
     """
     t0 = clock.now()
     if stack.deployed:
-        return _left_alone(plan.to_start(stack, only, profiles))
+        return stopping.left_alone(plan.to_start(stack, only, profiles))
     plan.to_start(stack, only, profiles)  # usage errors before anything else
     if not rerun:  # a loaded stack has its leased ports: what runs is found where it runs
         warm_placement = placement or Placement(stack, provider)
@@ -159,11 +111,6 @@ def start(
     return Report(results, clock.now() - t0, rollback)
 
 
-def _left_alone(services: Sequence[Service]) -> Report:
-    """A deployed env: one ``external`` result per service, and nothing done."""
-    return Report(tuple(ServiceResult(s.name, Action.EXTERNAL) for s in services), 0.0)
-
-
 def _write_runtime(
     stack: Stack, placement: Placement, paths: InstancePaths
 ) -> RealstackError | None:
@@ -201,8 +148,9 @@ def _rollback(
     results = []
     for name in reversed(run.started):
         run.progress(name, Event.ROLLBACK, "stopping what this start started")
-        results.append(_stop_one(stack.service(name), placement, run.records, paths, run.clock))
-    _finish(stack, placement, run.plan.services, purge=False, progress=run.progress)
+        svc = stack.service(name)
+        results.append(stopping.stop_one(svc, placement, run.records, paths, run.clock))
+    stopping.finish(stack, placement, run.plan.services, purge=False, progress=run.progress)
     return tuple(results)
 
 
@@ -231,98 +179,6 @@ def _start_result(
         svc.port,
         run.ready_seconds.get(svc.name, 0.0),
     )
-
-
-def _stop_one(
-    svc: Service, placement: Placement, records: Records, paths: InstancePaths, clock: Clock
-) -> ServiceResult:
-    """Stop one service if it is ours; the one exception → result conversion of a stop.
-
-    Asks again after each find: a stale native record may hide a container of ours, and a
-    service may have left something behind under each provider it ran under.
-    """
-    t0 = clock.now()
-    stopped: list[Ours | Orphan] = []
-    stale = False
-    try:
-        for _ in range(4):  # record's provider, then each candidate: bounded
-            where = runtime.locate(placement, records, svc)
-            found = where.found
-            if isinstance(found, Ours | Orphan) and where.provider is not None:
-                where.provider.stop(svc, found)
-                stopped.append(found)
-            stale = stale or isinstance(found, Stale)
-            if where.record is not None or where.foreign_record:
-                records.delete(svc.name)
-            elif isinstance(found, Absent | Stale):
-                break
-    except Exception as exc:  # noqa: BLE001 - converted once, here
-        error = as_error(svc.name, exc, paths)
-        return ServiceResult(svc.name, Action.FAILED, port=svc.port, error=error)
-    if stopped:
-        first = stopped[0]
-        pid = getattr(first.handle.record, "pid", None) if isinstance(first, Ours) else first.pid
-        return ServiceResult(svc.name, Action.STOPPED, pid, svc.port, clock.now() - t0)
-    return ServiceResult(svc.name, Action.STALE if stale else Action.NOT_RUNNING, port=svc.port)
-
-
-def _finish(
-    stack: Stack,
-    placement: Placement,
-    services: Sequence[Service],
-    *,
-    purge: bool,
-    progress: Progress,
-) -> None:
-    """Shared leftovers (a compose network) of every provider this operation used."""
-    for provider in placement.used():
-        with contextlib.suppress(RealstackError):  # leftovers never fail a stop
-            for what in provider.finish(services, purge=purge):
-                progress(provider.name, Event.DOWN, what)
-
-
-def stop(
-    stack: Stack,
-    *,
-    only: Sequence[str] | None = None,
-    purge: bool = False,
-    progress: Progress = quiet,
-    lock_timeout: float = 300.0,
-    placement: Placement | None = None,
-    clock: Clock = REAL_CLOCK,
-) -> Report:
-    """Stop what realstack started (dependents first); keep data unless ``purge``."""
-    t0 = clock.now()
-    chosen = plan.selected(stack, only)
-    if stack.deployed:
-        if purge:
-            raise ConfigError(
-                "purge", f"env {stack.env!r} is a deployed stack: realstack never deletes its data"
-            )
-        return _left_alone(chosen)
-    placement = placement or Placement(stack)
-    paths = InstancePaths(stack.state_dir)
-    records = runtime.records_of(stack)
-    results: list[ServiceResult] = []
-    with locked(paths, lock_timeout, progress, clock):
-        for svc in graph.dependents_first(chosen):
-            progress(svc.name, Event.STOPPING, "")
-            result = _stop_one(svc, placement, records, paths, clock)
-            results.append(result)
-            detail = f"in {result.seconds:.2f}s" if result.action == Action.STOPPED else ""
-            progress(svc.name, Event(result.action.value), detail)
-            if purge and result.ok:
-                for provider in placement.candidates(svc, None):
-                    for what in provider.purge(svc):
-                        progress(svc.name, Event.PURGED, what)
-                for task in oneshot.forget_dependents(stack, svc.name):
-                    why = "" if task == svc.name else f" (its work was in {svc.name})"
-                    progress(task, Event.PURGED, f"its last run{why}")
-        # The project's network goes once its last container has (also after `--only` stops
-        # of every service, as nox sessions do); volumes of services not stopped never do.
-        _finish(stack, placement, chosen, purge=purge and only is None, progress=progress)
-        runtime.write(stack, placement)
-    return Report(tuple(results), clock.now() - t0)
 
 
 def restart(

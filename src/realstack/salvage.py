@@ -20,7 +20,7 @@ from realstack import runtime
 from realstack.errors import RealstackError
 from realstack.fallback_instance import instance_without_manifest, project_root
 from realstack.model import Probe, Service, ServiceKind, Stack
-from realstack.orchestrator import as_error, locked
+from realstack.operation import as_error, locked
 from realstack.providers import Orphan, Ours, Stale
 from realstack.providers.placement import Placement, prune_gone
 from realstack.records import ContainerRecord, ProcessRecord, Record, Records
