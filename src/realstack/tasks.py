@@ -26,7 +26,6 @@ from realstack.cli_support import (
     friendly,
     left_alone,
     load_for_task,
-    loaded,
     parse_only,
     parse_timeout,
     print_failures,
@@ -135,7 +134,9 @@ def stop(c: Context, env: str | None = None, only: str | None = None, purge: boo
     try:
         stack = load_for_task(env, state="write")
     except ConfigError as broken:
-        _stop_from_records(broken, env, only=only, purge=purge)
+        from realstack.salvage_task import stop_without_manifest  # noqa: PLC0415
+
+        stop_without_manifest(broken, env, only=only, purge=purge)
         return
     if stack.deployed and not purge:
         left_alone(stack, "stops")
@@ -150,90 +151,18 @@ def stop(c: Context, env: str | None = None, only: str | None = None, purge: boo
     print(f"✓ {stopped} stopped in {report.seconds:.2f}s" + ("; data purged" if purge else ""))
 
 
-def _stop_from_records(
-    broken: ConfigError, env: str | None, *, only: str | None, purge: bool
-) -> None:
-    """``services.stop`` without a manifest: stop what this instance's records prove ours.
-
-    Only the plain stop: ``--only`` names services the manifest would check and ``--purge``
-    deletes data, neither of which is safe to guess. No state directory: the error stands.
-    """
-    from realstack import salvage  # noqa: PLC0415
-
-    if only or purge:
-        flag = "--only" if only else "--purge"
-        raise ConfigError(
-            broken.path,
-            f"{broken.message} (the manifest cannot be loaded, so {flag} cannot be used; "
-            "`services.stop` alone stops from the records)",
-        )
-    instance = salvage.instance_without_manifest(env)
-    if instance is None:
-        raise broken
-    loaded.set(instance)  # masks the env's secrets; keeps tracebacks in its state dir
-    print(say(f"realstack: the manifest cannot be loaded: {broken}"), file=sys.stderr)
-    print(f"realstack [{instance.env}] stopping from the records in {instance.state_dir}")
-    report = salvage.stop_from_records(instance, progress=ProgressLines(current_secrets()))
-    if not report.ok:
-        print_failures(report)
-        raise Exit(code=1)
-    stopped = sum(r.action == Action.STOPPED for r in report.results)
-    stale = sum(r.action == Action.STALE for r in report.results)
-    print(
-        f"✓ {stopped} stopped from the records in {report.seconds:.2f}s"
-        + (f"; {stale} not ours, records kept" if stale else "")
-        + "; fix the manifest before the next start"
-    )
-
-
-def _uptime(seconds: float | None) -> str:
-    if seconds is None:
-        return "-"
-    minutes, secs = divmod(int(seconds), 60)
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{secs:02d}s"
-
-
-def _ident(row: ServiceStatus) -> str:
-    """The PID column: a process's pid, a container's short id."""
-    if row.pid is not None:
-        return str(row.pid)
-    return row.container[:12] if row.container else "-"
-
-
-def _masked(row: ServiceStatus) -> ServiceStatus:
-    """A status row without secrets in its free text (health, owner)."""
-    return replace(
-        row,
-        health=say(row.health),
-        owner=say(row.owner) if row.owner is not None else None,
-    )
-
-
 @task(help={"env": "env to inspect", "json_": "machine-readable output"})
 @friendly
 def status(c: Context, env: str | None = None, json_: bool = False) -> None:
     """Show each service: provider, pid, port, state (ours/orphan/stale/foreign/down), health."""
     stack = load_for_task(env, state="read")
-    rows = [_masked(r) for r in inspect_status(stack)]
+    from realstack import status_view  # noqa: PLC0415
+
+    rows = [status_view.masked(r) for r in inspect_status(stack)]
     if json_:
         print(json.dumps({"env": stack.env, "services": [asdict(r) for r in rows]}, indent=2))
         return
-    table = [("SERVICE", "PROVIDER", "STATE", "PID", "PORT", "UPTIME", "HEALTH")]
-    for r in rows:
-        health = r.health + (f" ({r.owner})" if r.owner else "")
-        port = str(r.port) if r.kind != "task" else "-"
-        state = r.state if r.kind != "task" or r.state != "down" else "task"
-        table.append((r.name, r.provider, state, _ident(r), port, _uptime(r.uptime), health))
-    widths = [max(len(row[i]) for row in table) for i in range(len(table[0]) - 1)]
-    print(f"realstack [{stack.env}] {stack.state_dir}")
-    for row in table:
-        print(
-            "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=False)) + "  " + row[-1]
-        )
-    for r in rows:
-        if r.server:
-            print(f"  {r.name}: {r.server}")
+    print("\n".join(status_view.table(stack.env, stack.state_dir, rows)))
 
 
 @task(
