@@ -150,7 +150,7 @@ def _rollback(
         run.progress(name, Event.ROLLBACK, "stopping what this start started")
         svc = stack.service(name)
         results.append(stopping.stop_one(svc, placement, run.records, paths, run.clock))
-    stopping.finish(stack, placement, run.plan.services, purge=False, progress=run.progress)
+    stopping.finish(placement, run.plan.services, purge=False, progress=run.progress)
     return tuple(results)
 
 

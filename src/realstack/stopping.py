@@ -57,7 +57,6 @@ def stop_one(
 
 
 def finish(
-    stack: Stack,
     placement: Placement,
     services: Sequence[Service],
     *,
@@ -110,6 +109,6 @@ def stop(
                     progress(task, Event.PURGED, f"its last run{why}")
         # The project's network goes once its last container has (also after `--only` stops
         # of every service, as nox sessions do); volumes of services not stopped never do.
-        finish(stack, placement, chosen, purge=purge and only is None, progress=progress)
+        finish(placement, chosen, purge=purge and only is None, progress=progress)
         runtime.write(stack, placement)
     return Report(tuple(results), clock.now() - t0)
