@@ -8,6 +8,7 @@ so REALSTACK_PROVIDER=docker does not move these servers into containers.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
@@ -175,12 +176,22 @@ def test_second_start_reuses_the_running_processes(running: Running) -> None:
 def test_postgres_runs_as_a_non_root_user(running: Running) -> None:
     """PostgreSQL refuses root, so as root realstack runs it (and its workers) as another user."""
     server = psutil.Process(pids(running.report)["postgres"])
-    family = [server, *server.children(recursive=True)]
-    assert len(family) > 1, "a running postmaster has worker processes"
-    assert [p for p in family if p.uids().effective == 0] == []
+    users = effective_uids([server, *server.children(recursive=True)])
+    assert len(users) > 1, "a running postmaster has worker processes"
+    assert [pid for pid, uid in users.items() if uid == 0] == []
     assert server.username() != "root"
     if os.geteuid() != 0:  # as a normal user PostgreSQL simply runs as that user
         assert server.uids().effective == os.geteuid()
+
+
+def effective_uids(procs: list[psutil.Process]) -> dict[int, int]:
+    """pid → effective uid of each process still there when asked: a postmaster's short-lived
+    workers (autovacuum, a finished backend) may exit between the listing and the read."""
+    users = {}
+    for proc in procs:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            users[proc.pid] = proc.uids().effective
+    return users
 
 
 def test_both_servers_listen_only_on_loopback(running: Running) -> None:
