@@ -261,7 +261,8 @@ def throwaway_project(prefix: str, provider: str = "native") -> Iterator[Project
         finally:
             survivors = owned_by(root)
             for proc in survivors:
-                proc.kill()
+                with contextlib.suppress(psutil.NoSuchProcess):  # it may end since the scan
+                    proc.kill()
             leftovers: list[str] = []
             if proj.uses_docker() and docker_provider.engine_available(timeout=5.0):
                 leftovers = remove_docker_leftovers(proj)

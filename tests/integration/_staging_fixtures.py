@@ -98,7 +98,7 @@ def tls_ports(
         {"name": "auth", "cert": good},
         {"name": "backend", "cert": good},
         {"name": "unhealthy", "cert": good, "health_status": 503},
-        {"name": "slow", "cert": good, "health_delay": 1.5},
+        {"name": "slow", "cert": good, "health_delay": 2.0},
         {"name": "oldbuild", "cert": good, "build": "b41"},
         {"name": "wsrefuse", "cert": good, "ws_refuse": True},
         {"name": "expiring", "cert": str(certs["expiring"])},

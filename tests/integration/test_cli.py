@@ -266,8 +266,11 @@ def test_logs_prints_the_last_lines_of_the_service_log(up: Project) -> None:
 
 def test_logs_task_and_python_api_agree(up: Project) -> None:
     """`services.logs` and `realstack.logs` read the same source (a container's own log too)."""
+    before = realstack.logs("postgres", 5, root=up.root)
     done = succeeded(invoke(up, "services.logs", "postgres", "--lines", "5"))
-    assert done.stdout.splitlines() == realstack.logs("postgres", 5, root=up.root)
+    after = realstack.logs("postgres", 5, root=up.root)
+    # PostgreSQL may log a line (a checkpoint) while the command runs: either read matches
+    assert done.stdout.splitlines() in (before, after)
 
 
 def test_logs_prints_long_lines_whole(up: Project) -> None:

@@ -307,8 +307,12 @@ def test_repeatable_read_conflict_raises_serialization_failure_and_a_retry_succe
 
 def test_key_set_with_px_50_expires_and_then_reports_ttl_minus_2(r: redis.Redis, key: str) -> None:
     """SET PX 50: PTTL counts down from at most 50 ms; once expired GET is None and TTL -2."""
-    assert r.set(key, "v", px=50) is True
-    assert 0 < r.pttl(key) <= 50
+    with r.pipeline(transaction=True) as both:  # one MULTI: no pause of ours can fall between
+        both.set(key, "v", px=50)
+        both.pttl(key)
+        done, pttl = both.execute()
+    assert done is True
+    assert 0 < pttl <= 50
     wait_until(lambda: None if r.exists(key) == 0 else f"still there, pttl {r.pttl(key)}", WAIT)
     assert r.get(key) is None
     assert r.pttl(key) == -2

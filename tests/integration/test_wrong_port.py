@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import Project, free_port
+from conftest import Project
+from integration._support import distinct_free_ports
 from realstack.errors import ProbeTimeout
 
 pytestmark = pytest.mark.integration
@@ -16,7 +17,7 @@ SERVERS = Path(__file__).with_name("_servers.py")
 
 
 def test_a_child_listening_elsewhere_is_named_in_the_error(project: Project) -> None:
-    manifest, actual = free_port(), free_port()
+    manifest, actual = distinct_free_ports(2)
     project.write(
         f"""
 [tool.realstack.services.app]

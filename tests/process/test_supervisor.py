@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -44,7 +45,11 @@ def start_tree(project: Project) -> Iterator[StartTree]:
         piddir.mkdir()
         argv = [str(SVC_TREE), "leader", str(piddir), "{port}", *flags]
         project.write(
-            service_toml("app", argv, port_var="APP_PORT", stop_timeout=stop_timeout),
+            # three interpreters start one after another: time for a loaded machine (the
+            # leader listening ends the wait as soon as it does)
+            service_toml(
+                "app", argv, port_var="APP_PORT", startup_timeout=30, stop_timeout=stop_timeout
+            ),
             {"APP_PORT": str(free_port())},
         )
         report = project.start()
@@ -58,7 +63,8 @@ def start_tree(project: Project) -> Iterator[StartTree]:
     finally:
         survivors = [pid for pid in pids.values() if is_alive(pid)]
         for pid in survivors:
-            os.kill(pid, signal.SIGKILL)
+            with contextlib.suppress(ProcessLookupError):  # it may end between scan and kill
+                os.kill(pid, signal.SIGKILL)
         assert not survivors, f"tree members outlived the test: {survivors}"
 
 
@@ -154,7 +160,8 @@ def spawn(tmp_path: Path) -> Iterator[Spawn]:
     finally:
         survivors = process_scan.owned(marks)
         for proc in survivors:
-            proc.kill()
+            with contextlib.suppress(psutil.NoSuchProcess):  # it may end between scan and kill
+                proc.kill()
         for pid in spawned:
             supervisor.forget(pid)
         assert not survivors, f"processes outlived the test: {survivors}"
