@@ -14,6 +14,7 @@ import importlib
 import json
 import os
 import shutil
+import signal
 import socket
 import tempfile
 import textwrap
@@ -48,6 +49,19 @@ DEFAULT_IMAGES = {
 }
 PROJECT_LABEL = docker_provider.PROJECT_LABEL
 SERVICE_LABEL = docker_provider.SERVICE_LABEL
+
+
+@contextlib.contextmanager
+def hearing_ctrl_c() -> Iterator[None]:
+    """Children started inside hear SIGINT, as after Ctrl-C in a terminal. A shell starts a
+    background job (`nox &`) with SIGINT ignored; an ignored signal stays ignored across exec
+    (Python then installs no KeyboardInterrupt), a handled one is reset to its default: so
+    SIGINT is handled here while the child starts (main thread only, as pytest runs tests)."""
+    before = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, before)
 
 
 def free_port() -> int:

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from conftest import Project
+from conftest import Project, hearing_ctrl_c
 from plugin.conftest import (
     Inner,
     bring_down,
@@ -112,7 +112,7 @@ def test_ctrl_c_during_a_test_stops_the_services_the_session_started(
     inner.write("e2e/test_blocking.py", BLOCKS.format(marker=str(marker)))
     output = inner.path / "inner-output.txt"
     argv = [sys.executable, "-m", "pytest", *inner.args("--realstack-start")]
-    with output.open("wb") as sink:
+    with output.open("wb") as sink, hearing_ctrl_c():
         proc = subprocess.Popen(
             argv, cwd=inner.path, env=inner_env, stdout=sink, stderr=subprocess.STDOUT
         )

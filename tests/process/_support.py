@@ -11,7 +11,7 @@ from pathlib import Path
 
 import psutil
 
-from conftest import owned_by
+from conftest import hearing_ctrl_c, owned_by
 from realstack.waiting import wait_until
 
 HERE = Path(__file__).resolve().parent
@@ -94,14 +94,15 @@ def run_starter(root: Path, announce: Path) -> subprocess.Popen[str]:
     It touches ``announce`` when ready, then calls ``realstack.start`` once :func:`release` says go.
     """
     env = {k: v for k, v in os.environ.items() if not k.startswith("REALSTACK_")}
-    return subprocess.Popen(
-        [sys.executable, str(STARTER), str(root), str(announce)],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
-    )
+    with hearing_ctrl_c():  # the tests interrupt it
+        return subprocess.Popen(
+            [sys.executable, str(STARTER), str(root), str(announce)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
 
 
 def release(*starters: subprocess.Popen[str]) -> None:
