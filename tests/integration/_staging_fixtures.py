@@ -104,6 +104,7 @@ def tls_ports(
         {"name": "expiring", "cert": str(certs["expiring"])},
         {"name": "wronghost", "cert": str(certs["wronghost"])},
         {"name": "silent", "silent": True},
+        {"name": "mute", "cert": good, "mute": True},
     ]
     ready = where / "ready.json"
     config = where / "config.json"

@@ -13,7 +13,8 @@ the bearer token, and ``/ws`` taking it in the ``Authorization`` header or ``?to
 closing with 1008 when it is wrong and answering every frame with an error frame, as
 services/README.md says the backend does. Behaviours: ``health_status``, ``health_delay``,
 ``build``, ``ws_refuse`` (close before accepting: HTTP 403), ``silent`` (a bare TCP listener
-that never answers, not even the TLS handshake).
+that never answers, not even the TLS handshake), ``mute`` (completes the TLS handshake, then
+never answers).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import json
 import socket
+import ssl
 import sys
 import threading
 from pathlib import Path
@@ -112,6 +114,20 @@ def _silent(sock: socket.socket) -> None:
         held.append(conn)
 
 
+def _mute(sock: socket.socket, cert: str) -> None:
+    """Accept and complete each TLS handshake (session tickets included), then hold the
+    connection without reading or sending a byte."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(cert)
+    held = []
+    while True:
+        conn, _ = sock.accept()
+        try:
+            held.append(ctx.wrap_socket(conn, server_side=True))
+        except OSError:  # the client gave up on the handshake (ssl.SSLError is an OSError)
+            conn.close()
+
+
 def main(config_path: str) -> None:
     config = json.loads(Path(config_path).read_text())
     ports: dict[str, int] = {}
@@ -121,6 +137,9 @@ def main(config_path: str) -> None:
         ports[spec["name"]] = int(sock.getsockname()[1])
         if spec.get("silent"):
             threading.Thread(target=_silent, args=(sock,), daemon=True).start()
+            continue
+        if spec.get("mute"):
+            threading.Thread(target=_mute, args=(sock, spec["cert"]), daemon=True).start()
             continue
         server = _Server(
             uvicorn.Config(

@@ -83,6 +83,8 @@ def test_json_says_the_same_with_numbers_as_numbers(
         ("oldbuild", "backend", "fail", 1, "build is b41, expected b42"),
         ("unresolvable", "backend", "cannot-answer", 3, "DNS: "),
         ("silent", "auth", "cannot-answer", 3, "no answer within 2 s"),
+        # TLS done, the upgrade never answered: the check still ends within its budget
+        ("mute", "backend ws", "cannot-answer", 3, "upgrade: no answer within 2 s"),
     ],
 )
 def test_a_fault_shows_in_its_row_with_its_verdict_and_exit_code(
@@ -99,7 +101,7 @@ def test_a_fault_shows_in_its_row_with_its_verdict_and_exit_code(
         deployed,
         environment(tls_ports, ca_bundle, **fault(tls_ports, name)),
         "--json",
-        timeout=2 if name == "silent" else 10,
+        timeout=2 if name in ("silent", "mute") else 10,
     )
 
     assert done.returncode == code, f"{done.stdout}\n{done.stderr}"
