@@ -105,6 +105,7 @@ def tls_ports(
         {"name": "wronghost", "cert": str(certs["wronghost"])},
         {"name": "silent", "silent": True},
         {"name": "mute", "cert": good, "mute": True},
+        {"name": "slam", "cert": good, "slam": True},
     ]
     ready = where / "ready.json"
     config = where / "config.json"

@@ -98,7 +98,7 @@ def fault(ports: dict[str, int], name: str) -> dict[str, str]:
         return {"WEBSOCKET_URL": f"wss://127.0.0.1:{ports['wsrefuse']}/ws"}
     if name == "silent":
         return {"AUTH_SERVICE_URL": https(ports, "silent")}
-    if name == "mute":
-        return {"WEBSOCKET_URL": f"wss://127.0.0.1:{ports['mute']}/ws"}
+    if name in ("mute", "slam"):
+        return {"WEBSOCKET_URL": f"wss://127.0.0.1:{ports[name]}/ws"}
     # unresolvable: a resolver that does not answer is given up on within 2 tries of 2 s
     return {"BACKEND_SERVICE_URL": "https://nowhere.invalid", "RES_OPTIONS": "timeout:2 attempts:2"}

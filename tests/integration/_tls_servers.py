@@ -14,12 +14,14 @@ closing with 1008 when it is wrong and answering every frame with an error frame
 services/README.md says the backend does. Behaviours: ``health_status``, ``health_delay``,
 ``build``, ``ws_refuse`` (close before accepting: HTTP 403), ``silent`` (a bare TCP listener
 that never answers, not even the TLS handshake), ``mute`` (completes the TLS handshake, then
-never answers).
+never answers), ``slam`` (accepts the upgrade, closes with 1008 and hangs up at once, not
+waiting for the client's close, as some servers and proxies do).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import socket
 import ssl
@@ -34,6 +36,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
+from websockets.http11 import Request as WsRequest
+from websockets.server import ServerProtocol
 
 HOST = "127.0.0.1"
 
@@ -128,6 +132,25 @@ def _mute(sock: socket.socket, cert: str) -> None:
             conn.close()
 
 
+def _slam(sock: socket.socket, cert: str) -> None:
+    """Each connection: TLS, the upgrade accepted, close 1008, hang up (websockets' sans-I/O
+    server side, so nothing waits for the client's close)."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(cert)
+    while True:
+        conn, _ = sock.accept()
+        with contextlib.suppress(OSError), ctx.wrap_socket(conn, server_side=True) as tls:
+            protocol = ServerProtocol()
+            while not (events := protocol.events_received()) and (data := tls.recv(65536)):
+                protocol.receive_data(data)
+            if events and isinstance(events[0], WsRequest):
+                protocol.send_response(protocol.accept(events[0]))
+                protocol.send_close(1008, "missing or invalid token")
+                for chunk in protocol.data_to_send():
+                    tls.sendall(chunk)
+        conn.close()
+
+
 def main(config_path: str) -> None:
     config = json.loads(Path(config_path).read_text())
     ports: dict[str, int] = {}
@@ -137,6 +160,9 @@ def main(config_path: str) -> None:
         ports[spec["name"]] = int(sock.getsockname()[1])
         if spec.get("silent"):
             threading.Thread(target=_silent, args=(sock,), daemon=True).start()
+            continue
+        if spec.get("slam"):
+            threading.Thread(target=_slam, args=(sock, spec["cert"]), daemon=True).start()
             continue
         if spec.get("mute"):
             threading.Thread(target=_mute, args=(sock, spec["cert"]), daemon=True).start()

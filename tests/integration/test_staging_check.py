@@ -80,6 +80,8 @@ def test_json_says_the_same_with_numbers_as_numbers(
         ("expiring", "auth", "degraded", 0, "certificate expires"),
         ("wronghost", "auth", "fail", 1, "mismatch, certificate is not valid for '127.0.0.1'"),
         ("wsrefuse", "backend ws", "fail", 1, "upgrade refused: HTTP 403"),
+        # accepted, then close 1008 and the connection dropped at once
+        ("slam", "backend ws", "fail", 1, "token rejected (close 1008: missing or invalid"),
         ("oldbuild", "backend", "fail", 1, "build is b41, expected b42"),
         ("unresolvable", "backend", "cannot-answer", 3, "DNS: "),
         ("silent", "auth", "cannot-answer", 3, "no answer within 2 s"),

@@ -15,6 +15,7 @@ client then waited without end on its reading thread, blocked in a TLS read.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
 import ssl
@@ -67,6 +68,7 @@ def _check(
         if uri.secure:
             row.stage = "tls"
             started = time.monotonic()
+            sock.settimeout(deadline.left())
             sock = ctx.wrap_socket(sock, server_hostname=uri.host)
             row.tls_ms = (time.monotonic() - started) * 1000
             note_certificate(row, sock.getpeercert() or {}, settings.cert_warn_days)
@@ -116,13 +118,16 @@ def _send(sock: socket.socket, protocol: ClientProtocol, timeout: float) -> None
 def _receive(sock: socket.socket, protocol: ClientProtocol, timeout: float) -> bool:
     """Feed the protocol what the server sends next (TimeoutError after ``timeout``) and
     send its automatic answers (pong, the close reply); False once the server has closed."""
+    end = time.monotonic() + timeout
     sock.settimeout(timeout)
     data = sock.recv(_READ_SIZE)
     if data:
         protocol.receive_data(data)
     else:
         protocol.receive_eof()
-    _send(sock, protocol, timeout)
+    # a server that closed without reading our reply: what it sent still counts
+    with contextlib.suppress(OSError):
+        _send(sock, protocol, max(end - time.monotonic(), 0.001))
     return bool(data)
 
 
@@ -132,6 +137,8 @@ def _response(
     """The server's answer to the upgrade, and what came with it; a refusal is raised
     (InvalidStatus and the like)."""
     while True:
+        if time.monotonic() >= deadline.end:  # a server that keeps trickling bytes
+            raise TimeoutError("no complete answer to the upgrade")
         open_ = _receive(sock, protocol, deadline.left())
         if protocol.handshake_exc is not None:
             raise protocol.handshake_exc
@@ -154,7 +161,7 @@ def _first_frame(
             if isinstance(event, Frame) and event.opcode in (Opcode.TEXT, Opcode.BINARY):
                 data = bytes(event.data)
                 return data.decode(errors="replace") if event.opcode is Opcode.TEXT else data
-        if protocol.close_rcvd is not None or protocol.state is State.CLOSED:
+        if protocol.state is not State.OPEN:  # a close received, or websockets failed it
             protocol.receive_eof()  # idempotent: the socket is closed next, the state CLOSED
             raise protocol.close_exc
         left = end - time.monotonic()
