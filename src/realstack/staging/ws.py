@@ -8,9 +8,9 @@ starts), or closes with 1008 when it refused the token. A server that stays sile
 ``FIRST_FRAME_WAIT`` seconds is taken as having kept the connection: ok.
 
 Not websockets' sync client: it reads in a thread of its own while the caller writes, and a
-TLS socket must not be read and written from two threads at once. Under load the upgrade
-request was now and then lost (no answer within the budget for a healthy server), and the
-client then waited without end on its reading thread, blocked in a TLS read.
+TLS socket must not be read and written from two threads at once. Under load the upgrade went
+unanswered now and then (request or answer lost; a healthy server, no answer within the
+budget), and the client then waited without end on its reading thread, blocked in a TLS read.
 """
 
 from __future__ import annotations
