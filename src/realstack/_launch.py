@@ -19,7 +19,7 @@ from realstack.model import COMMAND_KINDS, Service
 from realstack.plan import Plan, drift
 from realstack.providers import Handle, Orphan, Ours, Stale
 from realstack.providers.placement import Placement
-from realstack.records import Records
+from realstack.records import Record, Records
 from realstack.results import Event, Progress
 from realstack.runtime import Located, locate
 from realstack.waiting import Clock, WaitTimeout, wait_until
@@ -49,6 +49,7 @@ class Launch:
     marks: dict[str, float] = field(default_factory=dict)  # log position before the start
     spawned_at: dict[str, float] = field(default_factory=dict)
     ready_seconds: dict[str, float] = field(default_factory=dict)
+    seen_ready: dict[str, Record] = field(default_factory=dict)  # as recorded, when ready
     # what ``ports_taken`` found, for ``ensure_running`` to use once: nothing of a service
     # changes in between but by this start (the instance lock keeps other runs out)
     located: dict[str, Located] = field(default_factory=dict)
@@ -203,9 +204,13 @@ class Launch:
         with self.lock:
             self.ready_seconds[svc.name] = seconds
             reused = svc.name in self.reused
+        record = handle.record
         if not reused:  # keep the startup time with the process it describes
-            self.records.write(dataclasses.replace(handle.record, ready_seconds=seconds))
+            record = dataclasses.replace(record, ready_seconds=seconds)
+            self.records.write(record)
             self.progress(svc.name, Event.READY, f"in {seconds:.2f}s ({who(handle)})")
+        with self.lock:
+            self.seen_ready[svc.name] = record
 
     def _await_task(self, svc: Service) -> None:
         """Wait for a task to exit: 0 completes it, anything else (or its deadline) fails the

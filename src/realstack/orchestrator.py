@@ -11,7 +11,7 @@ back what it started if anything fails; the rollback's own results are kept in t
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 
 from realstack import graph, leases, plan, registry, runtime, stopping, warm
 from realstack._launch import Launch
@@ -20,6 +20,7 @@ from realstack.errors import ConfigError, RealstackError
 from realstack.model import Service, Stack
 from realstack.operation import OPERATION, as_error, locked
 from realstack.providers.placement import Placement
+from realstack.records import Record
 from realstack.results import Action, Event, Progress, Report, ServiceResult, quiet
 from realstack.state import InstancePaths
 from realstack.stopping import stop
@@ -96,7 +97,7 @@ def start(
         # All up: the env contract is the last part of a start, and failing to write it
         # fails the start like a service would (rolled back); after a rollback it is written
         # again for what still runs (the reused services).
-        unwritten = None if errors else _write_runtime(stack, placement, paths)
+        unwritten = None if errors else _write_runtime(stack, placement, paths, run.seen_ready)
         failed = bool(errors) or unwritten is not None
         rollback = _rollback(stack, run, placement, paths) if failed else ()
         if failed and unwritten is None:
@@ -112,11 +113,12 @@ def start(
 
 
 def _write_runtime(
-    stack: Stack, placement: Placement, paths: InstancePaths
+    stack: Stack, placement: Placement, paths: InstancePaths, ready: Mapping[str, Record] = {}
 ) -> RealstackError | None:
-    """Write the env contract; a failure comes back as the operation's error."""
+    """Write the env contract (``ready``: services this start saw ready, not looked up again);
+    a failure comes back as the operation's error."""
     try:
-        runtime.write(stack, placement)
+        runtime.write(stack, placement, ready)
     except Exception as exc:  # noqa: BLE001 - converted once, here
         return as_error(OPERATION, exc, paths)
     return None

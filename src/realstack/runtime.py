@@ -5,7 +5,7 @@ stop and status share, and the env contract of what runs (``runtime.env`` / ``ru
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -57,12 +57,13 @@ def logs(stack: Stack, svc: Service, placement: Placement | None = None) -> Logs
     return provider.logs(svc)
 
 
-def live(stack: Stack, placement: Placement) -> dict[str, Located]:
-    """The services of this instance that run (a live, matching record), by name."""
+def live(stack: Stack, placement: Placement, skip: Collection[str] = ()) -> dict[str, Located]:
+    """The services of this instance that run (a live, matching record), by name; those in
+    ``skip`` are not asked."""
     records = records_of(stack)
     found = {}
     for svc in stack.services:
-        if records.read(svc.name) is None:
+        if svc.name in skip or records.read(svc.name) is None:
             continue  # nothing recorded: not part of the contract (orphans are not served)
         where = locate(placement, records, svc)
         if isinstance(where.found, Ours):
@@ -97,13 +98,21 @@ def contract_and_moves(
     return envfile.contract(stack, set(running) - moved, enabled=False), moves
 
 
-def _runtime(stack: Stack, running: Mapping[str, Located]) -> dict[str, Any]:
+def _records(running: Mapping[str, Located]) -> dict[str, Record]:
+    """The record of each service :func:`live` found running."""
+    return {
+        name: where.found.handle.record
+        for name, where in running.items()
+        if isinstance(where.found, Ours)
+    }
+
+
+def _runtime(stack: Stack, running: Mapping[str, Record]) -> dict[str, Any]:
     """``runtime.json`` but the contract: per service what runs (its pid or container, port,
     provider, when it started and how long it took to be ready)."""
     services = {}
     for svc in stack.services:
-        where = running.get(svc.name)
-        record = where.found.handle.record if where and isinstance(where.found, Ours) else None
+        record = running.get(svc.name)
         services[svc.name] = {
             "state": "running" if record else "down",
             "pid": getattr(record, "pid", None),
@@ -121,9 +130,13 @@ def _runtime(stack: Stack, running: Mapping[str, Located]) -> dict[str, Any]:
     }
 
 
-def write(stack: Stack, placement: Placement) -> None:
-    """``runtime.env`` and ``runtime.json``: the contract, and per service what runs."""
-    running = live(stack, placement)
+def write(stack: Stack, placement: Placement, known: Mapping[str, Record] | None = None) -> None:
+    """``runtime.env`` and ``runtime.json``: the contract, and per service what runs.
+
+    ``known``: the records of services the caller has just seen ready (a start's, at its end),
+    which need no second lookup; every other service is located as usual."""
+    known = known or {}
+    running = {**_records(live(stack, placement, skip=known)), **known}
     envfile.write(
         InstancePaths(stack.state_dir),
         envfile.contract(stack, set(running), enabled=False),
@@ -137,6 +150,6 @@ def written(stack: Stack, running: Mapping[str, Located]) -> bool:
     return envfile.written(
         InstancePaths(stack.state_dir),
         envfile.contract(stack, set(running), enabled=False),
-        _runtime(stack, running),
+        _runtime(stack, _records(running)),
         ignore=("written_at",),
     )

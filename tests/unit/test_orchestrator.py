@@ -182,6 +182,21 @@ def test_a_start_records_each_service_it_started_with_its_settings(world: World)
     assert world.paths.runtime_env.is_file()
 
 
+def test_the_contract_a_start_writes_describes_the_records_it_wrote(world: World) -> None:
+    """runtime.json says per service what its record says, ready time included, whether the
+    start saw it ready itself (db, api) or only launched it (web, no ``--wait``)."""
+    world.start(["api"])
+    world.start(wait=False)
+    written = json.loads(world.paths.runtime_json.read_text())["services"]
+    for svc in world.stack.services:
+        record = world.records.read(svc.name)
+        assert isinstance(record, ProcessRecord)
+        assert written[svc.name]["pid"] == record.pid
+        assert written[svc.name]["ready_seconds"] == record.ready_seconds
+    assert written["db"]["ready_seconds"] is not None
+    assert written["web"]["ready_seconds"] is None
+
+
 def test_a_second_start_reuses_what_runs_and_starts_nothing(world: World) -> None:
     """What is ours, running and unchanged is reused: no new start, the same pid."""
     first = world.start()

@@ -301,7 +301,7 @@ def test_an_unexpected_failure_of_the_contract_write_keeps_its_traceback(
     """Anything runtime.write raises becomes a message naming the log that holds its traceback."""
     world = World(tmp_path)
 
-    def broken(stack: Stack, placement: Placement) -> None:
+    def broken(stack: Stack, placement: Placement, known: object = None) -> None:
         raise ValueError("contract bug")
 
     monkeypatch.setattr(runtime, "write", broken)

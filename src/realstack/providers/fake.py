@@ -101,7 +101,8 @@ class FakeProvider:
             and handle is not None
             and ((handle.record.pid, handle.record.create_time) == (record.pid, record.create_time))
         )
-        if same and handle is not None:
+        if same and handle is not None and isinstance(record, ProcessRecord):
+            handle.record = record  # as the real providers do: the handle carries the record
             return Ours(handle)
         if handle is not None or svc.name in self.orphans:
             return Orphan("fake process without a record")
