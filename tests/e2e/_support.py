@@ -7,24 +7,26 @@ that goes quiet fails the test instead of hanging it.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import re
+import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 from urllib.parse import urlencode
 
 import httpx
 import jwt
 import pytest
+from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
-from websockets.sync.client import ClientConnection, connect
 
 from realstack.waiting import WaitTimeout, wait_until
 
@@ -178,22 +180,51 @@ def ws_url(base: str, token: str | None = None) -> str:
     return base if token is None else f"{base}?{urlencode({'token': token})}"
 
 
+T = TypeVar("T")
+_loop: asyncio.AbstractEventLoop | None = None
+_loop_lock = threading.Lock()
+
+
+def _run(coro: Coroutine[Any, Any, T]) -> T:
+    """Run ``coro`` on the suite's one WebSocket event loop (a daemon thread of this process,
+    started on first use) and wait for its result; its exceptions are raised here.
+
+    Every connection's I/O happens on that loop's thread alone. websockets' sync client reads
+    in a thread of its own while the caller writes, and a TLS socket (a ``wss://`` staging)
+    must not be read and written from two threads at once: OpenSSL's record state is shared,
+    and such races lose frames or upgrades now and then (python-socketio #1568, cpp-httplib
+    #2551; realstack's own ``staging.check`` hung on it)."""
+    global _loop  # noqa: PLW0603 - one loop per process, made on first use
+    with _loop_lock:
+        if _loop is None:
+            _loop = asyncio.new_event_loop()
+            threading.Thread(target=_loop.run_forever, name="e2e-ws", daemon=True).start()
+        loop = _loop
+    return asyncio.run_coroutine_threadsafe(coro, loop).result()
+
+
 class Ws:
-    """A sync WebSocket client connection with JSON frames and a timeout on every receive."""
+    """A WebSocket client connection with JSON frames and a timeout on every receive, for
+    tests written in plain sync code (the connection itself lives on :func:`_run`'s loop)."""
 
     def __init__(self, conn: ClientConnection) -> None:
         self.conn = conn
 
     def send(self, frame: Mapping[str, Any]) -> None:
-        self.conn.send(json.dumps(dict(frame)))
+        self.send_text(json.dumps(dict(frame)))
 
     def send_text(self, text: str) -> None:
         """A raw text frame, for frames ``send`` cannot produce (malformed JSON)."""
-        self.conn.send(text)
+        _run(self.conn.send(text))
+
+    def _recv(self, timeout: float) -> str | bytes:
+        """The next message; TimeoutError after ``timeout`` (websockets' recv is safe to
+        cancel: a message arriving meanwhile waits for the next call)."""
+        return _run(asyncio.wait_for(self.conn.recv(), timeout))
 
     def recv(self, timeout: float = FRAME_TIMEOUT) -> Frame:
         try:
-            raw = self.conn.recv(timeout=timeout)
+            raw = self._recv(timeout)
         except TimeoutError:
             pytest.fail(f"no WebSocket frame within {timeout:.1f}s")
         frame = json.loads(raw)
@@ -203,7 +234,7 @@ class Ws:
     def silent_for(self, seconds: float = QUIET_WINDOW) -> Frame | None:
         """The first frame arriving within ``seconds``; None if the connection stays quiet."""
         try:
-            raw = self.conn.recv(timeout=seconds)
+            raw = self._recv(seconds)
         except TimeoutError:
             return None
         frame: Frame = json.loads(raw)
@@ -244,7 +275,7 @@ class Ws:
     def close_code(self, timeout: float = FRAME_TIMEOUT) -> int | None:
         """Wait for the server to close this connection; its close code (None: no close frame)."""
         try:
-            frame = self.conn.recv(timeout=timeout)
+            frame = self._recv(timeout)
         except ConnectionClosed as exc:
             return exc.rcvd.code if exc.rcvd is not None else None
         except TimeoutError:
@@ -259,14 +290,21 @@ def open_ws(
     """An open WebSocket to ``url``; the token in the Authorization header or as ``?token=``."""
     headers = bearer(token) if token is not None and via == "header" else None
     target = ws_url(url, token) if via == "query" else url
-    with connect(
-        target,
-        additional_headers=headers,
-        open_timeout=WS_OPEN_TIMEOUT,
-        close_timeout=WS_CLOSE_TIMEOUT,
-        proxy=None,
-    ) as conn:
+
+    async def opened() -> ClientConnection:
+        return await connect(
+            target,
+            additional_headers=headers,
+            open_timeout=WS_OPEN_TIMEOUT,
+            close_timeout=WS_CLOSE_TIMEOUT,
+            proxy=None,
+        )
+
+    conn = _run(opened())
+    try:
         yield Ws(conn)
+    finally:
+        _run(conn.close())
 
 
 Refusal = tuple[Literal["closed"], int | None] | tuple[Literal["refused"], str]

@@ -223,7 +223,7 @@ def test_bad_frame_gets_an_error_and_the_connection_stays_open(
     alice = user()
     thread = create_thread(backend_api, alice)
     with open_ws(ws_base, alice.token) as ws:
-        ws.conn.send("this is not json")
+        ws.send_text("this is not json")
         reply = ws.recv()
         assert reply["type"] == "error", reply
         assert reply.get("detail"), reply
