@@ -16,7 +16,7 @@ from pathlib import Path
 
 from realstack.errors import ProviderError, ProviderUnavailable
 from realstack.model import Service
-from realstack.supervisor import as_user
+from realstack.supervisor import account, as_user
 
 
 def run_as_user() -> str | None:
@@ -44,7 +44,7 @@ def chown_tree(path: Path, user: str | None) -> None:
             os.chown(Path(dirpath, name), entry.pw_uid, entry.pw_gid, follow_symlinks=False)
 
 
-def _traversable(mode: os.stat_result, uid: int, gids: list[int]) -> bool:
+def _traversable(mode: os.stat_result, uid: int, gids: tuple[int, ...]) -> bool:
     if mode.st_uid == uid:
         return bool(mode.st_mode & stat.S_IXUSR)
     if mode.st_gid in gids:
@@ -64,10 +64,9 @@ def check_state_reachable(base: Path, user: str | None) -> None:
     services before it were started and rolled back."""
     if user is None:
         return
-    entry = pwd.getpwnam(user)
-    gids = os.getgrouplist(user, entry.pw_gid)
+    uid, _, gids = account(user)
     for directory in (base.parent, *base.parent.parents):
-        if directory.exists() and not _traversable(directory.stat(), entry.pw_uid, gids):
+        if directory.exists() and not _traversable(directory.stat(), uid, gids):
             raise ProviderUnavailable(
                 f"PostgreSQL runs as '{user}' (realstack runs as root) and cannot reach the "
                 f"state dir {base}: {directory} is not traversable for it. Put the state "
@@ -85,15 +84,14 @@ def ensure_reachable(path: Path, user: str | None, stop_at: Path | None = None) 
     """
     if user is None:
         return
-    entry = pwd.getpwnam(user)
-    gids = os.getgrouplist(user, entry.pw_gid)
+    uid, _, gids = account(user)
     for directory in (path, *path.parents):
         mode = directory.stat()
         if stop_at is not None and (directory == stop_at or stop_at in directory.parents):
-            if mode.st_uid != entry.pw_uid:  # ours: let it traverse (not list); its own: as is
+            if mode.st_uid != uid:  # ours: let it traverse (not list); its own: as is
                 directory.chmod(stat.S_IMODE(mode.st_mode) | stat.S_IXOTH)
             continue
-        if not _traversable(mode, entry.pw_uid, gids):
+        if not _traversable(mode, uid, gids):
             fix = (
                 f"Put the state elsewhere ({_STATE_FIX})"
                 if stop_at is not None
