@@ -16,7 +16,7 @@ import os
 import tempfile
 import time
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
@@ -92,9 +92,12 @@ def note(
     ports: dict[str, int] | None = None,
 ) -> str | None:
     """Record (or refresh) ``stack`` as an instance of this machine, with its ``lease`` (None:
-    the one it has) and the ports it holds (None: its services'); why not, if it failed."""
+    the one it has) and the ports it holds (None: its services'); why not, if it failed.
+    An entry that already says all this is left as it is: ``updated_at`` is when it last
+    changed."""
+    path = _path(stack.instance_id)
+    known = _read(path)
     if lease is None:
-        known = entry(stack.instance_id)
         lease = known.lease if known is not None else {}
     record = Entry(
         stack.instance_id,
@@ -106,7 +109,8 @@ def note(
         time.time(),
         lease,
     )
-    path = _path(stack.instance_id)
+    if known is not None and replace(known, updated_at=record.updated_at) == record:
+        return None  # it says this already (as after a warm start, which writes nothing)
     try:
         path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         write_atomic(path, json.dumps(asdict(record), indent=2) + "\n")

@@ -204,3 +204,20 @@ def test_a_lease_from_before_the_range_moved_is_leased_anew(project: Path) -> No
     moved = leases.claim(load_stack(project, environ={"CACHE_PORT": "6400"}))
 
     assert leases.LOW <= moved.service("cache").port < leases.LOW + leases.SPAN
+
+
+def test_a_claim_that_changes_nothing_leaves_the_entry_as_it_is(project: Path) -> None:
+    """The entry is rewritten when what it says changes (here a port), not on every start:
+    ``updated_at`` is when it last changed, as after a warm start (which writes nothing)."""
+    stack = load_stack(project, environ={"CACHE_PORT": "6400"})
+    leases.claim(stack)
+    path = registry.home() / "instances" / f"{stack.instance_id}.json"
+    first = path.read_text()
+
+    leases.claim(stack)
+    assert path.read_text() == first
+
+    moved = load_stack(project, environ={"CACHE_PORT": "6500"})
+    leases.claim(moved)
+    assert json.loads(path.read_text())["ports"] == {"cache": 6500}
+    assert json.loads(path.read_text())["updated_at"] >= json.loads(first)["updated_at"]
