@@ -28,6 +28,8 @@ import pytest
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
 
+from e2e._stack import HTTP_TIMEOUT
+from realstack.staging.net import trust
 from realstack.waiting import WaitTimeout, wait_until
 
 Frame = dict[str, Any]
@@ -175,6 +177,15 @@ def eventually(check: Callable[[], str | None], timeout: float, what: str) -> fl
 # --------------------------------------------------------------------------- WebSocket
 
 
+def http_client(base_url: str) -> httpx.Client:
+    """A real HTTP client aimed at ``base_url`` (real sockets, no proxy from the environment).
+
+    It trusts what ``invoke staging.check`` trusts: the system's CAs, or ``SSL_CERT_FILE`` /
+    ``SSL_CERT_DIR``. httpx alone would trust certifi's bundle only (``trust_env=False``), and
+    a staging behind a private CA would pass the check, then fail every test."""
+    return httpx.Client(base_url=base_url, timeout=HTTP_TIMEOUT, verify=trust(), trust_env=False)
+
+
 def ws_url(base: str, token: str | None = None) -> str:
     """``WEBSOCKET_URL`` with the token as ``?token=`` (the browser way)."""
     return base if token is None else f"{base}?{urlencode({'token': token})}"
@@ -291,6 +302,8 @@ def open_ws(
     headers = bearer(token) if token is not None and via == "header" else None
     target = ws_url(url, token) if via == "query" else url
 
+    tls = trust() if target.startswith("wss://") else None  # the check's roots; ws://: none
+
     async def opened() -> ClientConnection:
         return await connect(
             target,
@@ -298,6 +311,7 @@ def open_ws(
             open_timeout=WS_OPEN_TIMEOUT,
             close_timeout=WS_CLOSE_TIMEOUT,
             proxy=None,
+            ssl=tls,
         )
 
     conn = _run(opened())

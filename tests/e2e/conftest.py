@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from e2e._stack import ENV, HTTP_TIMEOUT, ROOT, StackLock
+from e2e._stack import ENV, ROOT, StackLock
 
 # The clients load with the fixtures (and the test modules) that use them: the xdist
 # controller imports this conftest too, before it starts any worker, and runs no test.
@@ -103,22 +103,18 @@ def ws_base(contract: dict[str, str]) -> str:
 @pytest.fixture(scope="session")
 def auth_api(contract: dict[str, str]) -> Iterator[httpx.Client]:
     """A real HTTP client aimed at the auth service (real sockets, no in-process transport)."""
-    import httpx
+    from e2e._support import http_client
 
-    with httpx.Client(
-        base_url=contract["AUTH_SERVICE_URL"], timeout=HTTP_TIMEOUT, trust_env=False
-    ) as client:
+    with http_client(contract["AUTH_SERVICE_URL"]) as client:
         yield client
 
 
 @pytest.fixture(scope="session")
 def backend_api(contract: dict[str, str]) -> Iterator[httpx.Client]:
     """A real HTTP client aimed at the backend service."""
-    import httpx
+    from e2e._support import http_client
 
-    with httpx.Client(
-        base_url=contract["BACKEND_SERVICE_URL"], timeout=HTTP_TIMEOUT, trust_env=False
-    ) as client:
+    with http_client(contract["BACKEND_SERVICE_URL"]) as client:
         yield client
 
 
