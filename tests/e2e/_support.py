@@ -147,6 +147,15 @@ def unsigned(claims: Mapping[str, Any]) -> str:
 # --------------------------------------------------------------------------- REST helpers
 
 
+def http_client(base_url: str) -> httpx.Client:
+    """A real HTTP client aimed at ``base_url`` (real sockets, no proxy from the environment).
+
+    It trusts what ``invoke staging.check`` trusts: the system's CAs, or ``SSL_CERT_FILE`` /
+    ``SSL_CERT_DIR``. httpx alone would trust certifi's bundle only (``trust_env=False``), and
+    a staging behind a private CA would pass the check, then fail every test."""
+    return httpx.Client(base_url=base_url, timeout=HTTP_TIMEOUT, verify=trust(), trust_env=False)
+
+
 def create_thread(backend: httpx.Client, user: User, title: str = "e2e thread") -> Frame:
     response = backend.post("/api/threads", json={"title": title}, headers=user.auth)
     assert response.status_code == 201, f"create thread: {response.status_code} {response.text}"
@@ -175,15 +184,6 @@ def eventually(check: Callable[[], str | None], timeout: float, what: str) -> fl
 
 
 # --------------------------------------------------------------------------- WebSocket
-
-
-def http_client(base_url: str) -> httpx.Client:
-    """A real HTTP client aimed at ``base_url`` (real sockets, no proxy from the environment).
-
-    It trusts what ``invoke staging.check`` trusts: the system's CAs, or ``SSL_CERT_FILE`` /
-    ``SSL_CERT_DIR``. httpx alone would trust certifi's bundle only (``trust_env=False``), and
-    a staging behind a private CA would pass the check, then fail every test."""
-    return httpx.Client(base_url=base_url, timeout=HTTP_TIMEOUT, verify=trust(), trust_env=False)
 
 
 def ws_url(base: str, token: str | None = None) -> str:
