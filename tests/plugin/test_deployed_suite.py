@@ -128,3 +128,26 @@ def test_a_deployed_service_that_is_down_stops_the_session_before_any_test(
     result.stdout.fnmatch_lines(["*✗ backend: probe http GET /health -> 200 on http://127.0.0.1:*"])
     result.stdout.fnmatch_lines(["*is a deployed stack: realstack starts nothing there*"])
     result.assert_outcomes()
+
+
+def test_http_client_goes_to_the_service_itself_as_the_check_does(
+    pytester: pytest.Pytester, staging: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``http_client`` connects as ``staging.check`` does: straight to the service, trusting
+    the system's CAs or ``SSL_CERT_FILE``. A proxy named in the environment (here one that
+    answers nothing) is not asked: the suite tests what the check vouched for."""
+    dead_proxy = f"http://127.0.0.1:{free_port()}"
+    for var in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "all_proxy"):
+        monkeypatch.setenv(var, dead_proxy)
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    inner = Inner(pytester, staging)
+    inner.write(
+        "e2e/test_client.py",
+        'def test_health(http_client):\n    assert http_client("backend").get("/health")'
+        ".status_code == 200\n",
+    )
+
+    result = inner.run("--realstack-env=staging")
+
+    result.assert_outcomes(passed=1)

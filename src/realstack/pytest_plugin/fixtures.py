@@ -150,13 +150,21 @@ def _http_url(urls: dict[str, str], service: str) -> str:
 
 @pytest.fixture
 def http_client(service_urls: dict[str, str]) -> Iterator[Callable[[str], httpx.Client]]:
-    """Factory: ``http_client("backend")`` → an httpx client on BACKEND_SERVICE_URL."""
+    """Factory: ``http_client("backend")`` → an httpx client on BACKEND_SERVICE_URL.
+
+    It connects as ``staging.check`` does: to the service itself (no proxy from the
+    environment), trusting the system's CAs or ``SSL_CERT_FILE`` / ``SSL_CERT_DIR`` (httpx
+    alone: certifi's bundle). A deployed stack the check passed is the one the tests reach."""
     import httpx  # noqa: PLC0415
 
+    from realstack.staging.net import trust  # noqa: PLC0415
+
     clients: list[httpx.Client] = []
+    roots = trust()
 
     def make(service: str) -> httpx.Client:
-        client = httpx.Client(base_url=_http_url(service_urls, service), timeout=TIMEOUT)
+        url = _http_url(service_urls, service)
+        client = httpx.Client(base_url=url, timeout=TIMEOUT, verify=roots, trust_env=False)
         clients.append(client)
         return client
 
