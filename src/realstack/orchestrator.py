@@ -113,7 +113,10 @@ def start(
 
 
 def _write_runtime(
-    stack: Stack, placement: Placement, paths: InstancePaths, ready: Mapping[str, Record] = {}
+    stack: Stack,
+    placement: Placement,
+    paths: InstancePaths,
+    ready: Mapping[str, Record] | None = None,
 ) -> RealstackError | None:
     """Write the env contract (``ready``: services this start saw ready, not looked up again);
     a failure comes back as the operation's error."""
