@@ -20,8 +20,9 @@ from realstack.fields import boolean, choice, key
 from realstack.model import SERVICE_KINDS, Service, ServiceKind
 from realstack.project import ROOT
 from realstack.secrets import is_secret_name
+from realstack.service_address import SERVICE_KEYS
 from realstack.service_parts import dependencies_of, probe_of, profiles_of
-from realstack.service_spec import DEFAULT_EXPORTS, SERVICE_KEYS
+from realstack.service_spec import DEFAULT_EXPORTS
 
 FLAG = "REALSTACK_DEPLOYED"
 # The URL schemes a kind is reached by; a kind's URL is its first given export of one.

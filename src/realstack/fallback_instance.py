@@ -14,7 +14,7 @@ from typing import Any
 
 from realstack.errors import ConfigError
 from realstack.fields import interpolate, text
-from realstack.manifest import ENV_NAME, instance_dir, read_env_file, state_base
+from realstack.locations import ENV_NAME, instance_dir, read_env_file, state_base
 from realstack.model import DEFAULT_COMPOSE_FILE, Stack
 from realstack.project import tool_table
 from realstack.state import InstancePaths

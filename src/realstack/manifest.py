@@ -6,7 +6,6 @@ manifest through ``${NAME}`` / ``${NAME:-default}``. Every error names the field
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 import sys
@@ -14,12 +13,11 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, cast
 
-from dotenv import dotenv_values
-
 from realstack import deployed, leases
 from realstack.errors import ConfigError, CycleError
 from realstack.fields import choice, interpolate, key, shown, str_map, text
 from realstack.graph import check_acyclic
+from realstack.locations import ENV_NAME, instance_dir, read_env_file, state_base
 from realstack.model import (
     DEFAULT_COMPOSE_FILE,
     PROVIDERS,
@@ -28,12 +26,12 @@ from realstack.model import (
 )
 from realstack.project import ROOT, find_root, tool_table
 from realstack.secrets import is_secret_name, mask
+from realstack.service_address import peer_fields
 from realstack.service_parts import VAR_NAME, parse_profiles
-from realstack.service_spec import Defaults, build_service, peer_fields
+from realstack.service_spec import Defaults, build_service
 from realstack.stack_checks import check_references
 
 _NAME = re.compile(r"^[a-z][a-z0-9_-]{0,62}$")
-ENV_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
 _VAR_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 # The keys a manifest may use are the model's fields: a field added to Service is a key.
 TOP_KEYS = frozenset(
@@ -42,36 +40,6 @@ TOP_KEYS = frozenset(
 # Servers in this env run without fsync/AOF unless a service says ``durable = true``: test
 # data is thrown away, and speed is the point (every other env keeps its data safe).
 FAST_ENVS = frozenset({"test"})
-# State directories that are never a project's: pseudo-filesystems of the kernel.
-_NO_STATE_UNDER = (Path("/proc"), Path("/sys"), Path("/dev"))
-
-
-# --------------------------------------------------------------------------- locating
-
-
-def read_env_file(root: Path, env: str, source: str = "env") -> dict[str, str]:
-    """``envs/<env>.env`` as a dict. A project without env files needs none (nothing to
-    interpolate); once it has some, a missing one is a typo until proven otherwise, and the
-    error names the ones that exist. ``source`` is where the env name came from (``env``,
-    ``REALSTACK_ENV`` or the manifest's default_env)."""
-    if not ENV_NAME.fullmatch(env):
-        raise ConfigError(source, f"invalid env name {shown(env)}")
-    path = root / "envs" / f"{env}.env"
-    if not path.is_file():
-        known = sorted(p.stem for p in (root / "envs").glob("*.env") if p.is_file())
-        if not known:
-            return {}
-        raise ConfigError(
-            source,
-            f"unknown env {env!r}: {path} does not exist (known: {', '.join(known) or 'none'})",
-        )
-    try:
-        values = dotenv_values(path, interpolate=False)
-    except UnicodeDecodeError as exc:
-        raise ConfigError(str(path), f"not a readable env file: not UTF-8 ({exc.reason})") from None
-    except OSError as exc:
-        raise ConfigError(str(path), f"cannot be read: {exc.strerror or exc}") from None
-    return {k: v or "" for k, v in values.items()}
 
 
 def load_stack(
@@ -245,38 +213,3 @@ def _build_stack(
         table=table,
         given=dict(given),
     )
-
-
-def instance_dir(base: Path, root: Path, instance: str) -> str:
-    """``<instance>`` inside the project; outside it (``REALSTACK_STATE_DIR=/var/tmp/x``),
-    ``<instance>-<hash of the project>``, so checkouts sharing one state base never share
-    records, logs or data (nor take each other's processes for their own)."""
-    real, project = Path(os.path.realpath(base)), Path(os.path.realpath(root))
-    if project in real.parents:
-        return instance
-    digest = hashlib.sha256(str(project).encode()).hexdigest()[:10]
-    return f"{instance}-{digest}"
-
-
-def state_base(table: Mapping[str, Any], root: Path, variables: Mapping[str, str]) -> Path:
-    """The state base (``.realstack`` by default): never the project itself, a directory
-    above it or a kernel pseudo-filesystem, where instances' data would be mixed with
-    everything else."""
-    if variables.get("REALSTACK_STATE_DIR"):
-        where, raw = "REALSTACK_STATE_DIR", variables["REALSTACK_STATE_DIR"]
-    else:
-        where, raw = f"{ROOT}.state_dir", table.get("state_dir", ".realstack")
-    base = root / text(interpolate(raw, variables, where), where)
-    # realpath: no error on a symlink loop (a missing path is fine; it is created later)
-    real, project = Path(os.path.realpath(base)), Path(os.path.realpath(root))
-    if real == project or real in project.parents:
-        what = "the project root" if real == project else f"a directory above the project ({real})"
-        raise ConfigError(
-            where, f"{shown(str(raw))} is {what}: use a directory of its own, e.g. .realstack"
-        )
-    for system in _NO_STATE_UNDER:
-        if real == system or system in real.parents:
-            raise ConfigError(
-                where, f"{shown(str(raw))} is under {system}: use a directory of its own"
-            )
-    return base

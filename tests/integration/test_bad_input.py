@@ -32,8 +32,8 @@ from conftest import Project, owned_by, plant, throwaway_project
 from integration._support import distinct_free_ports
 from realstack.manifest import TOP_KEYS
 from realstack.model import CONDITIONS, PROBE_KINDS, PROVIDERS, SERVICE_KINDS
+from realstack.service_address import SERVICE_KEYS
 from realstack.service_parts import DEPENDENCY_KEYS, PROBE_KEYS
-from realstack.service_spec import SERVICE_KEYS
 
 pytestmark = pytest.mark.integration
 

@@ -20,8 +20,8 @@ from realstack.errors import ConfigError
 from realstack.manifest import build_stack, load_stack
 from realstack.model import Probe, Service, Stack
 from realstack.project import find_root
+from realstack.service_address import SERVICE_KEYS
 from realstack.service_parts import PROBE_KEYS
-from realstack.service_spec import SERVICE_KEYS
 
 ROOT = Path("/srv/project")
 SVC = "tool.realstack.services"
