@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from realstack import identity, oneshot
 from realstack._scheduler import Cancelled
 from realstack.errors import PortInUse, ProbeTimeout, RealstackError, ServiceExited, TaskFailed
+from realstack.launch_words import completed_before, elsewhere, who
 from realstack.model import COMMAND_KINDS, Service
 from realstack.plan import Plan, drift
 from realstack.providers import Handle, Orphan, Ours, Stale
@@ -183,7 +184,7 @@ class Launch:
             return handle.not_ready() or probe()
 
         def tick(elapsed: float, last_error: str) -> None:
-            hint = _elsewhere(svc, handle)
+            hint = elsewhere(svc, handle)
             detail = f"{elapsed:.1f}s/{timeout:g}s: {last_error}" + (f"; {hint}" if hint else "")
             self.progress(svc.name, Event.WAITING, detail)
 
@@ -198,7 +199,7 @@ class Launch:
                 timeout,
                 handle.logs.tail(LOG_TAIL, since=mark),
                 handle.logs.source,
-                _elsewhere(svc, handle),
+                elsewhere(svc, handle),
             ) from None
         seconds = self.clock.now() - spawned_at
         with self.lock:
@@ -246,28 +247,3 @@ class Launch:
             self.completed.add(svc.name)
             self.ready_seconds[svc.name] = seconds
         self.progress(svc.name, Event.COMPLETED, f"exit 0 in {seconds:.2f}s")
-
-
-def _elsewhere(svc: Service, handle: Handle) -> str:
-    """A hint when its processes listen, but not on the manifest's port."""
-    addresses = handle.listening()
-    if not addresses or any(port == svc.port for _, port in addresses):
-        return ""
-    where = ", ".join(f"{host}:{port}" for host, port in addresses)
-    return (
-        f"its process listens on {where}, not on port {svc.port}: pass the manifest's port "
-        "to the command ({port}) or set the service's port to where it listens"
-    )
-
-
-def completed_before(seconds: float) -> str:
-    """What a start says of a task it does not run: its last run is current."""
-    return f"completed before ({seconds:.2f}s), nothing changed"
-
-
-def who(handle: Handle) -> str:
-    record = handle.record
-    pid = getattr(record, "pid", None)
-    return (
-        f"pid {pid}" if pid is not None else f"container {getattr(record, 'container_id', '')[:12]}"
-    )

@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 
 from realstack import fanout, oneshot, plan, registry, runtime
-from realstack._launch import completed_before, who
+from realstack.launch_words import completed_before, who
 from realstack.model import Service, Stack
 from realstack.providers import Ours
 from realstack.providers.placement import Placement

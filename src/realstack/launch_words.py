@@ -1,0 +1,35 @@
+"""What a start says of a service beyond "ready": who it is (pid or container), a task whose
+last run is still current, a process that listens elsewhere than its port. Shared by the
+full start (:mod:`realstack._launch`) and the warm path (:mod:`realstack.warm`), which must
+say the same without loading the launch machinery.
+"""
+
+from __future__ import annotations
+
+from realstack.model import Service
+from realstack.providers import Handle
+
+
+def elsewhere(svc: Service, handle: Handle) -> str:
+    """A hint when its processes listen, but not on the manifest's port."""
+    addresses = handle.listening()
+    if not addresses or any(port == svc.port for _, port in addresses):
+        return ""
+    where = ", ".join(f"{host}:{port}" for host, port in addresses)
+    return (
+        f"its process listens on {where}, not on port {svc.port}: pass the manifest's port "
+        "to the command ({port}) or set the service's port to where it listens"
+    )
+
+
+def completed_before(seconds: float) -> str:
+    """What a start says of a task it does not run: its last run is current."""
+    return f"completed before ({seconds:.2f}s), nothing changed"
+
+
+def who(handle: Handle) -> str:
+    record = handle.record
+    pid = getattr(record, "pid", None)
+    return (
+        f"pid {pid}" if pid is not None else f"container {getattr(record, 'container_id', '')[:12]}"
+    )
