@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Collection, Mapping, Sequence
+from typing import TYPE_CHECKING
 
 from realstack import graph, leases, plan, registry, runtime, stopping, warm
-from realstack._launch import Launch
 from realstack._scheduler import run_graph
 from realstack.errors import ConfigError, RealstackError
 from realstack.model import Service, Stack
@@ -25,6 +25,9 @@ from realstack.results import Action, Event, Progress, Report, ServiceResult, qu
 from realstack.state import InstancePaths
 from realstack.stopping import stop
 from realstack.waiting import REAL_CLOCK, Clock
+
+if TYPE_CHECKING:  # loaded by a start that has work to do: a warm one answers without it
+    from realstack._launch import Launch
 
 __all__ = ["OPERATION", "as_error", "check_names", "locked", "restart", "start", "stop"]
 
@@ -73,6 +76,8 @@ def start(
         nothing_to_do = warm.already_up(stack, warm_placement, only, profiles, progress, clock)
         if nothing_to_do is not None:
             return dataclasses.replace(nothing_to_do, seconds=clock.now() - t0)
+    from realstack._launch import Launch  # noqa: PLC0415 - see the TYPE_CHECKING import
+
     stack, registered = _claimed(stack, progress)
     placement = placement or Placement(stack, provider)
     paths = InstancePaths(stack.state_dir)

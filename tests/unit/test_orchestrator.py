@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from filelock import FileLock
 
-from realstack import orchestrator
+from realstack import _launch, orchestrator
 from realstack._launch import Launch
 from realstack.errors import (
     LockTimeout,
@@ -326,7 +326,7 @@ def test_a_failure_cancels_a_service_still_waiting_and_rolls_it_back(
             assert launches[0].cancel.wait(timeout=10), "the failure never cancelled the wait"
             super().sleep(seconds)
 
-    monkeypatch.setattr(orchestrator, "Launch", spy)
+    monkeypatch.setattr(_launch, "Launch", spy)  # what a start loads when it has work
     world.time = UntilCancelled()
     report = world.start()
     assert actions(report) == {"slow": Action.ROLLED_BACK, "bad": Action.FAILED}
