@@ -213,43 +213,6 @@ def _unwritable(path: Path, exc: OSError, *, directory: bool) -> StateDirError:
     return StateDirError(path, f"cannot be written ({exc.strerror or exc})", ELSEWHERE)
 
 
-_TAIL_BLOCK = 8192
-_TAIL_MAX_BYTES = 1 << 20  # a log tail never reads more than this from the end
-
-
-def tail(path: Path, lines: int = 20, start: int = 0) -> list[str]:
-    """The last ``lines`` whole lines written after byte ``start`` (a run's own output).
-
-    Reads backwards in blocks until it has enough lines (at most 1 MiB), so a huge log costs
-    little and long lines come out whole.
-    """
-    if lines <= 0:
-        return []
-    chunk = b""
-    try:
-        with path.open("rb") as fh:
-            pos = fh.seek(0, os.SEEK_END)
-            while pos > start and chunk.count(b"\n") <= lines and len(chunk) < _TAIL_MAX_BYTES:
-                step = min(_TAIL_BLOCK, pos - start)
-                pos -= step
-                fh.seek(pos)
-                chunk = fh.read(step) + chunk
-    except OSError:  # not there yet, or the state directory is damaged (said elsewhere)
-        return []
-    found = chunk.splitlines()
-    if pos > start and chunk.count(b"\n") > lines:
-        found = found[1:]  # the chunk begins mid-line and enough whole lines follow
-    return [line.decode(errors="replace") for line in found[-lines:]]
-
-
-def size_of(path: Path) -> int:
-    """Current size of a file, 0 if it does not exist yet (a log's offset before a run)."""
-    try:
-        return path.stat().st_size
-    except OSError:
-        return 0
-
-
 def keep_traceback(paths: InstancePaths, trace: str) -> Path:
     """Append an unexpected error's traceback to the instance's ``logs/realstack.log``; where
     it went (``OSError`` when it could not be kept: callers say so instead)."""
