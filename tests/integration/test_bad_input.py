@@ -589,6 +589,36 @@ def test_a_start_that_fails_after_everything_is_up_rolls_back(project: Project) 
     assert list((project.root / STATE / "services").iterdir()) == []
 
 
+SERVE = 'command = ["{python}", "-m", "http.server", "{port}"]\n'
+COMMAND_TYPOS = {
+    "command[0]": (SERVE.replace("{python}", "pythonn"), "'pythonn' is not found"),
+    "cwd": (SERVE + 'cwd = "nope"', "does not exist"),
+    "python": (SERVE, "pythn does not exist"),
+}
+
+
+@pytest.mark.parametrize("typo", sorted(COMMAND_TYPOS))
+def test_a_command_that_cannot_run_is_exit_2_before_anything_starts(
+    project: Project, typo: str
+) -> None:
+    """A typo in an app's command, cwd or the top-level python: one message naming the field,
+    exit 2, and its dependency is not started (and rolled back) on the way."""
+    lines, says = COMMAND_TYPOS[typo]
+    python = 'python = ".venv/bin/pythn"\n' if typo == "python" else ""
+    manifest = f'{python}{REDIS_ONLY}\n[tool.realstack.services.app]\nkind = "process"\n'
+    manifest += f'port = "${{APP_PORT}}"\ndepends_on = ["cache"]\n{lines}\n'
+    cache, app = distinct_free_ports(2)
+    project.write(manifest, {"CACHE_PORT": str(cache), "APP_PORT": str(app)})
+    done = realstack(project.root, "services.start", "--wait", "--timeout", "10")
+    assert_clean(done, project.root)
+    assert done.code == 2, done
+    field = "command[0]" if typo == "python" else typo
+    assert f"realstack: tool.realstack.services.app.{field}: " in done.stderr, done
+    assert says in done.stderr, done
+    assert "unexpected" not in done.stderr, done
+    assert not re.search(r"\bcache\s+starting\b", done.stdout), done  # nor rolled back
+
+
 def test_the_console_script_maps_each_fuzz_finding_to_its_exit_code(project: Project) -> None:
     """Each traceback the outside fuzzer found is now exit 2 with a message naming its field."""
     findings: dict[str, tuple[bytes, str]] = {

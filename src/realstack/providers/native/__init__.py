@@ -18,8 +18,9 @@ import psutil
 from realstack import oneshot, ports, probes, process_scan, supervisor
 from realstack.errors import ConfigError, ProviderUnavailable
 from realstack.logfiles import FileLogs
-from realstack.model import Service, Stack
+from realstack.model import COMMAND_KINDS, Service, Stack
 from realstack.providers import Absent, Exited, Found, Orphan, Ours, Stale
+from realstack.providers.native.commands import after_a_task, check_command
 from realstack.records import ProcessRecord, Record, Settings
 from realstack.state import InstancePaths
 from realstack.waiting import Check
@@ -117,6 +118,8 @@ class NativeProvider:
                 pgcluster.check_state_reachable(self.paths.base, pgcluster.run_as_user())
             elif svc.kind == "redis":
                 find_redis(svc.bin_dir)
+            elif svc.kind in COMMAND_KINDS and not after_a_task(self.stack, svc):
+                check_command(svc)  # else at its start: a task before it may build what it runs
 
     def find(self, svc: Service, record: Record | None) -> Found:
         marks = self.marks(svc)
@@ -140,6 +143,8 @@ class NativeProvider:
         from realstack.providers.native.launch import launch_spec  # noqa: PLC0415
 
         self._ensure_tree()
+        if svc.kind in COMMAND_KINDS:
+            check_command(svc)
         spec = launch_spec(
             svc, self.paths, env, self.stack.instance_id, lambda: self._new_data(svc)
         )
