@@ -9,7 +9,13 @@ from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from typing import TypeVar
 
+from realstack.interrupts import held_off
+
 N = TypeVar("N")
+# The driver wakes this often (seconds) so that Python runs a signal handler in it: a SIGTERM
+# the kernel hands to a worker thread only sets a flag, and an untimed wait would hear it when
+# a step ends, up to a startup_timeout later.
+SIGNAL_CHECK = 0.1
 
 
 class Cancelled(Exception):
@@ -38,7 +44,7 @@ def run_graph(
                         pending[pool.submit(step, node)] = node
                 if not pending:
                     break
-                done, _ = wait(pending, return_when=FIRST_COMPLETED)
+                done, _ = wait(pending, timeout=SIGNAL_CHECK, return_when=FIRST_COMPLETED)
                 for future in done:
                     node = pending.pop(future)
                     exc = future.exception()
@@ -49,5 +55,7 @@ def run_graph(
                         cancel.set()
         except BaseException:
             cancel.set()  # workers notice at their next poll; the pool then joins them
+            with held_off():  # what they launch meanwhile is recorded before the rollback
+                pool.shutdown(wait=True)
             raise
     return errors

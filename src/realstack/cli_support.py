@@ -18,6 +18,7 @@ from typing import Literal, ParamSpec, TypeVar, cast
 
 from invoke.exceptions import Exit
 
+from realstack import interrupts
 from realstack.errors import ConfigError, RealstackError
 from realstack.manifest import load_stack
 from realstack.model import Stack
@@ -72,13 +73,16 @@ def friendly(fn: Callable[P, R]) -> Callable[P, R]:
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         token = loaded.set(None)
         try:
-            return fn(*args, **kwargs)
+            with interrupts.ending_signals_interrupt():  # SIGTERM, SIGHUP: as Ctrl-C
+                return fn(*args, **kwargs)
         except Exit:
             raise
         except RealstackError as exc:
             raise Exit(say(f"realstack: {exc}"), code=exc.exit_code) from None
-        except KeyboardInterrupt:
-            raise Exit("realstack: interrupted; what this run started was stopped", 130) from None
+        except interrupts.StartInterrupted as exc:
+            raise Exit(say(f"realstack: interrupted; {exc.outcome()}"), 128 + exc.signum) from None
+        except KeyboardInterrupt as exc:
+            raise Exit("realstack: interrupted", 128 + interrupts.signum_of(exc)) from None
         except Exception as exc:  # noqa: BLE001 - the one place a task's surprise is caught
             raise Exit(_unexpected(exc), code=1) from None
         finally:

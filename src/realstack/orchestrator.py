@@ -14,7 +14,7 @@ import dataclasses
 from collections.abc import Collection, Mapping, Sequence
 from typing import TYPE_CHECKING
 
-from realstack import graph, leases, plan, registry, runtime, stopping, warm
+from realstack import graph, interrupts, leases, plan, registry, runtime, stopping, warm
 from realstack._scheduler import run_graph
 from realstack.errors import ConfigError, RealstackError
 from realstack.model import Service, Stack
@@ -96,8 +96,11 @@ def start(
         run = Launch(the_plan, placement, runtime.records_of(stack), progress, clock, timeout)
         try:
             errors = run.ports_taken() or _execute(run, wait, paths)
-        except BaseException:  # Ctrl-C: leave nothing behind, then let it propagate
-            _rollback(stack, run, placement, paths)
+        except BaseException as exc:  # Ctrl-C, SIGTERM: leave nothing behind, then say so
+            with interrupts.held_off():  # a second Ctrl-C must not cut the rollback short
+                undone = _rollback(stack, run, placement, paths)
+            if isinstance(exc, KeyboardInterrupt):
+                raise interrupts.StartInterrupted(interrupts.signum_of(exc), undone) from exc
             raise
         # All up: the env contract is the last part of a start, and failing to write it
         # fails the start like a service would (rolled back); after a rollback it is written

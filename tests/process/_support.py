@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
+import threading
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -113,3 +115,59 @@ def release(*starters: subprocess.Popen[str]) -> None:
     for proc in starters:
         assert proc.stdin is not None
         proc.stdin.flush()
+
+
+REALSTACK = Path(sys.executable).parent / "realstack"  # the console script, as users run it
+
+
+class CliStart:
+    """``realstack services.start --wait`` in ``root``, hearing Ctrl-C as from a terminal; its
+    output read as it comes (a thread), so a test can act when a line appears."""
+
+    def __init__(self, root: Path) -> None:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("REALSTACK_")}
+        with hearing_ctrl_c():
+            self.proc = subprocess.Popen(
+                [str(REALSTACK), "services.start", "--wait"],
+                cwd=root,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+                env={**env, "PYTHONUNBUFFERED": "1"},
+            )
+        self.lines: list[str] = []
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self.lines.append(line.rstrip("\n"))
+
+    def wait_for_line(self, pattern: str, timeout: float = 15.0) -> None:
+        found = re.compile(pattern)
+
+        def printed() -> str | None:
+            if any(found.search(line) for line in self.lines):
+                return None
+            return f"no line matching {pattern!r} yet: {self.lines[-3:]}"
+
+        wait_until(printed, timeout)
+
+    def finish(self, timeout: float = 30.0) -> tuple[int, str]:
+        """Its exit code and everything it printed."""
+        code = self.proc.wait(timeout)
+        self._reader.join(timeout)
+        return code, "\n".join(self.lines)
+
+    def __enter__(self) -> CliStart:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        """A start the test did not see to its end is killed; its pipe closed either way."""
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait()
+        self._reader.join()
+        assert self.proc.stdout is not None
+        self.proc.stdout.close()

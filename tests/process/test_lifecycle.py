@@ -18,6 +18,7 @@ import pytest
 from conftest import Project, free_port
 from process._support import (
     SVC,
+    CliStart,
     file_probe,
     is_alive,
     marked,
@@ -343,6 +344,56 @@ def test_interrupted_starter_rolls_back_by_itself(
 
     assert starter.returncode != 0
     assert "KeyboardInterrupt" in stderr
+    assert not is_alive(record.pid)
+    _assert_nothing_runs(project)
+
+
+def test_sigterm_to_a_cli_start_rolls_back_like_ctrl_c(project: Project) -> None:
+    """A CI cancel or ``timeout`` sends SIGTERM: the start stops what it started and says so,
+    exit 128 + 15 (before, it died at once and left the half-started stack running)."""
+    gate = project.root / "gate"  # never created
+    _write_app(project, "--say", "app up", probe=file_probe(gate), startup_timeout=30)
+    with CliStart(project.root) as start:
+        wait_for_text(_paths(project).log("app"), "app up")
+        wait_for_file(_paths(project).record("app"))
+        record = _record(project)
+
+        start.proc.send_signal(signal.SIGTERM)
+        code, output = start.finish()
+
+    assert code == 128 + signal.SIGTERM, output
+    assert re.search(r"\bapp\s+rollback\b", output), output
+    assert "realstack: interrupted; what this run started was stopped" in output
+    assert not is_alive(record.pid)
+    _assert_nothing_runs(project)
+
+
+def test_a_second_ctrl_c_does_not_cut_the_rollback_short(project: Project) -> None:
+    """People press Ctrl-C twice. The second, during the rollback, is held off: the rollback
+    runs to its end (here: its SIGKILL, the app ignores SIGTERM) and what is said is true."""
+    gate = project.root / "gate"  # never created
+    _write_app(
+        project,
+        "--ignore-term",
+        "--say",
+        "app up",
+        probe=file_probe(gate),
+        startup_timeout=30,
+        stop_timeout=2,
+    )
+    with CliStart(project.root) as start:
+        wait_for_text(_paths(project).log("app"), "app up")
+        wait_for_file(_paths(project).record("app"))
+        record = _record(project)
+
+        start.proc.send_signal(signal.SIGINT)
+        start.wait_for_line(r"\bapp\s+rollback\b")
+        start.proc.send_signal(signal.SIGINT)  # during the 2 s the app takes to ignore SIGTERM
+        start.proc.send_signal(signal.SIGINT)
+        code, output = start.finish()
+
+    assert code == 130, output
+    assert "realstack: interrupted; what this run started was stopped" in output
     assert not is_alive(record.pid)
     _assert_nothing_runs(project)
 
