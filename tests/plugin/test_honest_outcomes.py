@@ -223,6 +223,48 @@ def test_with_allow_skip_a_skip_in_a_strict_suite_is_a_skip(stack_up: Inner) -> 
     result.stdout.no_fnmatch_line("*skips in strict suites*")
 
 
+SKIPS_AT_IMPORT = """
+    import pytest
+
+    client = pytest.importorskip("no_such_ws_client_for_realstack")
+
+    def test_chats(redis_client):
+        assert redis_client.ping()
+"""
+
+
+@pytest.mark.parametrize("workers", [(), ("-n", "2")], ids=["serial", "xdist"])
+def test_a_strict_module_that_skips_itself_at_import_fails_the_run(
+    stack_up: Inner, workers: tuple[str, ...]
+) -> None:
+    """``importorskip`` at the top of an e2e module: none of its tests ran, so the run fails
+    and says which module and why (before: "1 passed, 1 skipped", exit 0)."""
+    stack_up.write("e2e/test_real.py", REAL_TEST)
+    stack_up.write("e2e/test_ws.py", SKIPS_AT_IMPORT)
+    result = stack_up.run(*workers)
+    assert result.ret == pytest.ExitCode.TESTS_FAILED, result.stdout.str()
+    result.stdout.fnmatch_lines(
+        [
+            "skips in strict suites, counted as failures (1):",
+            "  e2e/test_ws.py (skipped at import: could not import "
+            "'no_such_ws_client_for_realstack'*",
+        ]
+    )
+
+
+def test_a_module_skip_outside_strict_suites_or_allowed_stays_a_skip(stack_up: Inner) -> None:
+    """A plain module may skip itself; a strict one may with ``--realstack-allow-skip``."""
+    stack_up.write("e2e/test_real.py", REAL_TEST)
+    stack_up.write("test_plain_ws.py", SKIPS_AT_IMPORT)
+    plain = stack_up.run()
+    assert plain.ret == pytest.ExitCode.OK, plain.stdout.str()
+    plain.assert_outcomes(passed=1, skipped=1)
+    stack_up.write("e2e/test_ws.py", SKIPS_AT_IMPORT)
+    allowed = stack_up.run("--realstack-allow-skip")
+    assert allowed.ret == pytest.ExitCode.OK, allowed.stdout.str()
+    allowed.stdout.no_fnmatch_line("*skips in strict suites*")
+
+
 def test_the_header_names_the_env_and_redacts_the_password(stack_up: Inner) -> None:
     """The run says which stack it tests, and never prints the database password."""
     stack_up.write("e2e/test_real.py", REAL_TEST)

@@ -44,6 +44,7 @@ class ProjectRun:
         self.retry = retry
         self.strict: StrictSuite | None = None
         self.coroutines = state.settings.coroutines
+        self.module_skips = 0  # strict modules that skipped themselves at import
 
     # ------------------------------------------------------------------ collection
 
@@ -144,6 +145,30 @@ class ProjectRun:
         stack = state.load_stack()
         lines = [f"realstack: env {stack.env} ({stack.state_dir})"]
         return lines + [f"  {k}={state.mask(v)}" for k, v in contract(stack).items()]
+
+    def pytest_collectreport(self, report: pytest.CollectReport) -> None:
+        """A strict suite's module (or conftest) that skips itself at import
+        (``pytest.importorskip``, ``skip(allow_module_level=True)``) ran none of its tests:
+        counted as a skip in a strict suite, and the run fails (see ``pytest_sessionfinish``).
+        Only a directory can say a module is strict here: its markers were never read. An
+        xdist controller hears of it from the workers, who collect."""
+        if report.outcome != "skipped" or self.xdist_worker or self.state.settings.allow_skip:
+            return
+        parts = report.nodeid.partition("::")[0].split("/")
+        if not any(part in self.state.settings.suites for part in parts):
+            return
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else report.longrepr
+        entry = f"{report.nodeid} (skipped at import: {str(reason).removeprefix('Skipped: ')})"
+        if entry not in self.state.skipped:
+            self.state.skipped.append(entry)
+            self.module_skips += 1
+            self.state.reported = True
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        """A run whose tests all passed while a strict module skipped itself is a failure."""
+        if self.module_skips and session.exitstatus == pytest.ExitCode.OK:
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
     # ------------------------------------------------------------------ per test
 
