@@ -18,6 +18,7 @@ from realstack.errors import PortInUse, ProbeTimeout, RealstackError, ServiceExi
 from realstack.launch_words import completed_before, elsewhere, who
 from realstack.model import COMMAND_KINDS, Service
 from realstack.plan import Plan, drift
+from realstack.probes import Permanent
 from realstack.providers import Handle, Orphan, Ours, Stale
 from realstack.providers.placement import Placement
 from realstack.records import Record, Records
@@ -181,7 +182,10 @@ class Launch:
             if ended is not None:
                 lines = handle.logs.tail(LOG_TAIL, since=mark)
                 raise ServiceExited(svc.name, ended.code, lines, handle.logs.source)
-            return handle.not_ready() or probe()
+            objection = handle.not_ready() or probe()
+            if isinstance(objection, Permanent):  # the server answers: waiting changes nothing
+                raise objection.error(svc.name)
+            return objection
 
         def tick(elapsed: float, last_error: str) -> None:
             hint = elsewhere(svc, handle)

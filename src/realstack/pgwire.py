@@ -30,7 +30,12 @@ AUTH_SASL_FINAL = 12
 
 
 class Refused(Exception):
-    """The server (or the exchange) said no; the message is what a user should read."""
+    """The server (or the exchange) said no; the message is what a user should read, and
+    ``code`` the server's SQLSTATE when it sent one."""
+
+    def __init__(self, message: str, code: str = "") -> None:
+        super().__init__(message)
+        self.code = code
 
 
 class _Conn:
@@ -58,15 +63,22 @@ class _Conn:
             kind, size = struct.unpack("!cI", self._read(5))
             body = self._read(size - 4)
             if kind == b"E":
-                raise Refused(_error_text(body))
+                raise Refused(_error_text(body), _field(body, b"C"))
             if kind != b"N":  # notices say nothing about readiness
                 return kind, body
 
 
 def _error_text(body: bytes) -> str:
     """An ErrorResponse as libpq prints it: ``FATAL:  password authentication failed …``."""
-    fields = {f[:1]: f[1:].decode(errors="replace") for f in body.split(b"\0") if f}
-    return f"{fields.get(b'S', 'ERROR')}:  {fields.get(b'M', 'unknown error')}"
+    return f"{_field(body, b'S') or 'ERROR'}:  {_field(body, b'M') or 'unknown error'}"
+
+
+def _field(body: bytes, code: bytes) -> str:
+    """One field of an ErrorResponse (``S`` severity, ``M`` message, ``C`` SQLSTATE)."""
+    for item in body.split(b"\0"):
+        if item[:1] == code:
+            return item[1:].decode(errors="replace")
+    return ""
 
 
 def _cstr(text: str) -> bytes:

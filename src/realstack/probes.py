@@ -13,9 +13,22 @@ import socket
 import subprocess
 from collections.abc import Callable
 
+from realstack.errors import ServiceError
 from realstack.model import Probe, Service
 
 ProbeCheck = Callable[[], str | None]
+
+
+class Permanent(str):
+    """A probe's objection that waiting cannot remove (a start fails at once on it)."""
+
+    def error(self, service: str) -> ServiceError:
+        return ServiceError(service, f"{service}: {self}")
+
+
+# The server answers, and refuses the manifest's login for good: wrong password, no such role,
+# no such database. Its kept data was made with other credentials than the manifest's now.
+_LOGIN_REFUSED = frozenset({"28P01", "28000", "3D000"})
 
 
 def _describe(exc: BaseException) -> str:
@@ -82,6 +95,12 @@ def postgres_check(service: Service, timeout: float) -> ProbeCheck:
                 connect_timeout,
             )
         except pgwire.Refused as exc:
+            if exc.code in _LOGIN_REFUSED:
+                return Permanent(
+                    f"postgres: {exc} (its data was made with another user, password or "
+                    "database than the manifest's now; `invoke services.stop --only "
+                    f"{service.name} --purge` deletes it, and the next start makes it anew)"
+                )
             return f"postgres: {exc}"
         except OSError as exc:
             return _describe(exc)

@@ -8,6 +8,7 @@ import pytest
 
 from conftest import Project, free_port
 from realstack.envfile import contract
+from realstack.errors import ServiceError
 
 pytestmark = pytest.mark.integration
 
@@ -26,5 +27,40 @@ database = "app"
 
     project.start().raise_for_errors()
 
+    with psycopg.connect(contract(project.stack())["DATABASE_URL"]) as conn:
+        assert conn.execute("SELECT current_user").fetchone() == ("app",)
+
+
+def test_a_password_changed_since_the_cluster_was_made_fails_at_once_and_says_how_to_mend(
+    project: Project,
+) -> None:
+    """The kept cluster keeps the password it was made with: a start with another one fails
+    at the server's first answer (not a probe timeout), naming ``--purge``; after it, the new
+    password logs in."""
+    manifest = f"""
+provider = "native"
+[tool.realstack.services.db]
+kind = "postgres"
+port = {free_port()}
+user = "app"
+password = "${{DB_PASSWORD}}"
+database = "app"
+startup_timeout = 60
+"""
+    project.write(manifest, {"DB_PASSWORD": "first-pw"})
+    project.start().raise_for_errors()
+    project.stop().raise_for_errors()  # data kept
+    project.write(manifest, {"DB_PASSWORD": "second-pw"})
+
+    [result] = project.start().results
+
+    assert result.action == "failed"
+    assert type(result.error) is ServiceError, result.error  # not a ProbeTimeout: no wait
+    message = str(result.error)
+    assert "password authentication failed" in message
+    assert "`invoke services.stop --only db --purge`" in message
+    assert "second-pw" not in message
+    project.stop(purge=True).raise_for_errors()
+    project.start().raise_for_errors()
     with psycopg.connect(contract(project.stack())["DATABASE_URL"]) as conn:
         assert conn.execute("SELECT current_user").fetchone() == ("app",)
