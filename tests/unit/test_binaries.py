@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import os
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from realstack.binaries import _not_found, _search, find_postgres, find_redis
-from realstack.errors import ProviderError
+from realstack.errors import ConfigError, ProviderError
 
 NAMES = ("rs-fake-server", "rs-fake-initdb")
 
@@ -51,10 +52,34 @@ def test_directory_missing_a_sibling_is_skipped(tmp_path: Path) -> None:
     """postgres without initdb next to it is not usable; the search goes on."""
     half = bin_dir(tmp_path / "half", NAMES[0])
     full = bin_dir(tmp_path / "full", *NAMES)
-    found, searched = _search(NAMES, half, [("distro", [full])])
+    found, searched = _search(NAMES, None, [("distro", [half, full])])
     assert found is not None
     assert (found.path, found.source) == (full / NAMES[0], "distro")
-    assert searched == [f"config: {half}", "PATH (nothing there)", f"distro: {full}"]
+    assert searched == ["PATH (nothing there)", f"distro: {half}", f"distro: {full}"]
+
+
+@pytest.mark.usefixtures("empty_path")
+def test_a_configured_directory_is_the_only_place_searched(tmp_path: Path) -> None:
+    """A bin_dir pins a build: without the binaries there, no other server stands in."""
+    half = bin_dir(tmp_path / "half", NAMES[0])
+    full = bin_dir(tmp_path / "full", *NAMES)
+    found, searched = _search(NAMES, half, [("distro", [full])])
+    assert found is None
+    assert searched == [f"config: {half}"]
+
+
+@pytest.mark.parametrize("finder", [find_postgres, find_redis])
+def test_a_bin_dir_without_the_server_is_a_config_error_naming_the_field(
+    tmp_path: Path, finder: Callable[[Path | None, str], object]
+) -> None:
+    field = "tool.realstack.services.db.bin_dir"
+    with pytest.raises(ConfigError) as missing:
+        finder(tmp_path / "nonexistent", field)
+    assert str(missing.value) == f"{field}: {tmp_path / 'nonexistent'} does not exist"
+    with pytest.raises(ConfigError) as empty:
+        finder(tmp_path, field)
+    assert empty.value.path == field
+    assert str(empty.value).startswith(f"{field}: {tmp_path} has no ")
 
 
 @pytest.mark.usefixtures("empty_path")
@@ -114,12 +139,10 @@ def test_a_symlinked_binary_resolves_to_the_real_install(tmp_path: Path) -> None
 @pytest.mark.usefixtures("empty_path")
 def test_nothing_found_lists_everything_searched_in_order(tmp_path: Path) -> None:
     """When nothing matches, every place looked at is reported, empty sources included."""
-    configured = bin_dir(tmp_path / "configured")
     distro = [bin_dir(tmp_path / "15"), bin_dir(tmp_path / "14")]
-    found, searched = _search(NAMES, configured, [("distro", distro), ("homebrew", [])])
+    found, searched = _search(NAMES, None, [("distro", distro), ("homebrew", [])])
     assert found is None
     assert searched == [
-        f"config: {configured}",
         "PATH (nothing there)",
         f"distro: {distro[0]}",
         f"distro: {distro[1]}",

@@ -17,8 +17,10 @@ import psutil
 
 from realstack import oneshot, ports, probes, process_scan, supervisor
 from realstack.errors import ConfigError, ProviderUnavailable
+from realstack.fields import key
 from realstack.logfiles import FileLogs
 from realstack.model import COMMAND_KINDS, Service, Stack
+from realstack.project import ROOT
 from realstack.providers import Absent, Exited, Found, Orphan, Ours, Stale
 from realstack.providers.native.commands import after_a_task, check_command
 from realstack.records import ProcessRecord, Record, Settings
@@ -113,11 +115,12 @@ class NativeProvider:
                     provider=self.name,
                     service=svc.name,
                 )
+            bin_dir = f"{key(f'{ROOT}.services', svc.name)}.bin_dir"
             if svc.kind == "postgres":
-                _check_settings(svc, str(find_postgres(svc.bin_dir).path))
+                _check_settings(svc, str(find_postgres(svc.bin_dir, bin_dir).path))
                 pgcluster.check_state_reachable(self.paths.base, pgcluster.run_as_user())
             elif svc.kind == "redis":
-                find_redis(svc.bin_dir)
+                find_redis(svc.bin_dir, bin_dir)
             elif svc.kind in COMMAND_KINDS and not after_a_task(self.stack, svc):
                 check_command(svc)  # else at its start: a task before it may build what it runs
 
