@@ -158,3 +158,20 @@ def test_a_cluster_lost_from_memory_is_made_again_and_migrated_again(app: Projec
     assert runs(app) == 2
     assert columns(app) == {"id", "email"}
     assert (memory / "PG_VERSION").is_file()
+
+
+def test_a_python_task_stopped_at_its_timeout_leaves_what_it_printed_in_its_log(
+    app: Project,
+) -> None:
+    """Its output goes to a file, which Python block-buffers: without PYTHONUNBUFFERED, which
+    realstack gives its commands, the line a hung migration printed died with it."""
+    timed = SERVICES.replace('inputs = ["migrations/*.sql"]', "startup_timeout = 2")
+    write_manifest(app, MANIFEST + timed, "APP_PORT")
+    (app.root / "migrate.py").write_text(
+        "import time\nprint('migrating: step 1 of 2')\ntime.sleep(60)\n"
+    )
+
+    stderr = failed_cleanly(invoke(app, "services.start", "--wait"), 1)
+
+    assert "migrate: task failed: still running after 2.0s" in stderr
+    assert "migrating: step 1 of 2" in stderr

@@ -35,7 +35,13 @@ def launch_spec(
             service=service.name,
         )
     inherited = base_env(service.inherit_env)
-    return LaunchSpec(argv=service.command, env={**inherited, **env}, cwd=service.cwd)
+    return LaunchSpec(argv=service.command, env={**UNBUFFERED, **inherited, **env}, cwd=service.cwd)
+
+
+# Output goes to a log file, which Python block-buffers: what an app or a task printed would
+# show in `services.logs` kilobytes late, and a task stopped at its timeout would leave none of
+# it. A command's own env (or an inherited value) says otherwise if it wants.
+UNBUFFERED = {"PYTHONUNBUFFERED": "1"}
 
 
 # What an app process inherits from the shell that starts the stack; everything else it gets
