@@ -75,7 +75,7 @@ def _app_lines(app: App) -> list[str]:
         'depends_on = ["postgres", "redis"]',
         f"probe = {probe}",
         "startup_timeout = 20",
-        'exports = { APP_URL = "http://{host}:{port}" }',
+        'exports = { APP_SERVICE_URL = "{url}" }  # what http_client("app") and other services use',
     ]
 
 

@@ -87,7 +87,7 @@ def test_an_asgi_app_found_becomes_a_uvicorn_process_service(
     assert app.cwd == tmp_path / "."
     assert [d.service for d in app.depends_on] == ["postgres", "redis"]
     assert (app.probe.kind, app.probe.path) == probe
-    assert app.exports == {"APP_URL": f"http://localhost:{app.port}"}
+    assert app.exports == {"APP_SERVICE_URL": f"http://localhost:{app.port}"}
 
 
 def test_a_console_script_whose_module_holds_an_app_is_served_from_src(tmp_path: Path) -> None:

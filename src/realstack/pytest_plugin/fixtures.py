@@ -140,17 +140,30 @@ def redis_client(
         reset_redis(url, realstack_namespace.redis_seed)
 
 
-def _http_url(urls: dict[str, str], service: str) -> str:
+def _http_url(handle: RealstackHandle, service: str) -> str:
+    """``<SERVICE>_SERVICE_URL`` from the contract; else, for an app process of a local stack
+    that exports none (``realstack init`` wrote ``APP_URL`` before), its own address."""
     key = f"{service.upper()}_SERVICE_URL"
-    if key not in urls:
-        known = sorted(k for k in urls if k.endswith("_SERVICE_URL"))
-        raise pytest.UsageError(f"no {key} in the env contract (known: {', '.join(known)})")
-    return urls[key]
+    if key in handle.urls:
+        return handle.urls[key]
+    stack = handle.stack
+    if not stack.deployed and service in stack.names:
+        svc = stack.service(service)
+        if svc.kind == "process":
+            return svc.url
+    known = sorted(k for k in handle.urls if k.endswith("_SERVICE_URL"))
+    pytest.fail(
+        f"http_client({service!r}): no {key} in the env contract and no app process of that "
+        f"name (known: {', '.join(known) or 'none'}; processes: "
+        f"{', '.join(s.name for s in stack.services if s.kind == 'process') or 'none'})",
+        pytrace=False,
+    )
 
 
 @pytest.fixture
-def http_client(service_urls: dict[str, str]) -> Iterator[Callable[[str], httpx.Client]]:
-    """Factory: ``http_client("backend")`` → an httpx client on BACKEND_SERVICE_URL.
+def http_client(realstack: RealstackHandle) -> Iterator[Callable[[str], httpx.Client]]:
+    """Factory: ``http_client("backend")`` → an httpx client on BACKEND_SERVICE_URL (or, when
+    the service exports none, on the app process ``backend``'s own address).
 
     It connects as ``staging.check`` does: to the service itself (no proxy from the
     environment), trusting the system's CAs or ``SSL_CERT_FILE`` / ``SSL_CERT_DIR`` (httpx
@@ -163,7 +176,7 @@ def http_client(service_urls: dict[str, str]) -> Iterator[Callable[[str], httpx.
     roots = trust()
 
     def make(service: str) -> httpx.Client:
-        url = _http_url(service_urls, service)
+        url = _http_url(realstack, service)
         client = httpx.Client(base_url=url, timeout=TIMEOUT, verify=roots, trust_env=False)
         clients.append(client)
         return client
