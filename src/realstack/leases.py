@@ -20,7 +20,7 @@ from typing import Any
 
 from realstack import registry
 from realstack.fields import interpolate
-from realstack.model import Stack
+from realstack.model import Service, Stack
 
 _VAR_PORT = re.compile(r"^\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-[^}]*)?\}$")
 # leased ports: 20000-31999, a block of 100 per instance; below the kernel's ephemeral range
@@ -118,15 +118,20 @@ def _auto(stack: Stack, var: str, index: int) -> bool:
     )
 
 
-def _lost(host: str, port: int) -> bool:
+def _lost(stack: Stack, svc: Service) -> bool:
     """Whether a port realstack chose is no good any more: outside the lease range (a lease
     from before the range moved below the ephemeral ports), or answering for something else.
-    realstack chose it, so it chooses again rather than refuse the start with PortInUse."""
-    if not LOW <= port < LOW + SPAN:
+    realstack chose it, so it chooses again rather than refuse the start with PortInUse. An
+    orphan of the service itself (its record lost, its workers still listening) is no one
+    else: the start clears it and keeps the port, and with it the contract's URLs."""
+    if not LOW <= svc.port < LOW + SPAN:
         return True
-    from realstack import ports  # noqa: PLC0415 - psutil: only a start that moves pays for it
+    from realstack import ports, process_scan  # noqa: PLC0415 - psutil: a start that moves
 
-    return ports.answers(host, port)
+    if not ports.answers(svc.host, svc.port):
+        return False
+    marks = process_scan.service_marks(stack.state_dir, stack.instance_id, svc.name)
+    return not ports.held_by(svc.port, marks)
 
 
 def registers(stack: Stack) -> bool:
@@ -175,7 +180,7 @@ def claim(stack: Stack) -> Stack:
             # a port realstack chose (a lease; an auto port nobody set) is chosen again when
             # lost; the manifest's preferred port, taken by a stranger, stays PortInUse
             chosen = svc.port != preferred or _auto(stack, var, index)
-            busy = svc.port in taken or (chosen and now != svc.port and _lost(svc.host, svc.port))
+            busy = svc.port in taken or (chosen and now != svc.port and _lost(stack, svc))
             if busy and now is not None and now not in live():
                 port = now  # it runs there: keep it rather than move it
             elif busy:

@@ -17,6 +17,8 @@ from pathlib import Path
 
 import psutil
 
+from realstack.state import InstancePaths
+
 OWNER_VAR = "REALSTACK_OWNER"
 _OWNER_PREFIX = f"{OWNER_VAR}=".encode()
 _PROC_ENVIRON = Path("/proc/self/environ").exists()
@@ -28,6 +30,11 @@ class Marks:
 
     marker: str
     log: Path
+
+
+def service_marks(state_dir: Path, instance_id: str, service: str) -> Marks:
+    """The marks of one service of one instance (the native provider gives them at spawn)."""
+    return Marks(f"{state_dir}::{instance_id}::{service}", InstancePaths(state_dir).log(service))
 
 
 _DELETED = " (deleted)"

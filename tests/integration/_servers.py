@@ -2,6 +2,7 @@
 
     python _servers.py silent PORT   # accepts connections and never sends a byte
     python _servers.py health PORT   # HTTP: GET /health -> 200 {"status": "ok", "instance": …}
+    python _servers.py workers PORT  # the same, served by a forked worker (uvicorn --workers)
 
 Standard library only: realstack starts them with the test interpreter and stops them with
 SIGTERM, whose default action ends them.
@@ -46,9 +47,18 @@ def serve_health(port: int) -> None:
         server.serve_forever()
 
 
+def serve_with_a_worker(port: int) -> None:
+    """Bind here, serve ``GET /health`` in a forked worker, wait for it: killed, this parent
+    leaves the worker listening on the port (an orphan bearing the service's marks)."""
+    server = ThreadingHTTPServer((HOST, port), _Health)
+    if os.fork() == 0:
+        server.serve_forever()
+    os.wait()
+
+
 def main(argv: list[str]) -> None:
     mode, port = argv[1], int(argv[2])
-    {"silent": serve_silently, "health": serve_health}[mode](port)
+    {"silent": serve_silently, "health": serve_health, "workers": serve_with_a_worker}[mode](port)
 
 
 if __name__ == "__main__":

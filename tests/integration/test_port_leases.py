@@ -4,17 +4,23 @@ its own services."""
 
 from __future__ import annotations
 
+import json
+import os
+import re
 import shutil
+import signal
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import psutil
 import pytest
 from dotenv import dotenv_values
 
 from conftest import Project, free_port, owned_by, throwaway_project
 from integration.test_cli import TASKS_PY, clean_environ, invoke_ok
 from realstack.probes import http_check, redis_check
+from realstack.waiting import wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -162,3 +168,27 @@ def test_auto_ports_start_healthy_apart_and_stay_put_across_restarts(
     assert contract(b) == urls[1]
     for proj in (a, b):
         cli(proj, env, "services.stop")
+
+
+def test_a_port_held_by_the_services_own_orphan_is_kept_once_the_orphan_is_cleared(
+    checkouts: tuple[list[Project], dict[str, str]],
+) -> None:
+    """uvicorn --workers, its master killed: the workers keep the port. The next start stops
+    them (orphans of this instance) and starts the app on the same port, so the contract's
+    URL does not move (before: a new port, and every shell's exported URL went stale)."""
+    projects, env = checkouts
+    a = projects[0]
+    (a.root / "pyproject.toml").write_text(AUTO_MANIFEST.replace('"health"', '"workers"') % SERVERS)
+    cli(a, env, "services.start", "--wait")
+    before = contract(a)
+    record = json.loads((a.root / ".realstack" / "test" / "services" / "web.json").read_text())
+    os.kill(record["pid"], signal.SIGKILL)
+    wait_until(lambda: None if not psutil.pid_exists(record["pid"]) else "alive", 10)
+    assert http_check(before["WEB_URL"] + "/health", 200, 1.0)() is None  # the worker answers
+
+    again = cli(a, env, "services.start", "--wait")
+
+    assert re.search(r"\bweb\s+orphans\b", again), again
+    assert contract(a) == before
+    assert http_check(before["WEB_URL"] + "/health", 200, 1.0)() is None
+    cli(a, env, "services.stop")

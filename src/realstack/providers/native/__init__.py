@@ -101,8 +101,7 @@ class NativeProvider:
             self._scan = None
 
     def marks(self, svc: Service) -> process_scan.Marks:
-        marker = f"{self.paths.root}::{self.stack.instance_id}::{svc.name}"
-        return process_scan.Marks(marker, self.paths.log(svc.name))
+        return process_scan.service_marks(self.paths.root, self.stack.instance_id, svc.name)
 
     def preflight(self, services: Sequence[Service]) -> None:
         from realstack import pgcluster  # noqa: PLC0415 - what starts loads; a warm start finds
