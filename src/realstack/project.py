@@ -27,6 +27,18 @@ def find_root(start: Path | None = None) -> Path:
     raise ConfigError(ROOT, f"no pyproject.toml with a [{ROOT}] table at or above {here}")
 
 
+def owning_root(start: Path) -> Path | None:
+    """The project ``start`` belongs to (the nearest directory at or above it with a
+    pyproject.toml) when that pyproject has ``[tool.realstack]``; else ``None``: a plain
+    project inside a realstack checkout (a monorepo's package) is not the checkout's."""
+    here = start.resolve()
+    for candidate in (here, *here.parents):
+        pyproject = candidate / "pyproject.toml"
+        if pyproject.is_file():
+            return candidate if "realstack" in tool_table(pyproject) else None
+    return None
+
+
 def tool_table(pyproject: Path) -> dict[str, Any]:
     """The ``[tool]`` table of ``pyproject`` (empty when there is none)."""
     tool = read_toml(pyproject).get("tool", {})

@@ -57,6 +57,26 @@ def test_without_a_manifest_the_plugin_changes_nothing(
     with_plugin.stdout.no_fnmatch_line("realstack*")  # no header, no summary
 
 
+def test_a_plain_package_inside_a_realstack_checkout_is_its_own_project(
+    pytester: pytest.Pytester, inner_env: dict[str, str]
+) -> None:
+    """A monorepo's package with a pyproject of its own, no manifest in it, under a checkout
+    that has one: its run is as without the plugin (before, the checkout's manifest was
+    found above it, and its suite got the header, the checks and the client imports)."""
+    (pytester.path / "pyproject.toml").write_text(
+        '[tool.realstack]\ndefault_env = "test"\n'
+        '[tool.realstack.services.cache]\nkind = "redis"\nport = 16999\n'
+    )
+    package = pytester.path / "pkg"
+    package.mkdir()
+    (package / "pyproject.toml").write_text('[project]\nname = "pkg"\n[tool.pytest.ini_options]\n')
+    (package / "test_untouched.py").write_text(source(UNTOUCHED))
+    flags = ("-p", "no:valkey", "-p", "no:benchmark", "-p", "no:cacheprovider", "-W", "error")
+    result = pytester.runpytest_subprocess("pkg", *flags, timeout=60)
+    result.assert_outcomes(passed=4)
+    result.stdout.no_fnmatch_line("realstack*")
+
+
 OWN_WARNINGS = """
     import warnings
 

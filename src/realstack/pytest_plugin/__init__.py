@@ -1,7 +1,7 @@
 """realstack's pytest plugin: suites that fail loudly instead of going green on nothing.
 
-It does nothing in a run whose project has no realstack manifest (``[tool.realstack]`` in a
-pyproject.toml at or above pytest's rootdir, or ``--realstack-root``): no patching, no
+It does nothing in a run whose project has no realstack manifest (``[tool.realstack]`` in the
+nearest pyproject.toml at or above pytest's rootdir, or ``--realstack-root``): no patching, no
 imports of database clients, no hooks of its own beyond its options. In a project with one:
 
 - tests marked (or living under a directory named) ``e2e`` / ``integration`` are *strict*:

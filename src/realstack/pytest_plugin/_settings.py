@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from realstack.errors import ConfigError
-from realstack.project import find_root
+from realstack.project import find_root, owning_root
 
 ENV_DESC = "env whose stack the suites use (default: REALSTACK_ENV or the manifest's)"
 ROOT_DESC = "project holding the manifest (default: found from pytest's rootdir)"
@@ -59,9 +59,12 @@ class Settings:
 
 
 def _manifest_root(config: pytest.Config) -> Path | None:
+    """``--realstack-root``'s project, else the one pytest's rootdir belongs to, if it has a
+    manifest: a plain package with a pyproject of its own inside a realstack checkout runs
+    without the plugin (its suite asked for nothing)."""
     explicit: Path | None = config.getoption("realstack_root")
     try:
-        return find_root(explicit or config.rootpath)
+        return find_root(explicit) if explicit is not None else owning_root(config.rootpath)
     except (ConfigError, OSError):
         if explicit is not None:
             raise pytest.UsageError(f"--realstack-root={explicit}: no realstack manifest") from None
