@@ -102,6 +102,44 @@ def test_a_strict_suite_leaves_the_tests_own_warnings_to_the_test(inner: Inner) 
     result.assert_outcomes(passed=2)
 
 
+HANDLED_COROUTINE_WARNINGS = """
+    import pytest
+
+    async def fetch():
+        return 1
+
+    def test_expects_it_with_pytest_warns():
+        with pytest.warns(RuntimeWarning, match="never awaited"):
+            fetch()
+
+    @pytest.mark.filterwarnings("ignore:coroutine .* was never awaited:RuntimeWarning")
+    def test_ignores_it_by_marker():
+        fetch()
+
+    def test_looks_at_it_with_recwarn(recwarn):
+        fetch()
+        assert any("never awaited" in str(w.message) for w in recwarn)
+
+    def test_leaves_one_unseen():
+        fetch()
+"""
+
+
+def test_a_never_awaited_warning_the_test_handles_is_the_tests_own(inner: Inner) -> None:
+    """pytest.warns, a filterwarnings marker or recwarn: the test expects the warning (as
+    psycopg's own suite does), so the coroutine check leaves it alone; an unhandled one still
+    fails its test."""
+    inner.write("test_coroutines.py", HANDLED_COROUTINE_WARNINGS)
+    result = inner.run()
+    result.assert_outcomes(passed=3, failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*_ test_leaves_one_unseen _*",
+            "un-awaited coroutine (its code never ran): coroutine 'fetch' was never awaited",
+        ]
+    )
+
+
 LEAKY = """
     def test_connects_to_the_right_database(service_urls, pg_conn):
         pg_conn.execute("SELECT 1")

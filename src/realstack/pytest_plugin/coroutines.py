@@ -16,12 +16,38 @@ from typing import Any
 
 seen: list[str] = []  # what was found un-awaited since the last collect()
 _original: Callable[[Any], None] | None = None
+# pytest's own record of the running test's warnings (its ``catch_warnings(record=True)``):
+# a warning that reaches it was caught by nothing else. None: not known (``-p no:warnings``).
+_outer: list[Any] | None = None
+
+
+def _record() -> list[Any] | None:
+    """The list the innermost ``catch_warnings(record=True)`` appends to, if one is active."""
+    owner = getattr(getattr(warnings, "_showwarnmsg_impl", None), "__self__", None)
+    return owner if isinstance(owner, list) else None
+
+
+def note_test_start() -> None:
+    """At a test's start (before its fixtures): which record is pytest's own."""
+    global _outer  # noqa: PLW0603 - one per process, as the warnings state it reads
+    _outer = _record()
 
 
 def _observe(coro: Any) -> None:
-    seen.append(getattr(coro, "__qualname__", repr(coro)))
-    if _original is not None:
-        _original(coro)
+    """Count the coroutine unless the test handled its warning: an inner recorder
+    (``pytest.warns``, ``recwarn``) took it, or a filter (``filterwarnings("ignore")``)
+    dropped it. Counted when it reaches pytest's own record, or raises (``-W error``)."""
+    name = getattr(coro, "__qualname__", repr(coro))
+    target = _record()
+    before = len(target) if target is not None else 0
+    try:
+        if _original is not None:
+            _original(coro)
+    except BaseException:
+        seen.append(name)
+        raise
+    if _outer is None or (target is _outer and len(_outer) > before):
+        seen.append(name)
 
 
 def install() -> None:

@@ -172,6 +172,12 @@ class ProjectRun:
 
     # ------------------------------------------------------------------ per test
 
+    def pytest_runtest_logstart(self) -> None:
+        """Inside pytest's per-test warning capture, before the test's fixtures: see
+        :func:`coroutines.note_test_start` (a warning the test handled does not fail it)."""
+        if self.coroutines:
+            coroutines.note_test_start()
+
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         """Every phase of every test passes here, before anything shows or ships the report
