@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 
 import pytest
 
-from plugin.conftest import Inner, bring_up
+from plugin.conftest import INNER_TIMEOUT, Inner, bring_up
 
 WRITERS = """
     import json
@@ -106,3 +109,55 @@ def test_seed_data_from_the_load_fixtures_hook_is_there_in_every_test(inner: Inn
     result = inner.run()
     assert result.ret == pytest.ExitCode.OK, result.stdout.str()
     result.assert_outcomes(passed=2)
+
+
+TWO_SESSIONS = """
+    import json
+    import os
+    import pathlib
+
+    from realstack.waiting import wait_until
+
+    HERE = pathlib.Path(__file__).parent
+
+    def test_keeps_its_own_rows_and_keys_while_the_other_session_runs(pg_conn, redis_client):
+        me = os.environ["WHO"]
+        other = {"a": "b", "b": "a"}[me]
+        pg_conn.execute("CREATE TABLE mine (who text)")
+        pg_conn.execute("INSERT INTO mine VALUES (%s)", (me,))
+        redis_client.set("who", me)
+        (database,) = pg_conn.execute("SELECT current_database()").fetchone()
+        redis_db = redis_client.connection_pool.connection_kwargs["db"]
+        (HERE / f"{me}.json").write_text(json.dumps([database, redis_db]))
+        wait_until(lambda: None if (HERE / f"{other}.json").exists() else "not yet", 60)
+        assert pg_conn.execute("SELECT who FROM mine").fetchall() == [(me,)]
+        assert redis_client.get("who") == me
+"""
+
+
+def test_two_sessions_of_one_checkout_at_once_get_namespaces_of_their_own(inner: Inner) -> None:
+    """A second terminal or an IDE runs the suite while a run is going: each session gets its
+    own database and Redis db, and neither recreates or flushes the other's (before, both used
+    ``main``: the second dropped the first's database under it)."""
+    bring_up(inner.project)
+    inner.write("e2e/test_two.py", TWO_SESSIONS)
+    command = [sys.executable, "-m", "pytest", *inner.args("-q")]
+    sessions = {
+        who: subprocess.Popen(
+            command,
+            cwd=inner.path,
+            env={**os.environ, "WHO": who},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for who in ("a", "b")
+    }
+    outputs = {who: proc.communicate(timeout=INNER_TIMEOUT)[0] for who, proc in sessions.items()}
+    for who, proc in sessions.items():
+        assert proc.returncode == 0, outputs[who]
+    records = {who: inner.path / "e2e" / f"{who}.json" for who in "ab"}
+    seen = {who: tuple(json.loads(path.read_text())) for who, path in records.items()}
+    assert seen["a"][0] != seen["b"][0]
+    assert seen["a"][1] != seen["b"][1]
+    assert "plugin_db_rs_main" in {seen["a"][0], seen["b"][0]}  # the first one's is the usual

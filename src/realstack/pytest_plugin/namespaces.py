@@ -7,9 +7,11 @@ clone of the template (:mod:`~realstack.pytest_plugin.templates`), so it starts 
 
 from __future__ import annotations
 
+import fcntl
 import os
 from collections.abc import Collection
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, cast
 from urllib.parse import urlsplit, urlunsplit
 
@@ -33,7 +35,7 @@ RedisSeed = tuple[tuple[bytes, bytes, int], ...]  # (key, DUMP payload, TTL in m
 class Namespace:
     """Where one worker's test data lives (``None``: the session does not use that service)."""
 
-    worker: str  # "main" without xdist, else gw0, gw1 …
+    worker: str  # "main" without xdist, else gw0, gw1 … (``main_1``: a second session's)
     database_url: str | None
     redis_url: str | None
     redis_seed: RedisSeed = ()  # what the seed hook wrote, restored after each test's flush
@@ -47,6 +49,40 @@ def _worker_index(worker: str) -> int:
     return int(worker[2:]) + 1 if worker.startswith("gw") and worker[2:].isdigit() else 0
 
 
+_slots: dict[Path, tuple[str, int]] = {}  # per instance: the namespace this process holds
+
+
+def claim_slot(state_dir: Path) -> tuple[str, int]:
+    """This process's namespace of the instance, as (name, index), held until it ends.
+
+    Its worker's own (``main``, ``gw0`` …) unless another pytest session of the same checkout
+    holds that one right now (a second terminal, an IDE's runner): then the first free index,
+    named ``<worker>_<index>``. Before, both sessions used ``main``: each recreated the
+    other's database under it and flushed its Redis db. The hold is an ``flock`` on a file
+    per index; the kernel drops it when the process ends, however it ends.
+    """
+    held = _slots.get(state_dir)
+    if held is not None:
+        return held
+    worker = worker_id()
+    own = _worker_index(worker)
+    where = state_dir / "namespaces"
+    where.mkdir(parents=True, exist_ok=True)
+    for index in (own, *(i for i in range(REDIS_DATABASES - 1) if i != own)):
+        fd = os.open(where / f"{index}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            continue
+        _slots[state_dir] = held = (worker if index == own else f"{worker}_{index}", index)
+        return held  # the descriptor stays open: the hold lasts as long as the process
+    raise RealstackError(
+        f"all {REDIS_DATABASES - 1} test namespaces of this checkout's stack are held by "
+        "other pytest sessions or workers running now"
+    )
+
+
 def _with_path(url: str, path: str) -> str:
     parts = urlsplit(url)
     return urlunsplit((parts.scheme, parts.netloc, path, parts.query, parts.fragment))
@@ -58,10 +94,10 @@ def exported_by(stack: Stack, key: str) -> str | None:
     return names[-1] if names else None
 
 
-def redis_namespace_url(redis_url: str, worker: str) -> str:
+def redis_namespace_url(redis_url: str, index: int) -> str:
     """The contract's Redis with the db index moved past the services' own (mod 16)."""
     base = int(urlsplit(redis_url).path.strip("/") or 0)
-    return _with_path(redis_url, f"/{(base + 1 + _worker_index(worker)) % REDIS_DATABASES}")
+    return _with_path(redis_url, f"/{(base + 1 + index) % REDIS_DATABASES}")
 
 
 def contract_database(stack: Stack, used: Collection[str]) -> str | None:
@@ -101,13 +137,13 @@ def namespace_for(
         raise RealstackError(
             f"env {stack.env!r} is a deployed stack: realstack makes no databases there"
         )
-    worker = worker_id()
+    name, index = claim_slot(stack.state_dir)
     db_url = redis_url = None
     if template is not None:
-        db_url = postgres_namespace(template, worker)
+        db_url = postgres_namespace(template, name)
     if exported_by(stack, REDIS_KEY) in used:
-        redis_url = redis_namespace_url(envfile.contract(stack)[REDIS_KEY], worker)
-    return Namespace(worker, db_url, redis_url)
+        redis_url = redis_namespace_url(envfile.contract(stack)[REDIS_KEY], index)
+    return Namespace(name, db_url, redis_url)
 
 
 def snapshot_redis(client: redis.Redis) -> RedisSeed:
