@@ -102,10 +102,12 @@ BLOCKS = """
 """
 
 
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
 def test_ctrl_c_during_a_test_stops_the_services_the_session_started(
-    pytester: pytest.Pytester, project: Project, inner_env: dict[str, str]
+    pytester: pytest.Pytester, project: Project, inner_env: dict[str, str], signum: int
 ) -> None:
-    """SIGINT mid-test: the run ends, and no process of the project's stack survives it."""
+    """SIGINT mid-test, or SIGTERM (a CI job cancelled, ``timeout``): the run ends, and no
+    process of the project's stack survives it (SIGTERM killed pytest and left it running)."""
     write_manifest(project)
     inner = Inner(pytester, project)
     marker = inner.path / "running"
@@ -125,7 +127,7 @@ def test_ctrl_c_during_a_test_stops_the_services_the_session_started(
 
         wait_until(test_is_running, timeout=60)
         assert states(project) == BOTH_UP
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(signum)
         proc.wait(timeout=60)
     finally:
         if proc.poll() is None:
@@ -133,7 +135,7 @@ def test_ctrl_c_during_a_test_stops_the_services_the_session_started(
             proc.wait()
     text = output.read_text()
     assert proc.returncode == pytest.ExitCode.INTERRUPTED, text
-    assert "KeyboardInterrupt" in text
+    assert ("KeyboardInterrupt" if signum == signal.SIGINT else "Interrupted: SIGTERM") in text
     assert "INTERNALERROR" not in text, text
     assert owned_processes(project.root) == []
     assert states(project) == BOTH_DOWN

@@ -1,13 +1,17 @@
 """The stack owner (``--realstack-start``): the controller under xdist, else the one process.
 
 It starts what is missing once, before any test runs, and stops at the end only what it
-started (Ctrl-C included): a stack that was running before the session survives it.
+started (Ctrl-C included, and SIGTERM or SIGHUP: a CI job cancelled, a terminal closed): a
+stack that was running before the session survives it.
 """
 
 from __future__ import annotations
 
+import contextlib
+
 import pytest
 
+from realstack.interrupts import ending_signals_interrupt
 from realstack.pytest_plugin._session import Session
 
 
@@ -16,6 +20,9 @@ class StackOwner:
         self.state = state
         self.xdist_controller = xdist_controller
         self._done = False
+        # SIGTERM/SIGHUP end the session as Ctrl-C does, so pytest still reaches
+        # ``pytest_sessionfinish`` and the stop; pytest itself lets them kill the process
+        self._signals = contextlib.ExitStack()
 
     def pytest_sessionstart(self, session: pytest.Session) -> None:
         """Under xdist the controller starts the stack once, before any worker collects."""
@@ -26,6 +33,7 @@ class StackOwner:
         if self._done:
             return
         self._done = True
+        self._signals.enter_context(ending_signals_interrupt())
         from realstack import orchestrator  # noqa: PLC0415 - only runs that start pay for it
 
         report = orchestrator.start(self.state.load_stack(), only=only)
@@ -51,3 +59,6 @@ class StackOwner:
 
             orchestrator.stop(self.state.load_stack(), only=self.state.started)
             self.state.started = []
+
+    def pytest_unconfigure(self, config: pytest.Config) -> None:
+        self._signals.close()
