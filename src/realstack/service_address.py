@@ -87,7 +87,10 @@ def address(
     default_user, default_database = _DEFAULT_LOGIN.get(kind, ("", ""))
     user = text(resolved.get("user", default_user), f"{path}.user")
     password = text(resolved.get("password", ""), f"{path}.password")
-    database = text(resolved.get("database", default_database), f"{path}.database")
+    database_raw = resolved.get("database", default_database)
+    if kind == "redis" and type(database_raw) is int:  # a db index, written as the number it is
+        database_raw = str(database_raw)
+    database = text(database_raw, f"{path}.database")
     if kind == "postgres" and not (user and database):
         raise ConfigError(f"{path}.user" if not user else f"{path}.database", "required")
     if kind == "redis" and database and not re.fullmatch(r"[0-9]{1,5}", database):

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import cast
 
@@ -19,6 +19,7 @@ from realstack.model import (
     Dependency,
     Probe,
     ProbeKind,
+    Service,
     ServiceKind,
 )
 
@@ -42,6 +43,19 @@ def parse_profiles(value: str, path: str = "profiles") -> frozenset[str]:
         if not NAME.fullmatch(name):
             raise ConfigError(path, f"invalid profile name {shown(name)}")
     return names
+
+
+def known_profiles(services: Iterable[Service], asked: frozenset[str]) -> frozenset[str]:
+    """``asked`` (``--profile``), each a profile some service has: a typo would start
+    nothing more, and say nothing."""
+    known = {name for svc in services for name in svc.profiles}
+    unknown = sorted(asked - known)
+    if unknown:
+        raise ConfigError(
+            "profile",
+            f"unknown profile {unknown[0]!r}; the manifest's: {', '.join(sorted(known)) or 'none'}",
+        )
+    return asked
 
 
 _SETTING = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,62}$")

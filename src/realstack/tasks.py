@@ -36,7 +36,7 @@ from realstack.instances_task import list_instances, prune
 from realstack.model import PROVIDERS
 from realstack.results import Action
 from realstack.secrets import mask
-from realstack.service_parts import parse_profiles
+from realstack.service_parts import known_profiles, parse_profiles
 from realstack.staging.task import staging_tasks
 from realstack.state import InstancePaths
 
@@ -87,7 +87,7 @@ def start(
         left_alone(stack, "starts")
         return
     seconds = parse_timeout(timeout)
-    profiles = parse_profiles(profile or "", "profile")
+    profiles = known_profiles(stack.services, parse_profiles(profile or "", "profile"))
     active = replace(stack, profiles=stack.profiles | profiles)
     names = parse_only(only)
     orchestrator.check_names(stack, names)

@@ -312,6 +312,18 @@ def test_redis_database_must_be_a_plain_number(database: str) -> None:
     assert err.path == f"{SVC}.cache.database"
 
 
+@pytest.mark.parametrize(("database", "url_db"), [(1, "1"), ("3", "3")])
+def test_a_redis_database_is_an_index_written_as_a_number_or_a_string(
+    database: object, url_db: str
+) -> None:
+    """``database = 1`` as the docs' "db index" reads (before: "expected a string, got int");
+    a negative number or a bool is still refused."""
+    stack = build({"cache": redis(database=database)})
+    assert stack.service("cache").url.endswith(f"/{url_db}")
+    for bad in (-1, True):
+        assert config_error({"cache": redis(database=bad)}).path == f"{SVC}.cache.database"
+
+
 @pytest.mark.parametrize(
     ("field", "value"),
     [

@@ -236,3 +236,16 @@ def test_a_state_dir_config_error_from_the_environment_is_exit_2(
     done = exit_of(tasks.status)
     assert done.code == 2
     assert str(done.message).startswith("realstack: REALSTACK_STATE_DIR: ")
+
+
+def test_a_profile_no_service_has_is_exit_2_naming_the_manifests(root: Path) -> None:
+    """``--profile analytcs``: a typo would start nothing more, and say nothing (before)."""
+    (root / "pyproject.toml").write_text(
+        MANIFEST + '[tool.realstack.services.ch]\nkind = "process"\nport = 18998\n'
+        'command = ["{python}"]\nprofiles = ["analytics"]\n'
+    )
+    done = exit_of(tasks.start, profile="analytcs")
+    assert done.code == 2
+    assert str(done.message) == (
+        "realstack: profile: unknown profile 'analytcs'; the manifest's: analytics"
+    )
