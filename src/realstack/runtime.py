@@ -79,9 +79,10 @@ def contract(stack: Stack, placement: Placement | None = None) -> dict[str, str]
 def contract_and_moves(
     stack: Stack, placement: Placement | None = None
 ) -> tuple[dict[str, str], list[str]]:
-    """The contract of what runs, and for each running service whose port the manifest has
-    since moved, a sentence saying so. A moved service is left out of the contract: its
-    exports would name the manifest's port, where something else may answer."""
+    """The contract of what runs, and warnings: for each running service whose port the
+    manifest has since moved, a sentence saying so (a moved service is left out of the
+    contract: its exports would name the manifest's port, where something else may answer);
+    one when nothing runs at all."""
     if stack.deployed:
         return envfile.contract(stack, stack.names, enabled=False), []
     running = live(stack, placement or Placement(stack))
@@ -95,6 +96,10 @@ def contract_and_moves(
                 f"{name} runs on port {record.port}, but the manifest now says {port}: left "
                 "out; `invoke services.start` moves it there"
             )
+    if not running:  # `eval "$(invoke env.show -f shell)"` would export nothing, silently
+        moves.append(
+            f"nothing of env {stack.env!r} runs: `invoke services.start --wait --env {stack.env}`"
+        )
     return envfile.contract(stack, set(running) - moved, enabled=False), moves
 
 

@@ -53,3 +53,14 @@ def test_a_service_the_manifest_moved_is_left_out_and_said(tmp_path: Path) -> No
         "db runs on port 15432, but the manifest now says 25432: left out; "
         "`invoke services.start` moves it there"
     ]
+
+
+def test_when_nothing_runs_env_show_has_a_warning_to_give(tmp_path: Path) -> None:
+    """``eval "$(invoke env.show -f shell)"`` would export nothing: stderr says why."""
+    world = World(tmp_path, SERVICES)
+
+    placement = Placement.single(world.stack, world.fake)
+    values, moves = runtime.contract_and_moves(world.stack, placement)
+
+    assert values.keys() == {"REALSTACK_INSTANCE_ID"}
+    assert moves == ["nothing of env 'test' runs: `invoke services.start --wait --env test`"]
