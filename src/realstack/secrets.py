@@ -56,8 +56,25 @@ def _url_password(value: str) -> str | None:
 
 
 def mask(text: str, secrets: Iterable[str]) -> str:
-    """``text`` with every secret replaced by ``***`` (longest first, so no part survives)."""
-    for secret in sorted(secrets, key=len, reverse=True):
+    """``text`` with every secret replaced by ``***`` (longest first, so no part survives),
+    and what is left of one beside a cut (``...``, where pytest shortens a long repr)."""
+    ordered = sorted(secrets, key=len, reverse=True)
+    for secret in ordered:
         if secret in text:
             text = text.replace(secret, MASK)
+    if "..." in text:
+        for secret in ordered:
+            text = _mask_cut(text, secret)
+    return text
+
+
+_SHORTEST_PIECE = 2  # of a secret beside a cut: two characters are as much as we let show
+
+
+def _mask_cut(text: str, secret: str) -> str:
+    """``'jwt-very-se...st:24000/app'``: pytest cut the repr inside the secret, so no whole
+    secret is there to match; its beginning before the ``...`` and its end after are."""
+    for size in range(len(secret) - 1, _SHORTEST_PIECE - 1, -1):
+        text = text.replace(f"{secret[:size]}...", f"{MASK}...")
+        text = text.replace(f"...{secret[-size:]}", f"...{MASK}")
     return text
