@@ -74,9 +74,8 @@ def interpolate(
             elif default is not None:
                 text = default
             else:
-                raise ConfigError(
-                    path, f"variable {name} is not set (envs/<env>.env or environment)"
-                )
+                state = "is empty" if name in variables else "is not set"
+                raise ConfigError(path, f"variable {name} {state} (envs/<env>.env or environment)")
             _no_nul(text, path)
             return text.replace("{", "{{").replace("}", "}}") if literal_braces else text
 
@@ -129,10 +128,13 @@ def text(value: object, path: str) -> str:
     return value
 
 
-def str_list(value: object, path: str) -> list[str]:
+ARGV = "a list of strings (an argv list, no shell)"
+
+
+def str_list(value: object, path: str, expected: str = "a list of strings") -> list[str]:
     if isinstance(value, list) and all(isinstance(v, str) for v in value):
         return cast(list[str], value)
-    raise ConfigError(path, "expected a list of strings (an argv list, no shell)")
+    raise ConfigError(path, f"expected {expected}")
 
 
 def str_map(value: object, path: str) -> dict[str, str]:

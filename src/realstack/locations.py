@@ -6,6 +6,7 @@ manifest and by :mod:`realstack.fallback_instance`, which must find them without
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 import re
 from collections.abc import Mapping
@@ -13,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from dotenv import dotenv_values
+from dotenv.parser import parse_stream
 
 from realstack.errors import ConfigError
 from realstack.fields import interpolate, shown, text
@@ -40,11 +42,19 @@ def read_env_file(root: Path, env: str, source: str = "env") -> dict[str, str]:
             f"unknown env {env!r}: {path} does not exist (known: {', '.join(known) or 'none'})",
         )
     try:
-        values = dotenv_values(path, interpolate=False)
+        text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError as exc:
         raise ConfigError(str(path), f"not a readable env file: not UTF-8 ({exc.reason})") from None
     except OSError as exc:
         raise ConfigError(str(path), f"cannot be read: {exc.strerror or exc}") from None
+    for binding in parse_stream(io.StringIO(text)):  # python-dotenv only logs and skips these
+        if binding.error:  # the line itself is not shown: it may hold a secret
+            raise ConfigError(
+                str(path),
+                f"line {binding.original.line} is not NAME=value (a missing '=', or an "
+                "unclosed quote)",
+            )
+    values = dotenv_values(stream=io.StringIO(text), interpolate=False)
     return {k: v or "" for k, v in values.items()}
 
 

@@ -11,7 +11,18 @@ from pathlib import Path
 from typing import cast
 
 from realstack.errors import ConfigError
-from realstack.fields import choice, fmt, integer, key, port_number, seconds, shown, str_list, text
+from realstack.fields import (
+    ARGV,
+    choice,
+    fmt,
+    integer,
+    key,
+    port_number,
+    seconds,
+    shown,
+    str_list,
+    text,
+)
 from realstack.model import (
     CONDITIONS,
     PROBE_KINDS,
@@ -90,7 +101,7 @@ def server_settings(raw: object, kind: ServiceKind, path: str) -> dict[str, str]
 
 def input_globs(raw: object, path: str) -> tuple[str, ...]:
     """Glob patterns under the project root (``alembic/versions/*.py``, ``migrations/**``)."""
-    patterns = str_list(raw, path)
+    patterns = str_list(raw, path, "a list of glob patterns (migrations/*.sql)")
     for i, pattern in enumerate(patterns):
         if not pattern or pattern.startswith("/") or ".." in Path(pattern).parts:
             raise ConfigError(
@@ -122,7 +133,7 @@ def probe_of(raw: object, kind: ServiceKind, fields: Mapping[str, str], path: st
         raise ConfigError(f"{path}.status", f"{status} is not an HTTP status")
     argv = tuple(
         fmt(a, fields, f"{path}.command[{i}]")
-        for i, a in enumerate(str_list(raw.get("command", []), f"{path}.command"))
+        for i, a in enumerate(str_list(raw.get("command", []), f"{path}.command", ARGV))
     )
     if pkind == "command" and not argv:
         raise ConfigError(f"{path}.command", "required for a command probe")
@@ -139,7 +150,7 @@ def inherit_env_of(raw: object, path: str) -> tuple[str, ...]:
     """``true`` (the whole caller's environment), ``false``, or a list of variable names."""
     if isinstance(raw, bool):
         return ("*",) if raw else ()
-    names = str_list(raw, path)
+    names = str_list(raw, path, "true, false or a list of variable names")
     for i, name in enumerate(names):
         if not VAR_NAME.fullmatch(name):
             raise ConfigError(f"{path}[{i}]", f"not a variable name: {shown(name)}")

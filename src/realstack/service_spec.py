@@ -14,6 +14,7 @@ from typing import cast
 
 from realstack.errors import ConfigError
 from realstack.fields import (
+    ARGV,
     boolean,
     choice,
     fmt,
@@ -108,7 +109,7 @@ def build_service(name: str, raw: object, defaults: Defaults) -> Service:
     }
     command = tuple(
         fmt(a, placeholders, f"{path}.command[{i}]")
-        for i, a in enumerate(str_list(raw.get("command", []), f"{path}.command"))
+        for i, a in enumerate(str_list(raw.get("command", []), f"{path}.command", ARGV))
     )
     if kind in COMMAND_KINDS and not command:
         raise ConfigError(f"{path}.command", f"required for kind {kind!r}")

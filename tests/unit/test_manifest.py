@@ -481,6 +481,30 @@ def test_env_file_supplies_variables(tmp_path: Path) -> None:
     assert (pg.port, pg.user, pg.database) == (5433, "dev_user", "app_dev")
 
 
+@pytest.mark.parametrize(
+    "line", ["POSTGRES_PASSWORD s3cret-in-the-line", 'POSTGRES_PASSWORD="s3cret-in-the-line']
+)
+def test_an_env_file_line_that_is_no_assignment_is_named_by_file_and_line(
+    tmp_path: Path, line: str
+) -> None:
+    """python-dotenv logs and skips such a line; the error then read "variable … is not set"
+    with no file named. The line is not shown: it may hold a secret."""
+    root = write_project(tmp_path, {"test": ENV_FILES["test"] + line + "\n"})
+    with pytest.raises(ConfigError) as info:
+        load_stack(root, "test", environ={})
+    assert str(info.value) == (
+        f"{root / 'envs' / 'test.env'}: line 4 is not NAME=value (a missing '=', or an "
+        "unclosed quote)"
+    )
+
+
+def test_a_variable_set_empty_says_empty_not_unset(tmp_path: Path) -> None:
+    root = write_project(tmp_path, {"test": ENV_FILES["test"].replace("test_user", "")})
+    with pytest.raises(ConfigError) as info:
+        load_stack(root, "test", environ={})
+    assert "variable POSTGRES_USER is empty" in str(info.value)
+
+
 def test_environment_overrides_env_file(tmp_path: Path) -> None:
     """A variable in the process environment beats the same one in the env file."""
     root = write_project(tmp_path, ENV_FILES)
@@ -1163,3 +1187,23 @@ def test_the_root_may_be_given_as_a_string(tmp_path: Path) -> None:
     """`load_stack(".")` in a script or a REPL: a path as text is a path, not a traceback."""
     root = write_project(tmp_path, ENV_FILES)
     assert load_stack(str(root), environ={}).root == load_stack(root, environ={}).root
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "expected"),
+    [
+        ("command", "uvicorn app:app", "a list of strings (an argv list, no shell)"),
+        ("inherit_env", "yes", "true, false or a list of variable names"),
+        ("inputs", "migrations/*", "a list of glob patterns (migrations/*.sql)"),
+    ],
+)
+def test_a_list_field_given_a_string_says_what_the_field_takes(
+    field: str, value: str, expected: str
+) -> None:
+    """Each list field says its own kind of list (inherit_env is no argv, as it used to read)."""
+    kind = "task" if field == "inputs" else "process"
+    fields: dict[str, Any] = {"kind": kind, "command": ["{python}"], field: value}
+    if kind == "process":
+        fields["port"] = 18301
+    err = config_error({"app": fields})
+    assert str(err) == f"{SVC}.app.{field}: expected {expected}"
