@@ -6,7 +6,7 @@ psycopg's import alone costs more than the whole check. This speaks just enough 
 protocol to prove what the client did: the server accepts this user on this database with
 this password (trust, cleartext, MD5 or SCRAM-SHA-256) and answers a query. No TLS: the
 stacks realstack runs listen in plain text; a deployed database keeps psycopg
-(:func:`realstack.probes.postgres_url_check`).
+(:func:`realstack.probes_deployed.postgres_url_check`).
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 Probes run on every health gate, status, warm start and test-run preflight, so none uses a
 client library: PostgreSQL and Redis are spoken to over plain sockets, HTTP (and ClickHouse)
 through the standard library (:mod:`realstack.httpget`). A deployed env's PostgreSQL and Redis
-may need TLS: their clients are imported when such a probe is built.
+may need TLS: their clients are imported when such a probe is built (:mod:`.probes_deployed`).
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ class Permanent(str):
 _LOGIN_REFUSED = frozenset({"28P01", "28000", "3D000"})
 
 
-def _describe(exc: BaseException) -> str:
+def describe(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
     return f"{type(exc).__name__}: {text[-1] if text else ''}".rstrip(": ")
 
@@ -42,7 +42,7 @@ def tcp_check(host: str, port: int, timeout: float) -> ProbeCheck:
             with socket.create_connection((host, port), timeout=timeout):
                 return None
         except OSError as exc:
-            return _describe(exc)
+            return describe(exc)
 
     return check
 
@@ -68,6 +68,8 @@ def http_check(url: str, status: int, timeout: float) -> ProbeCheck:
         try:
             code, _ = httpget.get(url, timeout, context=context)
         except httpget.Unanswered as exc:
+            if isinstance(exc.__cause__, TimeoutError):  # a slow health route is not a dead one
+                return f"{exc} (no answer within the probe's attempt_timeout, {timeout:g}s)"
             return str(exc)
         if code != status:
             return f"HTTP {code} from {url} (want {status})"
@@ -103,7 +105,7 @@ def postgres_check(service: Service, timeout: float) -> ProbeCheck:
                 )
             return f"postgres: {exc}"
         except OSError as exc:
-            return _describe(exc)
+            return describe(exc)
         return None
 
     return check
@@ -135,7 +137,7 @@ def redis_exchange(
                     return "connection closed before the reply"
                 received += chunk
     except OSError as exc:
-        return _describe(exc)
+        return describe(exc)
     lines = received.split(b"\r\n")
     for line in lines:
         if line.startswith(b"-"):
@@ -205,54 +207,10 @@ def command_check(argv: tuple[str, ...], timeout: float) -> ProbeCheck:
         try:
             done = subprocess.run(argv, capture_output=True, timeout=timeout, check=False)
         except (OSError, subprocess.TimeoutExpired) as exc:
-            return _describe(exc)
+            return describe(exc)
         if done.returncode != 0:
             out = (done.stderr or done.stdout).decode(errors="replace").strip().splitlines()
             return f"exit {done.returncode}" + (f": {out[-1]}" if out else "")
-        return None
-
-    return check
-
-
-def external_check(service: Service) -> ProbeCheck:
-    """A deployed service's probe, aimed at the URL its env gives (TLS verified: the CA is
-    the system's, or ``SSL_CERT_FILE``'s)."""
-    probe: Probe = service.probe
-    t = probe.attempt_timeout
-    if not service.external:
-        return lambda: "not offered by this deployed env (no URL for it in its env file)"
-    if probe.kind == "http":
-        return http_check(service.external.rstrip("/") + probe.path, probe.status, t)
-    if probe.kind == "postgres":
-        return postgres_url_check(service.external, t)
-    if probe.kind == "redis":
-        return redis_url_check(service.external, t)
-    return tcp_check(service.host, service.port, t)
-
-
-def postgres_url_check(url: str, timeout: float) -> ProbeCheck:
-    import psycopg  # noqa: PLC0415
-
-    def check() -> str | None:
-        try:
-            with psycopg.connect(url, connect_timeout=max(1, round(timeout))) as conn:
-                conn.execute("SELECT 1").fetchone()
-        except psycopg.Error as exc:
-            return _describe(exc)
-        return None
-
-    return check
-
-
-def redis_url_check(url: str, timeout: float) -> ProbeCheck:
-    import redis  # noqa: PLC0415 - a deployed Redis may need TLS, which the raw probe lacks
-
-    def check() -> str | None:
-        try:
-            with redis.Redis.from_url(url, socket_timeout=timeout) as client:
-                client.ping()
-        except (redis.RedisError, ValueError) as exc:  # ValueError: options the URL spells badly
-            return _describe(exc)
         return None
 
     return check
@@ -262,6 +220,8 @@ def check_for(service: Service) -> ProbeCheck:
     """The readiness check of ``service``'s probe, aimed at its host and port (a deployed
     env's service: at its URL)."""
     if service.external or (service.port == 0 and not service.is_task):
+        from realstack.probes_deployed import external_check  # noqa: PLC0415 - deployed only
+
         return external_check(service)
     probe: Probe = service.probe
     t = probe.attempt_timeout

@@ -161,3 +161,12 @@ def test_an_http_probe_loads_no_client_library(port: int) -> None:
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "[]"
+
+
+def test_a_server_that_answers_too_slowly_is_said_to_and_the_knob_named() -> None:
+    """A health route slower than the attempt is not a dead server: the message says which
+    setting decides (before: "TimeoutError: timed out", nothing more)."""
+    with socket.create_server(("127.0.0.1", 0)) as silent:  # accepts (backlog), never answers
+        url = f"http://127.0.0.1:{silent.getsockname()[1]}/health"
+        said = http_check(url, 200, 0.2)()
+    assert said == "TimeoutError: timed out (no answer within the probe's attempt_timeout, 0.2s)"
