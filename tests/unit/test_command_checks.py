@@ -1,5 +1,6 @@
-"""An app's or task's command that cannot run is a mistake in the manifest: said before
-anything starts, naming the field (``cwd``, ``command[0]``), exit 2 (ConfigError)."""
+"""What cannot run is said before it is run: an app's or task's command (a mistake in the
+manifest, naming the field: ``cwd``, ``command[0]``, exit 2), or kept PostgreSQL data that
+the server found cannot read (another major version)."""
 
 from __future__ import annotations
 
@@ -9,10 +10,12 @@ from typing import Any
 
 import pytest
 
-from realstack.errors import ConfigError
+from realstack.binaries import find_postgres, version_of
+from realstack.errors import ConfigError, ServiceError
 from realstack.manifest import build_stack
 from realstack.model import Stack
 from realstack.providers.native import NativeProvider
+from realstack.providers.native.launch import check_major
 from realstack.records import Settings
 
 APP = {"kind": "process", "port": 18101}
@@ -99,3 +102,27 @@ def test_after_a_task_the_command_is_checked_when_it_starts(tmp_path: Path) -> N
     with pytest.raises(ConfigError) as info:
         provider.start(stack.service("app"), {}, Settings())
     assert info.value.path == "tool.realstack.services.app.command[0]"
+
+
+def test_kept_postgres_data_of_another_major_version_is_said_before_the_server_refuses_it(
+    tmp_path: Path,
+) -> None:
+    """A distro upgrade or another bin_dir: the mend is named (purge, or the right build)
+    instead of the server's "database files are incompatible with server"."""
+    postgres = find_postgres().path
+    major = version_of(str(postgres)).removeprefix("PostgreSQL ").split(".")[0]
+    pg = build_stack(
+        {"services": {"db": {"kind": "postgres", "port": 18401, "user": "u", "database": "d"}}},
+        root=tmp_path,
+        env="test",
+        variables={},
+    ).service("db")
+    (tmp_path / "PG_VERSION").write_text(f"{major}\n")
+    check_major(pg, postgres, tmp_path)  # the same major: nothing to say
+    (tmp_path / "PG_VERSION").write_text("9\n")
+    with pytest.raises(ServiceError) as info:
+        check_major(pg, postgres, tmp_path)
+    assert f"was made by PostgreSQL 9, and the server found is PostgreSQL {major}." in str(
+        info.value
+    )
+    assert "`invoke services.stop --only db --purge`" in str(info.value)

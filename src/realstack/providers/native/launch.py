@@ -6,10 +6,11 @@ from __future__ import annotations
 import os
 import signal
 from collections.abc import Callable, Mapping
+from pathlib import Path
 
 from realstack import identity, pgcluster, pgstorage
-from realstack.binaries import find_postgres, find_redis
-from realstack.errors import ProviderUnavailable
+from realstack.binaries import find_postgres, find_redis, version_of
+from realstack.errors import ProviderUnavailable, ServiceError
 from realstack.model import Service
 from realstack.state import InstancePaths
 from realstack.supervisor import LaunchSpec
@@ -44,6 +45,25 @@ def launch_spec(
 UNBUFFERED = {"PYTHONUNBUFFERED": "1"}
 
 
+def check_major(service: Service, postgres: Path, data: Path) -> None:
+    """Kept data from another PostgreSQL major version (a distro upgrade, another bin_dir):
+    said before the server refuses it with "database files are incompatible with server"."""
+    try:
+        made_by = (data / "PG_VERSION").read_text().strip()
+    except OSError:
+        return  # the server says what is wrong with it
+    found = version_of(str(postgres))  # "PostgreSQL 15.18"; remembered per binary
+    major = found.removeprefix("PostgreSQL ").split(".")[0]
+    if made_by and major.isdigit() and made_by != major:
+        raise ServiceError(
+            service.name,
+            f"{service.name}: its data ({data}) was made by PostgreSQL {made_by}, and the server "
+            f"found is {found} ({postgres}): point bin_dir at a PostgreSQL {made_by} build, or "
+            f"`invoke services.stop --only {service.name} --purge` deletes the data and the "
+            "next start makes it anew",
+        )
+
+
 # What an app process inherits from the shell that starts the stack; everything else it gets
 # from the manifest (the env contract and its own ``env``), so a secret in the caller's shell
 # never reaches it by accident.
@@ -71,6 +91,8 @@ def _postgres(
     )
     if cluster.created:
         new_data()
+    else:
+        check_major(service, postgres, cluster.path)
     data = cluster.path
     argv = [
         str(postgres),
