@@ -21,6 +21,8 @@ from typing import Any
 from realstack import registry
 from realstack.fields import interpolate
 from realstack.model import Service, Stack
+from realstack.operation import OPERATION
+from realstack.results import Event, Progress
 
 _VAR_PORT = re.compile(r"^\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-[^}]*)?\}$")
 # leased ports: 20000-31999, a block of 100 per instance; below the kernel's ephemeral range
@@ -201,3 +203,24 @@ def claim(stack: Stack) -> Stack:
     return build_stack(
         stack.table, root=stack.root, env=stack.env, variables=stack.given, instance=stack.instance
     )
+
+
+def claimed(stack: Stack, progress: Progress) -> tuple[Stack, bool]:
+    """``stack`` with its ports leased (:func:`claim`; the same again for a
+    stack already claimed), and whether its registry entry was written with them. The
+    registry is advisory: when it cannot be used, the manifest's ports, and a note saying
+    why."""
+    try:
+        taken = claim(stack)
+    except OSError as exc:
+        progress(OPERATION, Event.NOTE, f"ports not leased ({exc}); the manifest's are used")
+        return stack, False
+    for svc in taken.services:  # a port that moved now: said, or URLs change silently
+        if svc.port != (was := stack.service(svc.name).port):
+            progress(
+                svc.name,
+                Event.NOTE,
+                f"port {was} is taken (another checkout or process)"
+                f"; leased {svc.port} for this checkout",
+            )
+    return taken, registers(stack)

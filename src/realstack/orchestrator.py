@@ -34,18 +34,6 @@ __all__ = ["OPERATION", "as_error", "check_names", "locked", "restart", "start",
 check_names = plan.check_names
 
 
-def _claimed(stack: Stack, progress: Progress) -> tuple[Stack, bool]:
-    """``stack`` with its ports leased (:func:`realstack.leases.claim`; the same again for a
-    stack already claimed), and whether its registry entry was written with them. The
-    registry is advisory: when it cannot be used, the manifest's ports, and a note saying
-    why."""
-    try:
-        return leases.claim(stack), leases.registers(stack)
-    except OSError as exc:
-        progress(OPERATION, Event.NOTE, f"ports not leased ({exc}); the manifest's are used")
-        return stack, False
-
-
 def start(
     stack: Stack,
     *,
@@ -78,7 +66,7 @@ def start(
             return dataclasses.replace(nothing_to_do, seconds=clock.now() - t0)
     from realstack._launch import Launch  # noqa: PLC0415 - see the TYPE_CHECKING import
 
-    stack, registered = _claimed(stack, progress)
+    stack, registered = leases.claimed(stack, progress)
     placement = placement or Placement(stack, provider)
     paths = InstancePaths(stack.state_dir)
     with locked(paths, lock_timeout, progress, clock):
@@ -213,7 +201,7 @@ def restart(
             "name", f"env {stack.env!r} is a deployed stack: realstack restarts nothing there"
         )
     # leased first: the placement (a compose file's variables) must see the ports it starts on
-    stack, _ = _claimed(stack, progress)
+    stack, _ = leases.claimed(stack, progress)
     placement = placement or Placement(stack, provider)
     stopped = stop(
         stack,
