@@ -87,16 +87,19 @@ def _stack(session: nox.Session, env: str) -> Iterator[None]:
     Services already running before the session are kept (your dev loop's stack survives a
     test run), and so is everything with `-- --reuse-stack`. Ctrl-C still runs the stop.
     """
-    status = session.run("invoke", "services.status", f"--env={env}", "--json", silent=True)
-    rows = json.loads(str(status))["services"]
-    before = {r["name"] for r in rows if r["state"] == "ours"}
+    before = _ours(session, env)
     session.run("invoke", "services.start", "--wait", f"--env={env}")
-    started = sorted({r["name"] for r in rows} - before)
+    started = sorted(_ours(session, env) - before)  # not a disabled profile's service
     try:
         yield
     finally:
         if started and "--reuse-stack" not in session.posargs:
             session.run("invoke", "services.stop", f"--env={env}", f"--only={','.join(started)}")
+
+
+def _ours(session: nox.Session, env: str) -> set[str]:
+    status = session.run("invoke", "services.status", f"--env={env}", "--json", silent=True)
+    return {r["name"] for r in json.loads(str(status))["services"] if r["state"] == "ours"}
 
 
 def _suite_args(session: nox.Session) -> list[str]:

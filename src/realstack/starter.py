@@ -139,14 +139,17 @@ import nox
 ENV = "test"
 
 
+def _ours(session: nox.Session) -> set[str]:
+    status = session.run("invoke", "services.status", f"--env={{ENV}}", "--json", silent=True)
+    return {{r["name"] for r in json.loads(str(status))["services"] if r["state"] == "ours"}}
+
+
 @contextmanager
 def _stack(session: nox.Session) -> Iterator[None]:
     """The stack up for the suite; afterwards stop only what this session started."""
-    status = session.run("invoke", "services.status", f"--env={{ENV}}", "--json", silent=True)
-    rows = json.loads(str(status))["services"]
-    before = {{r["name"] for r in rows if r["state"] == "ours"}}
+    before = _ours(session)
     session.run("invoke", "services.start", "--wait", f"--env={{ENV}}")
-    started = sorted({{r["name"] for r in rows}} - before)
+    started = sorted(_ours(session) - before)
     try:
         yield
     finally:
