@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from realstack import identity, oneshot
 from realstack._scheduler import Cancelled
 from realstack.errors import PortInUse, ProbeTimeout, RealstackError, ServiceExited, TaskFailed
-from realstack.launch_words import completed_before, elsewhere, who
+from realstack.launch_words import completed_before, elsewhere, tail_of, who
 from realstack.model import COMMAND_KINDS, Service
 from realstack.plan import Plan, drift
 from realstack.probes import Permanent
@@ -180,7 +180,7 @@ class Launch:
                 raise Cancelled
             ended = handle.exited()
             if ended is not None:
-                lines = handle.logs.tail(LOG_TAIL, since=mark)
+                lines = tail_of(svc, handle, LOG_TAIL, mark)  # it may have answered a few polls
                 raise ServiceExited(svc.name, ended.code, lines, handle.logs.source)
             objection = handle.not_ready() or probe()
             if isinstance(objection, Permanent):  # the server answers: waiting changes nothing
@@ -201,7 +201,7 @@ class Launch:
                 exc.last_error,
                 exc.elapsed,
                 timeout,
-                handle.logs.tail(LOG_TAIL, since=mark),
+                tail_of(svc, handle, LOG_TAIL, mark),
                 handle.logs.source,
                 elsewhere(svc, handle),
             ) from None

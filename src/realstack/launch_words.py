@@ -1,5 +1,6 @@
 """What a start says of a service beyond "ready": who it is (pid or container), a task whose
-last run is still current, a process that listens elsewhere than its port. Shared by the
+last run is still current, a process that listens elsewhere than its port, the log tail of
+one that never became ready. Shared by the
 full start (:mod:`realstack._launch`) and the warm path (:mod:`realstack.warm`), which must
 say the same without loading the launch machinery.
 """
@@ -33,3 +34,20 @@ def who(handle: Handle) -> str:
     return (
         f"pid {pid}" if pid is not None else f"container {getattr(record, 'container_id', '')[:12]}"
     )
+
+
+_PROBE_LINES = 400  # how far back a failure's tail looks past the probe's own requests
+
+
+def tail_of(svc: Service, handle: Handle, lines: int, since: float | None) -> list[str]:
+    """The last ``lines`` of what ``svc`` printed since ``since``, without the access-log lines
+    of its own http probe (``"GET /health" 503`` every poll): they filled the tail, and the
+    app's own startup lines, which say why it is not ready, were pushed out."""
+    if svc.probe.kind != "http":
+        return handle.logs.tail(lines, since=since)
+    request = f"GET {svc.probe.path} "
+    found = handle.logs.tail(_PROBE_LINES, since=since)
+    kept = [line for line in found if request not in line]
+    left_out = len(found) - len(kept)
+    note = [f"({left_out} lines of the probe's own GET {svc.probe.path} left out)"]
+    return kept[-lines:] + (note if left_out else [])

@@ -3,6 +3,7 @@
     python _servers.py silent PORT   # accepts connections and never sends a byte
     python _servers.py health PORT   # HTTP: GET /health -> 200 {"status": "ok", "instance": …}
     python _servers.py workers PORT  # the same, served by a forked worker (uvicorn --workers)
+    python _servers.py unready PORT  # says why on stderr, then answers 503, logging each request
 
 Standard library only: realstack starts them with the test interpreter and stops them with
 SIGTERM, whose default action ends them.
@@ -56,9 +57,24 @@ def serve_with_a_worker(port: int) -> None:
     os.wait()
 
 
+class _Unready(BaseHTTPRequestHandler):
+    def do_GET(self) -> None:
+        """503, and an access-log line on stderr per request, as uvicorn writes them."""
+        self.send_response(503)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+
+def serve_unready(port: int) -> None:
+    print("startup: cache warm-up failed (no CACHE_URL); serving 503", file=sys.stderr)
+    with ThreadingHTTPServer((HOST, port), _Unready) as server:
+        server.serve_forever()
+
+
 def main(argv: list[str]) -> None:
     mode, port = argv[1], int(argv[2])
-    {"silent": serve_silently, "health": serve_health, "workers": serve_with_a_worker}[mode](port)
+    modes = {"silent": serve_silently, "health": serve_health, "workers": serve_with_a_worker}
+    {**modes, "unready": serve_unready}[mode](port)
 
 
 if __name__ == "__main__":
