@@ -153,3 +153,20 @@ def load_for_task(
     if state is not None and not stack.deployed:
         InstancePaths(stack.state_dir).check(stack.names, write=state == "write")
     return stack
+
+
+def note_dependents(stack: Stack, name: str) -> None:
+    """After a restart of ``name``: what depends on it was not restarted, and its connections
+    to it were cut; an app that does not reconnect needs a restart of its own."""
+    users = [
+        s.name
+        for s in stack.services
+        if not s.is_task and any(d.service == name for d in s.depends_on)
+    ]
+    if users:
+        one = len(users) == 1
+        print(
+            f"  note: {', '.join(users)} depend{'s' if one else ''} on {name} and "
+            f"{'was' if one else 'were'} not restarted; one that does not reconnect: "
+            "`invoke services.restart <name>`"
+        )

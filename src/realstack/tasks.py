@@ -26,6 +26,7 @@ from realstack.cli_support import (
     friendly,
     left_alone,
     load_for_task,
+    note_dependents,
     parse_only,
     parse_timeout,
     print_failures,
@@ -216,6 +217,7 @@ def restart(c: Context, name: str, env: str | None = None, timeout: float | None
         print_failures(report)
         raise Exit(code=1)
     print(f"✓ {name} restarted in {report.seconds:.2f}s")
+    note_dependents(stack, name)
 
 
 @task(name="show", help={"env": "env", "format": "dotenv (default), json or shell"})

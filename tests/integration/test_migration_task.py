@@ -175,3 +175,14 @@ def test_a_python_task_stopped_at_its_timeout_leaves_what_it_printed_in_its_log(
 
     assert "migrate: task failed: still running after 2.0s" in stderr
     assert "migrating: step 1 of 2" in stderr
+
+
+def test_a_restart_of_postgres_says_the_app_on_it_was_not_restarted(app: Project) -> None:
+    """Its connections to PostgreSQL were cut: an app that does not reconnect needs its own
+    restart, and the restart says so (a task is no running user of it)."""
+    succeeded(invoke(app, "services.start", "--wait"))
+
+    done = succeeded(invoke(app, "services.restart", "postgres"))
+
+    assert "note: app depends on postgres and was not restarted" in done.stdout
+    assert "migrate" not in done.stdout.split("note:", 1)[1]
