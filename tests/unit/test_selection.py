@@ -318,3 +318,18 @@ def test_docker_without_an_engine_fails_before_anything_starts_and_says_how_to_f
     assert "start_docker_engine.sh" in message
     assert "--provider native" in message
     assert not list((tmp_path / ".realstack").rglob("*.json"))
+
+
+def test_without_an_engine_clickhouse_is_not_told_to_run_natively(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """ClickHouse runs only in Docker: the fix offered is an engine or leaving it out, never
+    ``--provider native``, which failed again with the same message."""
+    monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/no-engine.sock")
+    stack = stack_of({"olap": {"kind": "clickhouse", "port": free_port()}}, root=tmp_path)
+    with pytest.raises(ProviderError) as caught:
+        orchestrator.start(stack)
+    message = str(caught.value)
+    assert "start_docker_engine.sh" in message
+    assert "leave out what runs only in Docker" in message
+    assert "--provider native" not in message

@@ -20,7 +20,7 @@ from typing import Any
 
 from realstack import ports, probes
 from realstack.errors import ProviderFailed, ProviderUnavailable, ServiceExited
-from realstack.model import Service, Stack
+from realstack.model import SWITCHABLE_KINDS, Service, Stack
 from realstack.providers import Absent, Found, Orphan, Ours, Stale
 from realstack.providers import engine_address as address
 from realstack.providers.docker import compose, direct, engine, resolved, spec
@@ -86,7 +86,8 @@ class DockerProvider:
                     provider=self.name,
                     service=svc.name,
                 )
-        require_engine()  # one clear message, before anything has started
+        # one clear message, before anything has started
+        require_engine(native_too=any(s.kind in SWITCHABLE_KINDS for s in services))
         model = self.model()  # compose works and the file is valid, also before anything starts
         host = address.engine_host()
         if not address.is_local(host):

@@ -89,13 +89,19 @@ def engine_available(timeout: float = 1.0) -> bool:
         return False
 
 
-def require_engine() -> None:
-    """:class:`ProviderUnavailable` with the fix when no engine answers (before any start)."""
+def require_engine(native_too: bool = True) -> None:
+    """:class:`ProviderUnavailable` with the fix when no engine answers (before any start);
+    ``native_too``: the services could run natively instead (not ClickHouse: only Docker)."""
     if not engine_available(timeout=5.0):
+        other = (
+            "or use --provider native (or auto)"
+            if native_too
+            else "or leave out what runs only in Docker (ClickHouse: its profile)"
+        )
         raise ProviderUnavailable(
             f"docker provider: no Docker engine answers at {docker_host()}. Start one "
             "(`sudo systemctl start docker`; on a machine without an init system "
-            "`bash scripts/start_docker_engine.sh`), or use --provider native (or auto).",
+            f"`bash scripts/start_docker_engine.sh`), {other}.",
             provider="docker",
         )
 
