@@ -217,10 +217,14 @@ def claimed(stack: Stack, progress: Progress) -> tuple[Stack, bool]:
         return stack, False
     for svc in taken.services:  # a port that moved now: said, or URLs change silently
         if svc.port != (was := stack.service(svc.name).port):
-            progress(
-                svc.name,
-                Event.NOTE,
-                f"port {was} is taken (another checkout or process)"
-                f"; leased {svc.port} for this checkout",
-            )
+            why = _holder(stack, was)
+            progress(svc.name, Event.NOTE, f"port {was} is {why}; leased {svc.port} for this one")
     return taken, registers(stack)
+
+
+def _holder(stack: Stack, port: int) -> str:
+    """Who has ``port``: another checkout's lease (running or stopped), else a process."""
+    for entry in registry.entries():
+        if entry.instance_id != stack.instance_id and port in entry.ports.values():
+            return f"leased by {entry.root} (env {entry.env}, {registry.state_of(entry)})"
+    return "in use by a process that is no realstack checkout's"

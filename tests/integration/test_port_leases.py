@@ -79,9 +79,10 @@ def test_each_checkout_runs_on_ports_of_its_own_and_keeps_them(
 
     urls = [contract(p) for p in projects]
     assert urls[0]["REDIS_URL"].endswith(f":{preferred}/0")  # the first keeps the manifest's
-    assert "is taken" not in said[0]
+    assert "leased by" not in said[0]
     leased = urls[1]["REDIS_URL"].rsplit(":", 1)[1].split("/")[0]
-    assert f"port {preferred} is taken (another checkout or process); leased {leased}" in said[1]
+    holder = f"leased by {projects[0].root} (env test, running)"
+    assert f"port {preferred} is {holder}; leased {leased} for this one" in said[1], said[1]
     assert len({u["REDIS_URL"] for u in urls}) == 3  # no port shared
     assert len({u["WEB_URL"] for u in urls}) == 3
     for u in urls:  # each contract points at a live service of its own
@@ -94,7 +95,7 @@ def test_each_checkout_runs_on_ports_of_its_own_and_keeps_them(
     cli(projects[1], env, "services.stop")
     again = cli(projects[1], env, "services.start", "--wait")
     assert contract(projects[1]) == urls[1]  # the same ports on the next start
-    assert "is taken" not in again  # nothing moved: nothing to say
+    assert "leased by" not in again  # nothing moved: nothing to say
 
     cli(projects[0], env, "services.stop")
     assert {p.pid for p in owned_by(projects[2].root)}  # one stop leaves the others running
