@@ -158,11 +158,14 @@ def load_for_task(
 def note_dependents(stack: Stack, name: str) -> None:
     """After a restart of ``name``: what depends on it was not restarted, and its connections
     to it were cut; an app that does not reconnect needs a restart of its own."""
+    from realstack.registry import running_ports  # noqa: PLC0415 - psutil: restart only
+
     users = [
         s.name
         for s in stack.services
         if not s.is_task and any(d.service == name for d in s.depends_on)
     ]
+    users = sorted(running_ports(stack.state_dir, stack.instance_id, users))  # by its records
     if users:
         one = len(users) == 1
         print(

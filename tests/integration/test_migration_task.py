@@ -186,3 +186,6 @@ def test_a_restart_of_postgres_says_the_app_on_it_was_not_restarted(app: Project
 
     assert "note: app depends on postgres and was not restarted" in done.stdout
     assert "migrate" not in done.stdout.split("note:", 1)[1]
+    succeeded(invoke(app, "services.stop", "--only", "app"))
+    quiet = succeeded(invoke(app, "services.restart", "postgres"))
+    assert "note:" not in quiet.stdout  # an app that is not running was cut off from nothing
