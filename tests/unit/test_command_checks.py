@@ -126,3 +126,18 @@ def test_kept_postgres_data_of_another_major_version_is_said_before_the_server_r
         info.value
     )
     assert "`invoke services.stop --only db --purge`" in str(info.value)
+
+
+def test_an_executable_file_that_is_no_program_is_named_like_a_missing_one(tmp_path: Path) -> None:
+    """``python = "/etc/hostname"`` marked executable: the exec's own refusal (ENOEXEC) is a
+    ConfigError naming command[0], not "unexpected OSError" (exit 1)."""
+    (tmp_path / "notes.txt").write_text("not a program\n")
+    (tmp_path / "notes.txt").chmod(0o755)
+    stack = stack_of(tmp_path, app={**APP, "command": ["./notes.txt"]})
+    provider = NativeProvider(stack)
+    provider.preflight(stack.services)  # it exists and is executable: only the exec can tell
+    with pytest.raises(ConfigError) as info:
+        provider.start(stack.service("app"), {}, Settings())
+    assert str(info.value) == (
+        "tool.realstack.services.app.command[0]: ./notes.txt cannot be run: Exec format error"
+    )

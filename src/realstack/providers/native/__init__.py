@@ -22,7 +22,7 @@ from realstack.logfiles import FileLogs
 from realstack.model import COMMAND_KINDS, Service, Stack
 from realstack.project import ROOT
 from realstack.providers import Absent, Exited, Found, Orphan, Ours, Stale
-from realstack.providers.native.commands import after_a_task, check_command
+from realstack.providers.native.commands import after_a_task, cannot_exec, check_command
 from realstack.records import ProcessRecord, Record, Settings
 from realstack.state import InstancePaths
 from realstack.waiting import Check
@@ -152,6 +152,10 @@ class NativeProvider:
         )
         try:
             proc = supervisor.spawn(spec, self.marks(svc))
+        except OSError as exc:  # e.g. ENOEXEC: an executable file that is no program
+            if svc.kind not in COMMAND_KINDS:
+                raise
+            raise cannot_exec(svc, exc) from None
         finally:
             self._forget_scan()  # after the spawn: a scan taken meanwhile must not hide it
         record = ProcessRecord(

@@ -64,3 +64,10 @@ def after_a_task(stack: Stack, svc: Service) -> bool:
             return True
         todo.extend(d.service for d in dep.depends_on)
     return False
+
+
+def cannot_exec(svc: Service, exc: OSError) -> ConfigError:
+    """What the exec itself refused (``Exec format error``: a text file marked executable, a
+    binary for another machine) is the command's fault too, named like the checks above."""
+    field = f"{key(f'{ROOT}.services', svc.name)}.command[0]"
+    return ConfigError(field, f"{svc.command[0]} cannot be run: {exc.strerror or exc}")
