@@ -236,7 +236,8 @@ class Launch:
 
         try:
             wait_until(check, timeout, clock=self.clock)
-        except WaitTimeout as exc:
+        except WaitTimeout as exc:  # kept, so status says so (not "not run yet")
+            oneshot.record_run(self.plan.stack, svc.name, key, oneshot.TIMED_OUT, exc.elapsed)
             tail = handle.logs.tail(LOG_TAIL, since=mark)
             raise TaskFailed(svc.name, None, exc.elapsed, tail, handle.logs.source) from None
         ended = handle.exited()

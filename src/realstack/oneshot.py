@@ -27,6 +27,9 @@ from realstack.state import write_atomic
 TASKS_DIR = "tasks"
 
 
+TIMED_OUT = -256  # a Completion's exit_code for a run stopped at its startup_timeout
+
+
 @dataclass(frozen=True)
 class Completion:
     """A task's last run: its key, how it ended, when and how long it took."""

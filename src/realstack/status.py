@@ -52,6 +52,8 @@ def _task_row(stack: Stack, svc: Service, found: object) -> ServiceStatus:
     if run is None:
         return dataclasses.replace(row, health="not run yet: the next start runs it")
     ago = f"{_ago(time.time() - run.finished_at)} ago, took {run.seconds:.2f}s"
+    if run.exit_code == oneshot.TIMED_OUT:
+        return dataclasses.replace(row, health=f"timed out {ago}; the next start runs it")
     if not run.ok:
         return dataclasses.replace(row, health=f"failed (exit {run.exit_code}) {ago}")
     key = oneshot.key_of(stack, svc, plan.settings_of(stack, svc, "native"))

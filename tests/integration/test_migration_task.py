@@ -175,6 +175,8 @@ def test_a_python_task_stopped_at_its_timeout_leaves_what_it_printed_in_its_log(
 
     assert "migrate: task failed: still running after 2.0s" in stderr
     assert "migrating: step 1 of 2" in stderr
+    status = succeeded(invoke(app, "services.status"))
+    assert "timed out" in status.stdout and "the next start runs it" in status.stdout, status
 
 
 def test_a_restart_of_postgres_says_the_app_on_it_was_not_restarted(app: Project) -> None:
