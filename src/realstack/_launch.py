@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from realstack import identity, oneshot
 from realstack._scheduler import Cancelled
 from realstack.errors import PortInUse, ProbeTimeout, RealstackError, ServiceExited, TaskFailed
-from realstack.launch_words import completed_before, elsewhere, tail_of, who
+from realstack.launch_words import LOG_TAIL, completed_before, elsewhere, tail_of, who
 from realstack.model import COMMAND_KINDS, Service
 from realstack.plan import Plan, drift
 from realstack.probes import Permanent
@@ -25,8 +25,6 @@ from realstack.records import Record, Records
 from realstack.results import Event, Progress
 from realstack.runtime import Located, locate
 from realstack.waiting import Clock, WaitTimeout, wait_until
-
-LOG_TAIL = 20
 
 
 @dataclass

@@ -10,6 +10,8 @@ from __future__ import annotations
 from realstack.model import Service
 from realstack.providers import Handle
 
+LOG_TAIL = 20  # lines of a service's own log in a failure
+
 
 def elsewhere(svc: Service, handle: Handle) -> str:
     """A hint when its processes listen, but not on the manifest's port."""
