@@ -50,3 +50,9 @@ def test_a_redis_namespace_never_lands_on_the_services_own_db() -> None:
     urls = {namespaces.redis_namespace_url("redis://h:1/2", i) for i in range(15)}
     assert len(urls) == 15
     assert "redis://h:1/2" not in urls
+
+
+def test_a_state_dir_this_run_cannot_write_leaves_the_namespace_unheld(tmp_path: Path) -> None:
+    """Another user's stack, a read-only state dir: the worker's own, as before the holds."""
+    (tmp_path / "namespaces").write_text("a file where the holds' directory would be")
+    assert namespaces.claim_slot(tmp_path) == ("main", 0)

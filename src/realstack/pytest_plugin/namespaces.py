@@ -67,9 +67,15 @@ def claim_slot(state_dir: Path) -> tuple[str, int]:
     worker = worker_id()
     own = _worker_index(worker)
     where = state_dir / "namespaces"
-    where.mkdir(parents=True, exist_ok=True)
+    try:
+        where.mkdir(parents=True, exist_ok=True)
+    except OSError:  # a state dir this run cannot write (another user's stack): unheld, as before
+        return worker, own
     for index in (own, *(i for i in range(REDIS_DATABASES - 1) if i != own)):
-        fd = os.open(where / f"{index}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fd = os.open(where / f"{index}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+        except OSError:
+            return worker, own
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
