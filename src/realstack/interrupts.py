@@ -64,7 +64,9 @@ def ending_signals_interrupt() -> Iterator[None]:
     def interrupt(signum: int, _frame: FrameType | None) -> None:
         raise Interrupted(signum)
 
-    before = {s: signal.signal(s, interrupt) for s in _ENDING}
+    # an ignored one stays ignored: `nohup` (SIGHUP) asked for the run to outlive the terminal
+    ending = [s for s in _ENDING if signal.getsignal(s) is not signal.SIG_IGN]
+    before = {s: signal.signal(s, interrupt) for s in ending}
     try:
         yield
     finally:

@@ -41,3 +41,15 @@ def test_an_interrupted_start_says_what_its_rollback_could_not_stop() -> None:
     )
     outcome = StartInterrupted(signal.SIGTERM, (stopped, failed)).outcome()
     assert outcome == "still running: app (stop it: `invoke services.stop`)"
+
+
+def test_a_signal_the_caller_ignores_stays_ignored() -> None:
+    """``nohup invoke services.start``: SIGHUP was set to be ignored, and is not made fatal."""
+    before = signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    try:
+        with ending_signals_interrupt():
+            assert signal.getsignal(signal.SIGHUP) is signal.SIG_IGN
+            signal.raise_signal(signal.SIGHUP)  # ignored: nothing raised
+        assert signal.getsignal(signal.SIGHUP) is signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGHUP, before)
