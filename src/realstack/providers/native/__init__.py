@@ -145,14 +145,12 @@ class NativeProvider:
         from realstack.providers.native.launch import launch_spec  # noqa: PLC0415
 
         self._ensure_tree()
-        if svc.kind in COMMAND_KINDS:
-            check_command(svc)
         spec = launch_spec(
             svc, self.paths, env, self.stack.instance_id, lambda: self._new_data(svc)
         )
         try:
             proc = supervisor.spawn(spec, self.marks(svc))
-        except OSError as exc:  # e.g. ENOEXEC: an executable file that is no program
+        except OSError as exc:  # a command not checked before (after a task), or ENOEXEC
             if svc.kind not in COMMAND_KINDS:
                 raise
             raise cannot_exec(svc, exc) from None

@@ -11,6 +11,7 @@ import os
 import shutil
 from pathlib import Path
 
+from realstack import graph
 from realstack.errors import ConfigError
 from realstack.fields import key
 from realstack.model import Service, Stack
@@ -52,22 +53,14 @@ def after_a_task(stack: Stack, svc: Service) -> bool:
     """Whether a one-shot task runs before ``svc`` (it depends on one, directly or not): a
     build step may make the program or directory it runs, so its command is checked when it
     starts, not before anything starts."""
-    seen: set[str] = set()
-    todo = [d.service for d in svc.depends_on]
-    while todo:
-        name = todo.pop()
-        if name in seen:
-            continue
-        seen.add(name)
-        dep = stack.service(name)
-        if dep.is_task:
-            return True
-        todo.extend(d.service for d in dep.depends_on)
-    return False
+    needed = graph.with_dependencies(stack.services, [svc.name])
+    return any(dep.is_task for dep in needed if dep.name != svc.name)
 
 
 def cannot_exec(svc: Service, exc: OSError) -> ConfigError:
-    """What the exec itself refused (``Exec format error``: a text file marked executable, a
-    binary for another machine) is the command's fault too, named like the checks above."""
+    """Why the exec failed, as the manifest's fault: what :func:`check_command` finds (a
+    command checked at its start, after a task), else the exec's own refusal (``Exec format
+    error``: a text file marked executable, a binary for another machine)."""
+    check_command(svc)
     field = f"{key(f'{ROOT}.services', svc.name)}.command[0]"
     return ConfigError(field, f"{svc.command[0]} cannot be run: {exc.strerror or exc}")
