@@ -37,6 +37,8 @@ class ProcessRecord:
     settings: Settings = field(default_factory=dict)
     started_at: float = field(default_factory=time.time)
     ready_seconds: float | None = None
+    start_ticks: int | None = None  # since boot: no clock step moves it (see realstack.started)
+    boot_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -92,6 +94,8 @@ def _typed(data: dict[str, Any]) -> Record | None:
         and isinstance(argv, list)
         and all(isinstance(a, str) for a in argv)
         and isinstance(data.get("user"), str | None)
+        and type(data.get("start_ticks")) in (int, type(None))
+        and isinstance(data.get("boot_id"), str | None)
     )
     return ProcessRecord(**{**data, "argv": tuple(argv)}) if ok else None
 

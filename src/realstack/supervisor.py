@@ -23,6 +23,7 @@ from typing import Any
 
 import psutil
 
+from realstack import started
 from realstack.errors import StopFailed
 from realstack.process_scan import OWNER_VAR, Marks, owned
 from realstack.records import ProcessRecord
@@ -44,7 +45,7 @@ __all__ = [
 # Popen objects of the services this process spawned: kept so their exit can be reaped (no
 # zombies while a long-lived caller such as pytest runs) and the exit code read at once.
 _children: dict[int, subprocess.Popen[bytes]] = {}
-_born: dict[int, float] = {}  # their create times: a reused pid is not our child
+_born: dict[int, tuple[float, int | None]] = {}  # when they started: a reused pid is not ours
 
 
 @atexit.register
@@ -70,15 +71,13 @@ class LaunchSpec:
     user: str | None = None  # run as this user (PostgreSQL refuses root)
 
 
-_CREATE_TIME_TOLERANCE = 0.01  # psutil reports create_time rounded to clock ticks
-
-
 def process_of(record: ProcessRecord) -> psutil.Process | None:
-    """The live process with the record's pid and create time (``None``: the pid moved on):
-    what a recorded pid is worth, to a provider's ``find`` and to the machine's registry."""
+    """The live process with the record's pid that started when the record says (``None``: the
+    pid moved on): what a recorded pid is worth, to a provider's ``find`` and to the machine's
+    registry."""
     try:
         proc = psutil.Process(record.pid)
-        if abs(proc.create_time() - record.create_time) > _CREATE_TIME_TOLERANCE:
+        if not started.same_start(proc, record.create_time, record.start_ticks, record.boot_id):
             return None  # pid reused by another process: never touch it
         if proc.status() == psutil.STATUS_ZOMBIE:
             return None
@@ -121,7 +120,7 @@ def spawn(spec: LaunchSpec, marks: Marks) -> psutil.Process:
         )
     _children[popen.pid] = popen
     proc = psutil.Process(popen.pid)
-    _born[popen.pid] = proc.create_time()
+    _born[popen.pid] = (proc.create_time(), started.ticks(popen.pid))
     return proc
 
 
@@ -151,7 +150,8 @@ def _child(proc: psutil.Process) -> subprocess.Popen[bytes] | None:
     if popen is None:
         return None
     try:
-        same = abs(proc.create_time() - _born.get(proc.pid, 0.0)) < 0.01
+        create_time, start_ticks = _born.get(proc.pid, (0.0, None))
+        same = started.same_start(proc, create_time, start_ticks, started.boot_id())
     except psutil.Error:
         same = True  # gone: the Popen knows how it ended
     return popen if same else None

@@ -15,7 +15,7 @@ import pytest
 
 from conftest import Project, free_port
 from process._support import SVC, SVC_TREE, is_alive, service_toml, wait_for_text
-from realstack import process_scan, supervisor
+from realstack import process_scan, started, supervisor
 from realstack.providers.native import NativeProvider
 from realstack.records import ProcessRecord, Records
 from realstack.state import InstancePaths
@@ -217,8 +217,9 @@ def bystander() -> Iterator[subprocess.Popen[bytes]]:
         proc.wait()
 
 
-def _write_stale_record(project: Project, pid: int) -> Path:
-    """An ``app`` record naming ``pid`` with a create_time that is not that process's."""
+def _write_stale_record(project: Project, pid: int, ticks_off: int | None = None) -> Path:
+    """An ``app`` record naming ``pid`` with a create_time that is not that process's (or,
+    ``ticks_off``: its true create_time, and a start that many clock ticks off its own)."""
     port = free_port()
     project.write(
         service_toml("app", [str(SVC), "--port", "{port}"], port_var="APP_PORT"),
@@ -232,9 +233,11 @@ def _write_stale_record(project: Project, pid: int) -> Path:
         instance=stack.instance_id,
         provider="native",
         pid=pid,
-        create_time=psutil.Process(pid).create_time() - 3600,  # an older process had this pid
+        create_time=psutil.Process(pid).create_time() - (3600 if ticks_off is None else 0),
         argv=("an-old-app",),
         port=port,
+        start_ticks=None if ticks_off is None else (started.ticks(pid) or 0) - ticks_off,
+        boot_id=None if ticks_off is None else started.boot_id(),
     )
     Records(paths, stack.instance_id).write(record)
     return paths.record("app")
@@ -272,6 +275,55 @@ def test_start_replaces_stale_record_without_signalling_its_pid(
     assert result.pid != bystander.pid
     assert bystander.poll() is None
     assert is_alive(bystander.pid)
+
+
+def _clock_stepped(monkeypatch: pytest.MonkeyPatch, seconds: float) -> None:
+    """The wall clock stepped by ``seconds`` since the services started (NTP, a resumed VM):
+    Linux recomputes the boot time from it, and psutil's ``create_time()`` moves with it."""
+    from psutil import _pslinux
+
+    real = _pslinux.boot_time
+    before = psutil.Process().create_time()
+    monkeypatch.setattr(_pslinux, "boot_time", lambda: real() + seconds)
+    assert psutil.Process().create_time() - before == pytest.approx(seconds, abs=0.01)
+
+
+def test_a_service_started_before_a_clock_step_is_still_ours_and_reused(
+    project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A clock step moves no process's start: the service is ours, reused, never restarted.
+    (It was taken for an unrecorded orphan and restarted, under a running test suite.)"""
+    port = free_port()
+    project.write(
+        service_toml("app", [str(SVC), "--port", "{port}"], port_var="APP_PORT"),
+        {"APP_PORT": str(port)},
+    )
+    first = project.start()
+    assert first.ok, first.errors
+    [started] = first.results
+
+    _clock_stepped(monkeypatch, 22.0)
+
+    [row] = status(project.stack())
+    assert (row.state, row.pid) == ("ours", started.pid)
+    again = project.start()
+    assert again.ok, again.errors
+    assert [(r.action, r.pid) for r in again.results] == [("reused", started.pid)]
+    stopped = project.stop()
+    assert [(r.action, r.pid) for r in stopped.results] == [("stopped", started.pid)]
+
+
+def test_a_record_whose_pid_started_at_another_tick_is_stale(
+    project: Project, bystander: subprocess.Popen[bytes]
+) -> None:
+    """The ticks since boot still tell a reused pid from the recorded process."""
+    record_path = _write_stale_record(project, bystander.pid, ticks_off=100)
+
+    [row] = status(project.stack())
+    assert (row.state, row.pid) == ("stale", None)
+    project.stop()
+    assert not record_path.exists()
+    assert bystander.poll() is None
 
 
 # --------------------------------------------------------------------------- the process scan

@@ -145,10 +145,12 @@ def impostors(record: Record) -> dict[str, Record]:
     """Records of this instance and provider naming something that does not exist."""
     if isinstance(record, ContainerRecord):
         return {"container gone": replace(record, container_id="0" * 64)}
-    earlier = record.create_time - 3600
+    # an hour earlier, by the wall clock and by the ticks since boot (what a record holds)
+    ticks = None if record.start_ticks is None else record.start_ticks - 3600 * 100
+    earlier = replace(record, create_time=record.create_time - 3600, start_ticks=ticks)
     return {
-        "process gone": replace(record, pid=_dead_pid(), create_time=earlier),
-        "pid reused": replace(record, create_time=earlier),  # the pid names another process
+        "process gone": replace(earlier, pid=_dead_pid()),
+        "pid reused": earlier,  # the pid names another process
     }
 
 

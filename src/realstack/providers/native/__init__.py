@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import psutil
 
-from realstack import oneshot, ports, probes, process_scan, supervisor
+from realstack import oneshot, ports, probes, process_scan, started, supervisor
 from realstack.errors import ConfigError, ProviderUnavailable
 from realstack.fields import key
 from realstack.logfiles import FileLogs
@@ -162,6 +162,8 @@ class NativeProvider:
             provider=self.name,
             pid=proc.pid,
             create_time=proc.create_time(),
+            start_ticks=started.ticks(proc.pid),
+            boot_id=started.boot_id(),
             port=svc.port,
             argv=spec.argv,
             user=spec.user,
