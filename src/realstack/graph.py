@@ -50,6 +50,15 @@ def with_dependencies(services: Sequence[Service], names: Iterable[str]) -> list
     return [s for s in services if s.name in wanted]
 
 
+def dependents(services: Sequence[Service], name: str) -> list[Service]:
+    """What depends on ``name``, directly or through others, in manifest order."""
+    return [
+        s
+        for s in services
+        if s.name != name and name in {d.name for d in with_dependencies(services, [s.name])}
+    ]
+
+
 def dependents_first(services: Sequence[Service]) -> list[Service]:
     """Stop order: a service stops before anything it depends on."""
     by_name = {s.name: s for s in services}

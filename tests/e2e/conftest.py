@@ -6,7 +6,8 @@ not healthy the session stops before the first test, naming each one with its pr
 and log tail; a skip fails the run; a test that contacts no service fails.
 
 Under xdist (``-n 2``) every worker runs against the same stack: a test that stops a service
-is marked ``stack_exclusive`` and runs alone (see ``StackLock``); all others share the stack.
+does it through the plugin's ``realstack.outage(name)``, so no other test meets the outage
+(the plugin holds the stack alone for the window; see ``realstack.pytest_plugin.outages``).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from e2e._stack import ENV, ROOT, StackLock
+from e2e._stack import ENV, ROOT
 
 # The clients load with the fixtures (and the test modules) that use them: the xdist
 # controller imports this conftest too, before it starts any worker, and runs no test.
@@ -27,7 +28,6 @@ if TYPE_CHECKING:
     import redis
 
     from e2e._support import User, UserFactory
-    from realstack.pytest_plugin.fixtures import RealstackHandle
 
 SERVICES = ("postgres", "redis", "auth", "backend")
 HOW_TO_START = "run `invoke services.start --wait` (or `nox -s e2e`)"
@@ -48,24 +48,6 @@ def _freeze_what_lives_until_the_end() -> None:
     with this heap on this machine, and about 0 s frozen (scripts/bench_workers.py). The
     suite's own choice: what its tests create is collected as before."""
     gc.freeze()
-
-
-def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line(
-        "markers",
-        "stack_exclusive(reason): stops a service of the shared stack; runs while no other "
-        "test (any xdist worker, any run) uses the stack",
-    )
-
-
-@pytest.fixture(autouse=True)
-def _stack_share(request: pytest.FixtureRequest, realstack: RealstackHandle) -> Iterator[None]:
-    """Each test holds the stack shared, a ``stack_exclusive`` one alone, for its whole run:
-    set up before the test's other fixtures, released after their teardown (an outage
-    fixture's restart included)."""
-    exclusive = request.node.get_closest_marker("stack_exclusive") is not None
-    with StackLock(realstack.stack.instance_id).held(exclusive=exclusive):
-        yield
 
 
 # --------------------------------------------------------------------------- the contract

@@ -1,21 +1,21 @@
 """Auth goes away and comes back (`invoke services.restart auth`): the backend says so, then heals.
 
-These tests stop and start the test stack's auth service through realstack's Python API, so
-they must not run beside other e2e tests on the same stack: they are ``stack_exclusive``, and
-under xdist the other workers wait (conftest's ``StackLock``). Auth is always started again,
-and the backend healthy again, before a test hands back.
+These tests stop and start the test stack's auth service with the plugin's
+``realstack.outage("auth")``: for that window no other e2e test (another xdist worker, another
+run of this checkout) uses the stack, and the window ends only when auth, and the backend that
+depends on it, pass their probes again. What a test does before and after its outage runs
+beside the other tests.
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import httpx
 import pytest
 from websockets.exceptions import ConnectionClosed, InvalidHandshake
 
-from e2e._stack import ENV, ROOT
 from e2e._support import (
     RUN_FRAMES,
     TRY_AGAIN_LATER,
@@ -27,34 +27,16 @@ from e2e._support import (
     refusal_of,
     word_stats,
 )
-from realstack import load_stack, orchestrator
+from realstack.pytest_plugin.fixtures import RealstackHandle
 
 pytestmark = [
     pytest.mark.e2e,
     pytest.mark.p3,
     pytest.mark.realstack_local("stops and restarts the stack's auth service"),
-    pytest.mark.stack_exclusive("auth is down during the test"),
 ]
 
 NOTICE_TIMEOUT = 15.0  # for the backend to notice that auth is gone
-RECOVERY_TIMEOUT = 60.0  # for auth to come back and the backend to be healthy again
-
-
-class AuthOutage:
-    """Stops and starts the test stack's auth service, like `invoke services.restart auth`."""
-
-    def __init__(self) -> None:
-        self.stack = load_stack(ROOT, ENV)
-
-    def stop_auth(self) -> None:
-        report = orchestrator.stop(self.stack, only=["auth"])
-        report.raise_for_errors()
-        actions = {r.name: r.action for r in report.results}
-        assert actions == {"auth": "stopped"}, f"auth was not running as ours: {actions}"
-
-    def start_auth(self) -> None:
-        """Start auth (postgres and redis are reused) and wait until its probe passes."""
-        orchestrator.start(self.stack, only=["auth"]).raise_for_errors()
+RECOVERY_TIMEOUT = 60.0  # for the WebSocket to get through again
 
 
 def backend_health_is(backend_api: httpx.Client, status: int) -> Callable[[], str | None]:
@@ -70,55 +52,42 @@ def backend_health_is(backend_api: httpx.Client, status: int) -> Callable[[], st
     return check
 
 
-@pytest.fixture
-def outage(backend_api: httpx.Client) -> Iterator[AuthOutage]:
-    """An auth outage the test controls; afterwards auth runs and the backend is healthy again."""
-    control = AuthOutage()
-    try:
-        yield control
-    finally:
-        control.start_auth()  # starts only what is missing: a no-op if the test restored it
-        eventually(backend_health_is(backend_api, 200), RECOVERY_TIMEOUT, "backend healthy again")
-
-
 def test_backend_health_is_503_while_auth_is_down_and_200_once_it_is_back(
-    backend_api: httpx.Client, outage: AuthOutage, user: UserFactory
+    backend_api: httpx.Client, realstack: RealstackHandle, user: UserFactory
 ) -> None:
     """Backend /health and /api answer 503 while auth is down; both recover after restart."""
     alice = user()
-    outage.stop_auth()
+    with realstack.outage("auth"):
+        eventually(backend_health_is(backend_api, 503), NOTICE_TIMEOUT, "backend /health 503")
+        body = backend_api.get("/health").json()
+        assert body["status"] == "degraded", body
+        assert body["checks"]["postgres"] == "ok", body
+        assert body["checks"]["redis"] == "ok", body
+        assert body["checks"]["auth"] != "ok", body
+        assert body["checks"]["auth"], "the auth check must carry the error text"
+        api = backend_api.post("/api/threads", json={"title": "x"}, headers=alice.auth)
+        assert api.status_code == 503, f"/api while auth is down: {api.status_code} {api.text}"
 
-    eventually(backend_health_is(backend_api, 503), NOTICE_TIMEOUT, "backend /health 503")
-    body = backend_api.get("/health").json()
-    assert body["status"] == "degraded", body
-    assert body["checks"]["postgres"] == "ok", body
-    assert body["checks"]["redis"] == "ok", body
-    assert body["checks"]["auth"] != "ok", body
-    assert body["checks"]["auth"], "the auth check must carry the error text"
-    api = backend_api.post("/api/threads", json={"title": "x"}, headers=alice.auth)
-    assert api.status_code == 503, f"/api while auth is down: {api.status_code} {api.text}"
-
-    outage.start_auth()
-    eventually(backend_health_is(backend_api, 200), RECOVERY_TIMEOUT, "backend /health 200")
-    assert backend_api.get("/health").json()["checks"]["auth"] == "ok"
+    # the outage ends once the backend passes its probe (GET /health, 200) again
+    health = backend_api.get("/health")
+    assert health.status_code == 200, health.text
+    assert health.json()["checks"]["auth"] == "ok"
     again = backend_api.post("/api/threads", json={"title": "x"}, headers=alice.auth)
     assert again.status_code == 201, f"a token from before the restart: {again.status_code}"
 
 
 def test_websocket_is_closed_with_1013_while_auth_is_down_and_reconnects_after(
-    backend_api: httpx.Client, ws_base: str, outage: AuthOutage, user: UserFactory
+    backend_api: httpx.Client, ws_base: str, realstack: RealstackHandle, user: UserFactory
 ) -> None:
     """A client turned away with 1013 (try again later) gets through by reconnecting, then runs."""
     alice = user()
     thread = create_thread(backend_api, alice)
-    outage.stop_auth()
+    with realstack.outage("auth"):
+        turned_away = refusal_of(ws_base, alice.token)
+        assert turned_away == ("closed", TRY_AGAIN_LATER) or (
+            turned_away[0] == "refused" and str(turned_away[1]).startswith("HTTP 5")
+        ), f"while auth is down: {turned_away}"
 
-    turned_away = refusal_of(ws_base, alice.token)
-    assert turned_away == ("closed", TRY_AGAIN_LATER) or (
-        turned_away[0] == "refused" and str(turned_away[1]).startswith("HTTP 5")
-    ), f"while auth is down: {turned_away}"
-
-    outage.start_auth()
     with contextlib.ExitStack() as held:
         connected: list[Ws] = []
 

@@ -9,7 +9,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from realstack.errors import CycleError
-from realstack.graph import check_acyclic, dependents_first, waves, with_dependencies
+from realstack.graph import (
+    check_acyclic,
+    dependents,
+    dependents_first,
+    waves,
+    with_dependencies,
+)
 from realstack.model import Dependency, Probe, Service
 
 
@@ -75,6 +81,15 @@ def test_with_dependencies_merges_several_requests() -> None:
 def test_with_dependencies_of_nothing_is_nothing() -> None:
     """An empty selection selects nothing."""
     assert with_dependencies(APP, []) == []
+
+
+def test_dependents_are_what_needs_a_service_directly_or_through_another() -> None:
+    """postgres is needed by auth, and by backend (directly and through auth); redis by
+    backend and worker; nothing needs backend."""
+    assert names(dependents(APP, "postgres")) == ["backend", "auth"]
+    assert names(dependents(APP, "redis")) == ["backend", "worker"]
+    assert names(dependents(APP, "auth")) == ["backend"]
+    assert dependents(APP, "backend") == []
 
 
 def test_dependents_first_is_the_reverse_of_the_start_order() -> None:

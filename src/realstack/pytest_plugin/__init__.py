@@ -17,6 +17,9 @@ imports of database clients, no hooks of its own beyond its options. In a projec
 - failure reports never show the stack's secrets;
 - ``--realstack-start`` starts what is missing and stops, at the end (Ctrl-C included), only
   what this session started;
+- a test that stops a service (``realstack.outage(name)``, ``realstack.restart(name)``) holds
+  the stack alone for that window; every other strict test, in any xdist worker, holds it
+  shared (:mod:`.outages`);
 - its fixtures (``realstack``, ``service_urls``, ``pg_conn``, ``redis_client``,
   ``http_client``, ``realstack_namespace``, ``fresh_database``, ``fresh_pg_conn``) exist.
 """

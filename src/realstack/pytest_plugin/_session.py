@@ -18,6 +18,7 @@ from realstack.secrets import mask, secret_values
 
 if TYPE_CHECKING:
     from realstack.providers import Logs
+    from realstack.pytest_plugin.outages import StackShare
 
 
 class Session:
@@ -39,6 +40,8 @@ class Session:
         self.flaky: list[tuple[str, str]] = []  # passed only on an infra retry: (nodeid, why)
         self.refused: list[tuple[str, str]] = []  # a deployed env's: (nodeid, why)
         self.reported = False  # a strict test reported in this process (xdist: controller)
+        self.share: StackShare | None = None  # strict tests of a local stack hold it
+        self.alone: dict[str, float] = {}  # nodeid → seconds its outages held the stack alone
 
     @property
     def active(self) -> bool:

@@ -14,6 +14,8 @@ import warnings
 from collections.abc import Callable
 from typing import Any
 
+import pytest
+
 seen: list[str] = []  # what was found un-awaited since the last collect()
 _original: Callable[[Any], None] | None = None
 # pytest's own record of the running test's warnings (its ``catch_warnings(record=True)``):
@@ -70,3 +72,19 @@ def collect() -> list[str]:
     found = list(seen)
     seen.clear()
     return found
+
+
+def check(report: pytest.TestReport) -> None:
+    """An un-awaited coroutine is a test that silently did not run its code: fail it.
+
+    What setup saw is dropped (earlier code's leftovers are not this test's); what the call
+    left fails a test that otherwise passed.
+    """
+    if report.when == "setup":
+        collect()
+    elif report.when == "call":
+        never = collect()
+        if never and report.passed:
+            names = "; ".join(f"coroutine {name!r} was never awaited" for name in never)
+            report.outcome = "failed"
+            report.longrepr = f"un-awaited coroutine (its code never ran): {names}"

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -37,6 +38,7 @@ if TYPE_CHECKING:
     import redis
 
     from realstack.model import Stack
+    from realstack.pytest_plugin.outages import StackShare
     from realstack.pytest_plugin.templates import TemplateLease
     from realstack.status import ServiceStatus
 
@@ -45,10 +47,11 @@ TIMEOUT = 10.0
 
 @dataclass(frozen=True)
 class RealstackHandle:
-    """The stack the session runs against."""
+    """The stack the session runs against; ``share``: the hold its strict tests have on it."""
 
     stack: Stack
     urls: dict[str, str]
+    share: StackShare | None = None
 
     def status(self) -> list[ServiceStatus]:
         from realstack.status import status  # noqa: PLC0415 - the plugin loads lazily
@@ -56,10 +59,19 @@ class RealstackHandle:
         return status(self.stack)
 
     def restart(self, name: str, timeout: float | None = None) -> None:
-        """Stop and start one service, waiting until it is healthy again."""
-        from realstack import orchestrator  # noqa: PLC0415
+        """Stop and start one service, waiting until it and what depends on it answer again;
+        no other test (xdist worker, run of this checkout) uses the stack meanwhile."""
+        from realstack.pytest_plugin.outages import restart  # noqa: PLC0415
 
-        orchestrator.restart(self.stack, name, timeout=timeout).raise_for_errors()
+        restart(self.stack, self.share, name, timeout)
+
+    def outage(self, name: str, timeout: float | None = None) -> AbstractContextManager[None]:
+        """``with realstack.outage("auth"):`` auth is stopped for the block, and started again
+        after it; the window ends when auth and what depends on it answer again. No other test
+        uses the stack during the window; before and after it, the test shares the stack."""
+        from realstack.pytest_plugin.outages import outage  # noqa: PLC0415
+
+        return outage(self.stack, self.share, name, timeout)
 
     def logs(self, name: str, lines: int = 50) -> list[str]:
         from realstack import runtime  # noqa: PLC0415
@@ -69,10 +81,11 @@ class RealstackHandle:
 
 @pytest.fixture(scope="session")
 def realstack(request: pytest.FixtureRequest) -> RealstackHandle:
-    """Handle on the stack: ``urls``, ``status()``, ``restart(name)``, ``logs(name)``."""
+    """Handle on the stack: ``urls``, ``status()``, ``restart(name)``, ``outage(name)``,
+    ``logs(name)``."""
     state = state_of(request)
     stack = state.load_stack()
-    return RealstackHandle(stack, state.contract())
+    return RealstackHandle(stack, state.contract(), state.share)
 
 
 @pytest.fixture(scope="session")

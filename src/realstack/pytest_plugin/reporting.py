@@ -132,6 +132,12 @@ def write_summary(tr: Any, exitstatus: int, state: Session) -> None:
         for r in tr.stats.get(key, [])
         if getattr(r, "when", "") == "call"
     ]
+    if state.alone:
+        tests = len(state.alone)
+        tr.write_line(
+            f"outages held the stack alone for {sum(state.alone.values()):.2f}s in {tests} "
+            f"test{'s' if tests > 1 else ''} (no other test used it meanwhile)"
+        )
     slowest = sorted(reports, key=lambda r: r.duration, reverse=True)[:5]
     if slowest:
         tr.write_line("slowest tests:")

@@ -18,6 +18,7 @@ from realstack.model import Stack
 from realstack.pytest_plugin import coroutines, refusals, reporting
 from realstack.pytest_plugin._session import Session
 from realstack.pytest_plugin.lifecycle import StackOwner
+from realstack.pytest_plugin.outages import ALONE_KEY, StackShare
 from realstack.pytest_plugin.policy import Strictness, down_message, unhealthy
 from realstack.pytest_plugin.strict import StrictSuite
 
@@ -114,15 +115,32 @@ class ProjectRun:
         # plain run sorts them as it judges them
         self.strict = StrictSuite(state, tally=not self.xdist_worker, retry=self.retry)
         session.config.pluginmanager.register(self.strict, STRICT_PLUGIN)
-        if self.owner is not None:
-            self.owner.start(state.needed())
-        stack = state.load_stack()
-        failures = unhealthy(stack, state.needed())
+        if not state.load_stack().deployed:
+            state.share = StackShare(state.load_stack().state_dir)
+        failures = self._preflight()
         if failures:
+            stack = state.load_stack()
             message = state.mask(down_message(stack, failures, state.logs))
             if self.xdist_worker:
                 session.config.workeroutput[_DOWN_KEY] = message  # type: ignore[attr-defined]
             pytest.exit(message, returncode=pytest.ExitCode.TESTS_FAILED)
+
+    def _preflight(self) -> dict[str, str]:
+        """Start what is missing (``--realstack-start``) and ask the services, while no other
+        run's test stops one (an outage there is waited for, not reported as a failure)."""
+        state = self.state
+        share = state.share
+        try:
+            if share is not None:
+                share.begin()
+            if self.owner is not None:
+                self.owner.start(state.needed())
+            return unhealthy(state.load_stack(), state.needed())
+        except pytest.fail.Exception as exc:  # the stack stayed held past the deadline
+            pytest.exit(str(exc), returncode=pytest.ExitCode.TESTS_FAILED)
+        finally:
+            if share is not None:
+                share.end()
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_testnodedown(self, node: Any, error: object) -> None:
@@ -186,7 +204,7 @@ class ProjectRun:
         A plain hook, not a ``makereport`` wrapper: it costs one call where a wrapper costs a
         generator per phase, and a run without strict tests pays two truth tests."""
         if coroutines.seen and self.coroutines:
-            _coroutine_check(report)
+            coroutines.check(report)
         if self.strict is not None:
             nodeid = report.nodeid
             names = self.state.requires.get(nodeid)
@@ -194,6 +212,12 @@ class ProjectRun:
                 self.strict.judge(nodeid, report, names)
         if report.outcome == "failed":
             reporting.mask_report(report, self.state.mask)
+        if report.user_properties and report.when == "teardown":  # every test's, in a worker
+            alone = [
+                v for k, v in report.user_properties if k == ALONE_KEY and isinstance(v, float)
+            ]
+            if alone:  # the last attempt's report carries every attempt's: kept, not added
+                self.state.alone[report.nodeid] = sum(alone)
 
     def pytest_terminal_summary(
         self, terminalreporter: Any, exitstatus: int, config: pytest.Config
@@ -220,19 +244,3 @@ class Tally:
 def register_tally(config: pytest.Config, state: Session) -> None:
     if not config.pluginmanager.has_plugin(TALLY_PLUGIN):
         config.pluginmanager.register(Tally(state), TALLY_PLUGIN)
-
-
-def _coroutine_check(report: pytest.TestReport) -> None:
-    """An un-awaited coroutine is a test that silently did not run its code: fail it.
-
-    What setup saw is dropped (earlier code's leftovers are not this test's); what the call
-    left fails a test that otherwise passed.
-    """
-    if report.when == "setup":
-        coroutines.collect()
-    elif report.when == "call":
-        never = coroutines.collect()
-        if never and report.passed:
-            names = "; ".join(f"coroutine {name!r} was never awaited" for name in never)
-            report.outcome = "failed"
-            report.longrepr = f"un-awaited coroutine (its code never ran): {names}"

@@ -40,10 +40,17 @@ class StrictSuite:
         names = state.requires.get(item.nodeid)
         if names is None:
             return
+        if state.share is not None:  # before its first fixture: see :mod:`.outages`
+            state.share.begin(item)
         state.marks[item.nodeid] = {n: state.logs(n).mark() for n in names}
         audit.follow_psycopg()
         audit.RECORDER.reset()
         audit.RECORDER.active = True
+
+    def pytest_runtest_logfinish(self) -> None:
+        """After the test's last teardown (and its report): other tests' outages may run."""
+        if self.state.share is not None:
+            self.state.share.end()
 
     @pytest.hookimpl(wrapper=True)
     def pytest_fixture_setup(self, fixturedef: Any, request: Any) -> Generator[None, Any, Any]:
