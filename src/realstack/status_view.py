@@ -52,3 +52,20 @@ def table(env: str, state_dir: Path, rows: list[ServiceStatus]) -> list[str]:
         lines.append("  ".join(padded) + "  " + row[-1])
     lines += [f"  {r.name}: {r.server}" for r in rows if r.server]
     return lines
+
+
+def not_healthy(rows: list[ServiceStatus]) -> list[str]:
+    """For ``services.status --check``: each row a start would leave otherwise, as
+    ``name (state: health)``. A service must be ours (or a deployed env's) and healthy, a
+    task completed; one of a profile that is not enabled is not asked for."""
+    bad = []
+    for r in rows:
+        if r.health.startswith("profile ") and r.health.endswith(" not enabled"):
+            continue
+        if r.kind == "task":
+            ok = r.health.startswith("completed ")
+        else:
+            ok = r.state in ("ours", "deployed") and r.health == "healthy"
+        if not ok:
+            bad.append(f"{r.name} ({r.state}: {r.health})")
+    return bad

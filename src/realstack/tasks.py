@@ -13,7 +13,7 @@ import json
 import sys
 from dataclasses import asdict, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING
 
 from invoke.collection import Collection
 from invoke.context import Context
@@ -32,6 +32,7 @@ from realstack.cli_support import (
     print_failures,
     say,
 )
+from realstack.env_task import env_tasks
 from realstack.errors import ConfigError
 from realstack.instances_task import list_instances, prune
 from realstack.model import PROVIDERS
@@ -152,9 +153,15 @@ def stop(c: Context, env: str | None = None, only: str | None = None, purge: boo
     print(f"✓ {stopped} stopped in {report.seconds:.2f}s" + ("; data purged" if purge else ""))
 
 
-@task(help={"env": "env to inspect", "json_": "machine-readable output"})
+@task(
+    help={
+        "env": "env to inspect",
+        "json_": "machine-readable output",
+        "check": "exit 1 unless every service is ours and healthy, every task completed",
+    }
+)
 @friendly
-def status(c: Context, env: str | None = None, json_: bool = False) -> None:
+def status(c: Context, env: str | None = None, json_: bool = False, check: bool = False) -> None:
     """Show each service: provider, pid, port, state (ours/orphan/stale/foreign/down), health."""
     stack = load_for_task(env, state="read")
     from realstack import status_view  # noqa: PLC0415
@@ -162,8 +169,12 @@ def status(c: Context, env: str | None = None, json_: bool = False) -> None:
     rows = [status_view.masked(r) for r in inspect_status(stack)]
     if json_:
         print(json.dumps({"env": stack.env, "services": [asdict(r) for r in rows]}, indent=2))
-        return
-    print("\n".join(status_view.table(stack.env, stack.state_dir, rows)))
+    else:
+        print("\n".join(status_view.table(stack.env, stack.state_dir, rows)))
+    bad = status_view.not_healthy(rows) if check else []
+    if bad:
+        print(f"✗ not as a start leaves it: {'; '.join(bad)}", file=sys.stderr)
+        raise Exit(code=1)
 
 
 @task(
@@ -220,21 +231,6 @@ def restart(c: Context, name: str, env: str | None = None, timeout: float | None
     note_dependents(stack, name)
 
 
-@task(name="show", help={"env": "env", "format": "dotenv (default), json or shell"})
-@friendly
-def show(c: Context, env: str | None = None, format: str = "dotenv") -> None:
-    """Print the env contract: where every service is (`eval "$(invoke env.show -f shell)"`)."""
-    from realstack import envfile, runtime  # noqa: PLC0415
-
-    if format not in envfile.FORMATS:
-        raise ConfigError("format", f"expected one of {', '.join(envfile.FORMATS)}; got {format!r}")
-    stack = load_for_task(env)
-    values, moves = runtime.contract_and_moves(stack)
-    for move in moves:
-        print(say(f"warning: {move}"), file=sys.stderr)
-    print(envfile.render(values, cast(Any, format)), end="")
-
-
 @task(
     name="init",
     help={"force": "replace starter files that exist (never [tool.realstack] or noxfile.py)"},
@@ -249,5 +245,4 @@ def init_project(c: Context, force: bool = False) -> None:
 
 
 services = Collection("services", start, stop, status, logs, restart, list_instances, prune)
-env_tasks = Collection("env", show)
 namespace = Collection(services, env_tasks, init_project, staging_tasks)

@@ -311,6 +311,23 @@ def test_restart_gives_redis_a_new_process_and_leaves_it_healthy(up: Project) ->
         assert not still_running(before["redis"]["pid"])
 
 
+def test_status_check_exits_1_naming_what_is_not_healthy_and_0_once_it_is(up: Project) -> None:
+    """`services.status --check` is a health check for scripts: exit 0 while the stack is as a
+    start leaves it; a service stopped: exit 1, naming it on stderr (the table still prints)."""
+    succeeded(invoke(up, "services.status", "--check"))
+    succeeded(invoke(up, "services.stop", "--only", "redis"))
+    try:
+        done = invoke(up, "services.status", "--check")
+        stderr = failed_cleanly(done, 1)
+        assert "redis (down" in stderr, stderr
+        assert "postgres" not in stderr, stderr
+        assert lines_with(done.stdout, "redis", "down"), done.stdout
+        assert invoke(up, "services.status").returncode == 0  # without --check: a report
+    finally:
+        succeeded(invoke(up, "services.start", "--wait"))
+    succeeded(invoke(up, "services.status", "--check", "--json"))
+
+
 def test_stop_exits_0_and_status_shows_every_service_down(up: Project) -> None:
     """`services.stop` ends the stack; status then shows every service "down"."""
     running = status_json(up)
