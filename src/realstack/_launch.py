@@ -12,7 +12,7 @@ import dataclasses
 import threading
 from dataclasses import dataclass, field
 
-from realstack import identity, oneshot
+from realstack import graph, identity, oneshot
 from realstack._scheduler import Cancelled
 from realstack.errors import PortInUse, ProbeTimeout, RealstackError, ServiceExited, TaskFailed
 from realstack.launch_words import LOG_TAIL, completed_before, elsewhere, tail_of, who
@@ -154,6 +154,10 @@ class Launch:
             self.current.add(svc.name)
         return True
 
+    def _held(self, svc: Service) -> list[str]:
+        """What this start does not (re)start because a failed ``svc`` comes first."""
+        return [s.name for s in graph.dependents(self.plan.services, svc.name)]
+
     def _reuse(self, svc: Service, found: Ours) -> None:
         self.progress(svc.name, Event.REUSED, f"{who(found.handle)}, port {svc.port}")
         with self.lock:
@@ -237,7 +241,8 @@ class Launch:
         except WaitTimeout as exc:  # kept, so status says so (not "not run yet")
             oneshot.record_run(self.plan.stack, svc.name, key, oneshot.TIMED_OUT, exc.elapsed)
             tail = handle.logs.tail(LOG_TAIL, since=mark)
-            raise TaskFailed(svc.name, None, exc.elapsed, tail, handle.logs.source) from None
+            held = self._held(svc)
+            raise TaskFailed(svc.name, None, exc.elapsed, tail, handle.logs.source, held) from None
         ended = handle.exited()
         code = ended.code if ended is not None else None
         seconds = self.clock.now() - spawned_at
@@ -245,7 +250,7 @@ class Launch:
         self.records.delete(svc.name)
         if code != 0:
             tail = handle.logs.tail(LOG_TAIL, since=mark)
-            raise TaskFailed(svc.name, code, seconds, tail, handle.logs.source)
+            raise TaskFailed(svc.name, code, seconds, tail, handle.logs.source, self._held(svc))
         with self.lock:
             self.completed.add(svc.name)
             self.ready_seconds[svc.name] = seconds

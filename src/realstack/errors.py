@@ -122,6 +122,7 @@ class TaskFailed(ServiceError):
         seconds: float,
         log_tail: Sequence[str] = (),
         log_path: str | None = None,
+        held_back: Sequence[str] = (),
     ) -> None:
         self.returncode = exit_code
         self.log_tail = tuple(log_tail)
@@ -130,9 +131,10 @@ class TaskFailed(ServiceError):
             if exit_code is not None
             else f"still running after {seconds:.1f}s (its startup_timeout); stopped"
         )
+        after = f"; not (re)started, as they depend on it: {', '.join(held_back)}"
         super().__init__(
             service,
-            f"{service}: task failed: {how}; what depends on it was not (re)started"
+            f"{service}: task failed: {how}{after if held_back else ''}"
             + _tail_block(self.log_tail, log_path),
         )
 

@@ -130,9 +130,23 @@ def test_a_failing_migration_fails_the_start_as_the_task_with_its_log_tail(
     assert error.service == "migrate"
     assert error.returncode == 3
     assert "migrate: task failed: exited with code 3" in str(error)
+    assert "not (re)started, as they depend on it: api" in str(error)
     assert "ERROR: relation exists" in str(error)
     assert "api" not in world.asked("start")  # what depends on it never started
     assert actions(report)["api"] == Action.CANCELLED
+
+
+def test_a_failing_task_this_start_starts_nothing_after_says_nothing_was_held_back(
+    world: World,
+) -> None:
+    """`start --only migrate`: nothing of this start depends on it, so nothing is named."""
+    world.fake.scripts["migrate"] = Script(exit_code=3)
+
+    [error] = world.start(only=["migrate"]).errors
+
+    assert isinstance(error, TaskFailed)
+    assert "migrate: task failed: exited with code 3" in str(error)
+    assert "depend" not in str(error)
     assert world.asked("stop") == ["db"]  # rolled back; the task itself ended on its own
 
 
