@@ -12,9 +12,9 @@ import dataclasses
 import threading
 from dataclasses import dataclass, field
 
-from realstack import graph, identity, oneshot
+from realstack import graph, oneshot
 from realstack._scheduler import Cancelled
-from realstack.errors import PortInUse, ProbeTimeout, RealstackError, ServiceExited, TaskFailed
+from realstack.errors import PortInUse, ProbeTimeout, ServiceExited, TaskFailed
 from realstack.launch_words import LOG_TAIL, completed_before, elsewhere, tail_of, who
 from realstack.model import COMMAND_KINDS, Service
 from realstack.plan import Plan, drift
@@ -53,31 +53,6 @@ class Launch:
     # what ``ports_taken`` found, for ``ensure_running`` to use once: nothing of a service
     # changes in between but by this start (the instance lock keeps other runs out)
     located: dict[str, Located] = field(default_factory=dict)
-
-    def ports_taken(self) -> dict[str, RealstackError]:
-        """Every port a start would need that someone else holds, found before anything
-        starts: a conflict on the third service must not cost starting (and rolling back)
-        the first two, nor stopping a running service for a port it cannot have."""
-        taken: dict[str, RealstackError] = {}
-        for svc in self.plan.services:
-            if svc.is_task:
-                continue
-            where = locate(self.placement, self.records, svc)
-            with self.lock:
-                self.located[svc.name] = where
-            found = where.found
-            if isinstance(found, Orphan):
-                continue
-            if isinstance(found, Ours) and found.handle.record.port == svc.port:
-                continue  # ours on this very port: reused or restarted in place
-            # a new service, or ours moving to another port: that port must be free before
-            # anything is stopped (a drifted service is never stopped for a port it cannot have)
-            occupant = self.plan.providers[svc.name].occupant(svc)
-            if occupant is not None:
-                other = identity.other_instance(svc, self.plan.stack.instance_id)
-                who = f"{occupant} — {other}" if other and occupant else other or occupant
-                taken[svc.name] = PortInUse(svc.name, svc.port, who or None)
-        return taken
 
     def ensure_running(self, svc: Service) -> None:
         """Reuse a current service of ours; otherwise clear what is in the way and start it."""

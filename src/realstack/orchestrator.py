@@ -65,6 +65,7 @@ def start(
         if nothing_to_do is not None:
             return dataclasses.replace(nothing_to_do, seconds=clock.now() - t0)
     from realstack._launch import Launch  # noqa: PLC0415 - see the TYPE_CHECKING import
+    from realstack._launch_ports import ports_taken  # noqa: PLC0415
 
     stack, registered = leases.claimed(stack, progress)
     placement = placement or Placement(stack, provider)
@@ -83,7 +84,7 @@ def start(
             prov.preflight([s for s in the_plan.services if the_plan.providers[s.name] is prov])
         run = Launch(the_plan, placement, runtime.records_of(stack), progress, clock, timeout)
         try:
-            errors = run.ports_taken() or _execute(run, wait, paths)
+            errors = ports_taken(run) or _execute(run, wait, paths)
         except BaseException as exc:  # Ctrl-C, SIGTERM: leave nothing behind, then say so
             with interrupts.held_off():  # a second Ctrl-C must not cut the rollback short
                 undone = _rollback(stack, run, placement, paths)
