@@ -172,6 +172,27 @@ def test_a_test_that_restarts_postgresql_leaves_the_next_tests_their_databases(
     result.assert_outcomes(passed=4)
 
 
+def test_a_worker_namespace_made_after_a_postgresql_restart_is_made_on_a_live_connection(
+    migrated: Inner,
+) -> None:
+    """The session's first use of ``pg_conn`` comes after a test restarted PostgreSQL: the
+    template lease's connection, cut by the restart, is made again (it was AdminShutdown)."""
+    migrated.write(
+        "e2e/test_restart.py",
+        """
+        def test_a_restarts_postgresql(fresh_pg_conn, realstack):
+            fresh_pg_conn.execute("SELECT 1")
+            realstack.restart("postgres")
+
+        def test_b_gets_its_namespace(pg_conn):
+            assert pg_conn.execute("SELECT count(*) FROM plans").fetchone() == (1,)
+        """,
+    )
+    result = migrated.run()
+    assert result.ret == pytest.ExitCode.OK, result.stdout.str()
+    result.assert_outcomes(passed=2)
+
+
 MIGRATE = """
 import os, pathlib, psycopg
 

@@ -24,6 +24,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import select
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -153,16 +154,40 @@ def _drop_unused(admin: Conn, names: Names, keep: str) -> list[str]:
 class TemplateLease:
     """This session's hold on a ready template: cloning from it is safe until :meth:`close`."""
 
-    admin: Conn  # holds the session-level shared lock; closing it releases the lease
+    held: Conn  # holds the session-level shared lock; closing it releases the lease
     names: Names
     name: str
     source_url: str
+
+    @property
+    def admin(self) -> Conn:
+        """The lease's connection. One the server cut (PostgreSQL restarted by a test, in any
+        xdist worker) is made again, and the template's shared lock taken again."""
+        if _cut(self.held):
+            self.held.close()
+            self.held = _holding(connect_maintenance(self.source_url), self.name)
+        return self.held
 
     def url(self, database: str) -> str:
         return with_database(self.source_url, database)
 
     def close(self) -> None:
-        self.admin.close()
+        self.held.close()
+
+
+def _cut(conn: Conn) -> bool:
+    """Whether the server ended ``conn``: an idle connection it has written to (a shutdown's
+    FATAL, then EOF) has nothing else to say. Asks the socket, not the server."""
+    if conn.closed or conn.broken:
+        return True
+    socket = select.poll()  # not select(): a busy test process may hold fds past 1024
+    socket.register(conn.fileno(), select.POLLIN)
+    return bool(socket.poll(0))
+
+
+def _holding(admin: Conn, name: str) -> Conn:
+    admin.execute("SELECT pg_advisory_lock_shared(%s)", (lock_id("template", name),))
+    return admin
 
 
 def lease(stack: Stack, source_url: str, tools: Callable[[], Path]) -> TemplateLease:
@@ -176,7 +201,7 @@ def lease(stack: Stack, source_url: str, tools: Callable[[], Path]) -> TemplateL
             if not _is_ready(admin, name):
                 _build(admin, names, key, source_url, tools)
             _drop_unused(admin, names, keep=name)
-            admin.execute("SELECT pg_advisory_lock_shared(%s)", (lock_id("template", name),))
+            _holding(admin, name)
     except BaseException:
         admin.close()
         raise
