@@ -113,3 +113,34 @@ def test_an_outage_of_a_service_this_checkout_does_not_run_fails_the_test(inner:
         ["*realstack.outage('redis'): redis was not-running, not running as this checkout's*"]
     )
     assert states(inner.project)["redis"] == "down"
+
+
+def test_an_outage_inside_an_outage_runs_at_once_and_both_services_come_back(
+    inner: Inner,
+) -> None:
+    """The stack is the test's already: the inner outage does not wait for it (it waited
+    out the lock's whole deadline, on a lock its own process held)."""
+    inner.write(
+        "e2e/test_outage.py",
+        """
+        import psycopg
+        import pytest
+        import redis
+
+        def test_both_away(realstack, service_urls):
+            with realstack.outage("redis"):
+                with realstack.outage("postgres"):
+                    with pytest.raises(psycopg.OperationalError):
+                        psycopg.connect(service_urls["DATABASE_URL"], connect_timeout=2)
+                assert psycopg.connect(service_urls["DATABASE_URL"]).execute("SELECT 1")
+                with pytest.raises(redis.ConnectionError):
+                    redis.Redis.from_url(service_urls["REDIS_URL"]).ping()
+            assert redis.Redis.from_url(service_urls["REDIS_URL"]).ping()
+        """,
+    )
+    bring_up(inner.project)
+
+    result = inner.run("-n", "2")
+
+    result.assert_outcomes(passed=1)
+    assert states(inner.project) == {"postgres": "ours", "redis": "ours"}

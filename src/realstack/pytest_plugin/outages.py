@@ -43,6 +43,7 @@ class StackShare:
         self.wait = wait
         self.item: pytest.Item | None = None
         self._shared: ExitStack | None = None
+        self._alone = False
 
     def begin(self, item: pytest.Item | None = None) -> None:
         """Hold the stack shared (a strict test, from its setup on; the session's preflight)."""
@@ -60,9 +61,13 @@ class StackShare:
     def alone(self) -> Iterator[None]:
         """The stack to this caller only: no other test, in any worker or run of this
         checkout, uses it meanwhile. The caller's shared hold is let go first and taken
-        again after."""
+        again after; inside another outage, the stack is already the caller's."""
+        if self._alone:  # an outage inside an outage: the stack is this caller's already
+            yield
+            return
         item, was_held = self.item, self._shared is not None
         self._drop()
+        self._alone = True
         try:
             with self._held(self.gate, fcntl.LOCK_EX), self._held(self.lock, fcntl.LOCK_EX):
                 t0 = time.monotonic()
@@ -72,6 +77,7 @@ class StackShare:
                     if item is not None:
                         item.user_properties.append((ALONE_KEY, time.monotonic() - t0))
         finally:
+            self._alone = False
             if was_held:
                 self.begin(item)
 
