@@ -91,15 +91,28 @@ def _intervals(seen: list[dict[str, Any]]) -> list[tuple[float, float, int]]:
     return [(begins[(e["pid"], e["n"])], e["t"], e["pid"]) for e in seen if e["what"] == "read-end"]
 
 
-def test_an_outage_of_a_service_this_checkout_does_not_run_fails_the_test(inner: Inner) -> None:
+def test_what_an_outage_or_restart_may_not_touch_fails_the_test_in_one_line(
+    inner: Inner,
+) -> None:
+    """A service this checkout does not run (here: stopped) is neither stopped nor started
+    (a restart started it, or, with another process on its port, moved it to another port);
+    a name the manifest lacks is named, without a traceback."""
     inner.write(
         "e2e/test_outage.py",
         """
         import pytest
 
-        @pytest.mark.requires("postgres")
-        def test_stops_redis(realstack):
+        pytestmark = pytest.mark.requires("postgres")
+
+        def test_takes_redis_away(realstack):
             with realstack.outage("redis"):
+                pass
+
+        def test_restarts_redis(realstack):
+            realstack.restart("redis")
+
+        def test_takes_a_typo_away(realstack):
+            with realstack.outage("redsi"):
                 pass
         """,
     )
@@ -108,11 +121,75 @@ def test_an_outage_of_a_service_this_checkout_does_not_run_fails_the_test(inner:
 
     result = inner.run()
 
-    result.assert_outcomes(failed=1)
+    result.assert_outcomes(failed=3)
     result.stdout.fnmatch_lines(
-        ["*realstack.outage('redis'): redis was not-running, not running as this checkout's*"]
+        [
+            "*realstack.outage('redis'): redis does not run as this checkout's*",
+            "*realstack.restart('redis'): redis does not run as this checkout's*",
+            "*realstack.outage('redsi'): the manifest has no service 'redsi' (it has postgres, "
+            "redis)*",
+        ],
+        consecutive=False,
     )
+    assert "Traceback" not in result.stdout.str()
     assert states(inner.project)["redis"] == "down"
+
+
+def test_the_plugins_own_clients_outlive_an_outage(inner: Inner) -> None:
+    """A test may take PostgreSQL away under its own ``pg_conn`` (its teardown rolled back on
+    the cut connection: AdminShutdown); after a Redis outage, the next test's ``redis_client``
+    finds the seed again (the restarted, non-durable Redis had lost it)."""
+    inner.write(
+        "conftest.py",
+        """
+        def pytest_realstack_load_fixtures(namespace, pg, redis):
+            redis.set("seed:plan", "gold")
+        """,
+    )
+    inner.write(
+        "e2e/test_outage.py",
+        """
+        def test_a_reads_the_seed(redis_client):
+            assert redis_client.get("seed:plan") == "gold"
+
+        def test_b_takes_postgres_away_under_its_pg_conn(pg_conn, realstack):
+            pg_conn.execute("SELECT 1")
+            with realstack.outage("postgres"):
+                pass
+
+        def test_c_takes_redis_away(realstack):
+            with realstack.outage("redis"):
+                pass
+
+        def test_d_reads_the_seed_again(redis_client):
+            assert redis_client.get("seed:plan") == "gold"
+        """,
+    )
+    bring_up(inner.project)
+
+    result = inner.run()
+
+    assert result.ret == 0, result.stdout.str()
+    result.assert_outcomes(passed=4)
+
+
+def test_an_outage_in_a_test_that_holds_no_share_of_the_stack_warns(inner: Inner) -> None:
+    """Outside a strict suite no test holds the stack: the outage runs, and says so."""
+    inner.write(
+        "tests/test_outage.py",
+        """
+        def test_takes_redis_away(realstack):
+            with realstack.outage("redis"):
+                pass
+        """,
+    )
+    bring_up(inner.project)
+
+    result = inner.run()
+
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(["*OutageNotIsolated*holds no share of the stack*"])
+    assert states(inner.project) == {"postgres": "ours", "redis": "ours"}
 
 
 def test_an_outage_inside_an_outage_runs_at_once_and_both_services_come_back(

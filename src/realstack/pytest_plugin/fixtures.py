@@ -133,7 +133,10 @@ def pg_conn(
     try:
         yield conn
     finally:
-        conn.rollback()
+        # a connection the test closed, or whose server it took away (an outage), has
+        # nothing left to roll back
+        with contextlib.suppress(psycopg.OperationalError):
+            conn.rollback()
         conn.close()
 
 
@@ -146,6 +149,8 @@ def redis_client(
 
     url = require(request, realstack_namespace.redis_url, REDIS_KEY)
     client = redis.Redis.from_url(url, decode_responses=True, socket_timeout=TIMEOUT)
+    if realstack_namespace.redis_seed and not client.dbsize():
+        reset_redis(url, realstack_namespace.redis_seed)  # a restart emptied it (any worker's)
     try:
         yield client
     finally:

@@ -21,6 +21,7 @@ from __future__ import annotations
 import fcntl
 import os
 import time
+import warnings
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager, nullcontext
 from pathlib import Path
@@ -122,6 +123,10 @@ class StackShare:
             os.close(fd)  # lets go of the lock
 
 
+class OutageNotIsolated(UserWarning):
+    """An outage or restart in a test the plugin holds no stack for: others may meet it."""
+
+
 @contextmanager
 def outage(
     stack: Stack, share: StackShare | None, name: str, timeout: float | None
@@ -130,17 +135,14 @@ def outage(
     window ends when it and what depends on it pass their probes."""
     from realstack import orchestrator  # noqa: PLC0415 - the plugin loads lazily
 
-    _local(stack, f"outage({name!r})")
+    _ours(stack, share, name, "outage")
     with share.alone() if share is not None else nullcontext():
         report = orchestrator.stop(stack, only=[name])
         report.raise_for_errors()
         action = {r.name: r.action for r in report.results}.get(name)
-        if action != "stopped":
-            pytest.fail(
-                f"realstack.outage({name!r}): {name} was {action}, not running as this "
-                "checkout's: an outage stops only what realstack started here",
-                pytrace=False,
-            )
+        if action != "stopped":  # it ran as ours a moment ago: gone meanwhile
+            why = f"{name} was not stopped ({action})"
+            pytest.fail(f"realstack.outage({name!r}): {why}", pytrace=False)
         try:
             yield
         finally:
@@ -152,18 +154,45 @@ def restart(stack: Stack, share: StackShare | None, name: str, timeout: float | 
     """Stop and start ``name``, the stack held alone until it and its dependents answer."""
     from realstack import orchestrator  # noqa: PLC0415
 
-    _local(stack, f"restart({name!r})")
+    _ours(stack, share, name, "restart")
     with share.alone() if share is not None else nullcontext():
         orchestrator.restart(stack, name, timeout=timeout).raise_for_errors()
         _dependents_answer(stack, name)
 
 
-def _local(stack: Stack, what: str) -> None:
+def _ours(stack: Stack, share: StackShare | None, name: str, what: str) -> None:
+    """Fail the test, in one line, for what an outage or restart may not touch: a deployed
+    env, a name the manifest lacks, a service this checkout does not run (stopped, or another
+    process on its port: restarting would move it to another port). Warn where other tests
+    are not kept out."""
+    from realstack.registry import running_ports  # noqa: PLC0415 - psutil
+
+    where = f"realstack.{what}({name!r})"
     if stack.deployed:
         pytest.fail(
-            f"realstack.{what}: env {stack.env!r} is a deployed stack; realstack stops and "
+            f"{where}: env {stack.env!r} is a deployed stack; realstack stops and "
             "starts nothing there",
             pytrace=False,
+        )
+    if name not in stack.names:
+        pytest.fail(
+            f"{where}: the manifest has no service {name!r} (it has {', '.join(stack.names)})",
+            pytrace=False,
+        )
+    svc = stack.service(name)
+    if not svc.is_task and name not in running_ports(stack.state_dir, stack.instance_id, [name]):
+        pytest.fail(
+            f"{where}: {name} does not run as this checkout's (`invoke services.status` says "
+            f"what is on port {svc.port}); realstack stops only what it started here",
+            pytrace=False,
+        )
+    if share is None or share.item is None:
+        warnings.warn(
+            f"{where} in a test that holds no share of the stack (not a strict test: under "
+            "e2e/ or integration/, or marked so): other tests, in other xdist workers or "
+            "runs, are not kept out of it",
+            OutageNotIsolated,
+            stacklevel=4,
         )
 
 

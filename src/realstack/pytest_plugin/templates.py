@@ -24,7 +24,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-import select
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,7 +34,14 @@ from psycopg import sql
 
 from realstack.errors import RealstackError
 from realstack.pytest_plugin import _pgcopy
-from realstack.pytest_plugin._pgsql import KEY_LENGTH, Names, database_of, lock_id, with_database
+from realstack.pytest_plugin._pgsql import (
+    KEY_LENGTH,
+    Names,
+    database_of,
+    lock_id,
+    still_connected,
+    with_database,
+)
 
 if TYPE_CHECKING:
     from realstack.model import Stack
@@ -162,8 +168,8 @@ class TemplateLease:
     @property
     def admin(self) -> Conn:
         """The lease's connection. One the server cut (PostgreSQL restarted by a test, in any
-        xdist worker) is made again, and the template's shared lock taken again."""
-        if _cut(self.held):
+        xdist worker or run) is made again, and the template's shared lock taken again."""
+        if not still_connected(self.held):
             self.held.close()
             self.held = _holding(connect_maintenance(self.source_url), self.name)
         return self.held
@@ -173,16 +179,6 @@ class TemplateLease:
 
     def close(self) -> None:
         self.held.close()
-
-
-def _cut(conn: Conn) -> bool:
-    """Whether the server ended ``conn``: an idle connection it has written to (a shutdown's
-    FATAL, then EOF) has nothing else to say. Asks the socket, not the server."""
-    if conn.closed or conn.broken:
-        return True
-    socket = select.poll()  # not select(): a busy test process may hold fds past 1024
-    socket.register(conn.fileno(), select.POLLIN)
-    return bool(socket.poll(0))
 
 
 def _holding(admin: Conn, name: str) -> Conn:
