@@ -221,3 +221,38 @@ def test_an_outage_inside_an_outage_runs_at_once_and_both_services_come_back(
 
     result.assert_outcomes(passed=1)
     assert states(inner.project) == {"postgres": "ours", "redis": "ours"}
+
+
+def test_a_connection_failing_in_the_tests_own_outage_is_a_test_failure_and_not_retried(
+    inner: Inner,
+) -> None:
+    """The test took Redis away itself: a connection error in its window is its own doing.
+    Counted as an infrastructure failure, it was retried by ``--realstack-retry-infra``,
+    which ran the whole outage again."""
+    inner.write(
+        "e2e/test_outage.py",
+        """
+        import redis
+
+        def test_forgets_that_redis_is_away(realstack, service_urls):
+            client = redis.Redis.from_url(service_urls["REDIS_URL"], socket_connect_timeout=2)
+            with realstack.outage("redis"):
+                client.ping()
+        """,
+    )
+    bring_up(inner.project)
+
+    result = inner.run("--realstack-retry-infra")
+
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*realstack summary*",
+            "test failures (1):",
+            "  e2e/test_outage.py::test_forgets_that_redis_is_away",
+            "outages held the stack alone for *s in 1 test*",
+        ]
+    )
+    result.stdout.no_fnmatch_line("*infrastructure failures*")
+    result.stdout.no_fnmatch_line("*RERUN*")
+    assert states(inner.project) == {"postgres": "ours", "redis": "ours"}

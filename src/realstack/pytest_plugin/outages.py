@@ -28,7 +28,9 @@ from pathlib import Path
 
 import pytest
 
+from realstack.errors import RealstackError
 from realstack.model import Stack
+from realstack.pytest_plugin import broken
 from realstack.waiting import WaitTimeout, wait_until
 
 WAIT = 600.0  # for the stack: an outage waits for the tests using it, they for its restart
@@ -146,8 +148,9 @@ def outage(
         try:
             yield
         finally:
-            orchestrator.start(stack, only=[name], timeout=timeout).raise_for_errors()
-            _dependents_answer(stack, name)
+            with _restore(stack, share, name, "outage"):
+                orchestrator.start(stack, only=[name], timeout=timeout).raise_for_errors()
+                _dependents_answer(stack, name)
 
 
 def restart(stack: Stack, share: StackShare | None, name: str, timeout: float | None) -> None:
@@ -155,9 +158,27 @@ def restart(stack: Stack, share: StackShare | None, name: str, timeout: float | 
     from realstack import orchestrator  # noqa: PLC0415
 
     _ours(stack, share, name, "restart")
-    with share.alone() if share is not None else nullcontext():
+    with (
+        share.alone() if share is not None else nullcontext(),
+        _restore(stack, share, name, "restart"),
+    ):
         orchestrator.restart(stack, name, timeout=timeout).raise_for_errors()
         _dependents_answer(stack, name)
+
+
+@contextmanager
+def _restore(stack: Stack, share: StackShare | None, name: str, what: str) -> Iterator[None]:
+    """Bringing ``name`` back: a failure fails the test in a few lines (no traceback through
+    realstack), and is left as a note for the tests after it (:mod:`.broken`)."""
+    from realstack import graph  # noqa: PLC0415
+
+    test = share.item.nodeid if share is not None and share.item is not None else "a test"
+    users = [s.name for s in graph.dependents(stack.services, name) if not s.is_task]
+    try:
+        with broken.noted(stack, test, [name, *users]):
+            yield
+    except RealstackError as exc:
+        pytest.fail(f"realstack.{what}({name!r}): {name} did not come back: {exc}", pytrace=False)
 
 
 def _ours(stack: Stack, share: StackShare | None, name: str, what: str) -> None:

@@ -103,7 +103,11 @@ def _unhealthy(stack: Stack, svc: Service) -> str | None:
 
 def down_message(stack: Stack, failures: dict[str, str], logs: Callable[[str], Logs]) -> str:
     """The one message a strict session stops with: service, probe, error, log tail, fix."""
-    lines = [f"realstack: required services of env {stack.env!r} are not healthy:"]
+    from realstack.pytest_plugin import broken  # noqa: PLC0415 - only on the way out
+
+    lines = [
+        f"realstack: required services of env {stack.env!r} are not healthy{broken.since(stack)}:"
+    ]
     for name, error in failures.items():
         lines.append(f"  ✗ {name}: {error}")
         svc = stack.service(name)

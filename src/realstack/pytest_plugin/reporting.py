@@ -10,7 +10,9 @@ import pytest
 from realstack.model import Stack
 from realstack.providers import Logs
 from realstack.pytest_plugin import audit as io_audit
+from realstack.pytest_plugin import broken
 from realstack.pytest_plugin._session import Session
+from realstack.pytest_plugin.outages import ALONE_KEY
 from realstack.pytest_plugin.policy import unhealthy
 
 LOG_LINES_ON_FAILURE = 30
@@ -59,12 +61,16 @@ def classify(stack: Stack, report: pytest.TestReport, names: list[str]) -> tuple
     """("infra", why) when a service the test needs is down or unreachable, else ("test", "").
 
     Decided where the test ran (the services' state right after it), and carried on the
-    report, which xdist ships to the controller with its extra attributes.
+    report, which xdist ships to the controller with its extra attributes. A connection that
+    failed in a test that took a service away itself (``realstack.outage``) is the test's own
+    doing: retrying it (``--realstack-retry-infra``) would only take the service away again.
     """
     failures = unhealthy(stack, names)
     if failures:
-        return "infra", "; ".join(f"{n}: {e}" for n, e in failures.items())
-    if any(marker in str(report.longrepr) for marker in _CONNECTION_ERRORS):
+        why = "; ".join(f"{n}: {e}" for n, e in failures.items())
+        return "infra", why + broken.since(stack, report.nodeid)
+    took_one_away = any(key == ALONE_KEY for key, _ in report.user_properties)
+    if not took_one_away and any(m in str(report.longrepr) for m in _CONNECTION_ERRORS):
         return "infra", "a connection to a service failed during the test"
     return "test", ""
 

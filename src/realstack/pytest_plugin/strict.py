@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from realstack.pytest_plugin import audit, reporting
+from realstack.pytest_plugin import audit, broken, reporting
 from realstack.pytest_plugin._session import Session
 
 if TYPE_CHECKING:
@@ -46,6 +46,8 @@ class StrictSuite:
         audit.follow_psycopg()
         audit.RECORDER.reset()
         audit.RECORDER.active = True
+        if state.share is not None:  # a local stack, where an earlier outage may not have ended
+            broken.check(state.load_stack(), names)
 
     def pytest_runtest_logfinish(self) -> None:
         """After the test's last teardown (and its report): other tests' outages may run."""
