@@ -205,15 +205,16 @@ def test_status_prints_a_table_with_a_row_per_service(up: Project) -> None:
         assert lines_with(done.stdout, name, "ours", ident, str(row["port"]))
 
 
-def test_env_show_shell_prints_export_lines_of_the_contract(cli: Project) -> None:
-    """`env.show --format shell` prints `export NAME=value` lines a shell can eval."""
-    done = succeeded(invoke(cli, "env.show", "--format", "shell"))
+def test_env_show_shell_prints_export_lines_of_the_contract(up: Project) -> None:
+    """`env.show --format shell` prints `export NAME=value` lines a shell can eval (the
+    contract of what runs: the stack is started, not left to an earlier test)."""
+    done = succeeded(invoke(up, "env.show", "--format", "shell"))
     lines = done.stdout.splitlines()
     assert lines
     assert all(line.startswith("export ") for line in lines), done.stdout
     assert any(line.startswith("export DATABASE_URL=") for line in lines)
     parsed = dict(shlex.split(line)[1].split("=", 1) for line in lines)
-    assert parsed == contract(cli.stack())
+    assert parsed == contract(up.stack())
 
 
 def test_evaluating_another_envs_contract_does_not_switch_realstacks_env(cli: Project) -> None:
@@ -246,11 +247,11 @@ def test_evaluating_another_envs_contract_does_not_switch_realstacks_env(cli: Pr
     assert done.stdout.startswith("realstack [test] "), done.stdout
 
 
-def test_env_show_json_parses_to_the_contract(cli: Project) -> None:
+def test_env_show_json_parses_to_the_contract(up: Project) -> None:
     """`env.show --format json` is JSON with the service URLs and the instance id."""
-    values = json.loads(succeeded(invoke(cli, "env.show", "--format", "json")).stdout)
-    assert values == contract(cli.stack())
-    assert values["REALSTACK_INSTANCE_ID"] == cli.stack().instance_id
+    values = json.loads(succeeded(invoke(up, "env.show", "--format", "json")).stdout)
+    assert values == contract(up.stack())
+    assert values["REALSTACK_INSTANCE_ID"] == up.stack().instance_id
     assert "REALSTACK_ENV" not in values
     assert values["REDIS_URL"].endswith("/2")
     assert values["DATABASE_URL"].startswith(f"postgresql://app_user:{quote(PASSWORD, safe='')}@")
