@@ -12,7 +12,7 @@ from __future__ import annotations
 import pytest
 
 from conftest import Project, free_port
-from plugin.conftest import Inner, bring_up, states
+from plugin.conftest import Inner, states
 
 MANIFEST = """
 [tool.realstack.services.api]
@@ -22,6 +22,13 @@ command = ["{python}", "api.py", "{port}"]
 probe = { kind = "http", path = "/health", status = 200 }
 startup_timeout = 10
 exports = { API_URL = "http://{host}:{port}" }
+
+[tool.realstack.services.web]
+kind = "process"
+port = "${WEB_PORT}"
+command = ["{python}", "api.py", "{port}"]
+depends_on = ["api"]
+probe = { kind = "http", path = "/health", status = 200 }
 """
 SERVER = """
 import http.server
@@ -73,12 +80,15 @@ EXITED = "api: exited during startup with code 1"
 def test_the_tests_after_an_outage_that_did_not_end_fail_at_once_naming_it(
     pytester: pytest.Pytester, project: Project, inner_env: dict[str, str]
 ) -> None:
-    project.write(MANIFEST, {"API_PORT": str(free_port())})
+    api_port, web_port = free_port(), free_port()
+    while web_port == api_port:
+        web_port = free_port()
+    project.write(MANIFEST, {"API_PORT": str(api_port), "WEB_PORT": str(web_port)})
     (project.root / "api.py").write_text(SERVER)
     refuse = project.root / "refuse"
     inner = Inner(pytester, project)
     inner.write("e2e/test_api.py", TESTS.format(refuse=str(refuse)))
-    bring_up(project)
+    assert project.start(only=["api"]).ok  # web, which depends on api, is not running
 
     broken = inner.run()
 
@@ -120,9 +130,10 @@ def test_the_tests_after_an_outage_that_did_not_end_fail_at_once_naming_it(
     )
 
     refuse.unlink()
-    bring_up(project)
+    assert project.start(only=["api"]).ok
     fixed = inner.run("-k", "not test_1")
 
     fixed.assert_outcomes(passed=2)
+    # gone once api answers again (web, never running, is not waited for)
     assert not (project.state / "tests.broken").exists()
-    assert states(project) == {"api": "ours"}
+    assert states(project) == {"api": "ours", "web": "down"}

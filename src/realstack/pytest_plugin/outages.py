@@ -171,11 +171,13 @@ def _restore(stack: Stack, share: StackShare | None, name: str, what: str) -> It
     """Bringing ``name`` back: a failure fails the test in a few lines (no traceback through
     realstack), and is left as a note for the tests after it (:mod:`.broken`)."""
     from realstack import graph  # noqa: PLC0415
+    from realstack.registry import running_ports  # noqa: PLC0415 - psutil
 
     test = share.item.nodeid if share is not None and share.item is not None else "a test"
     users = [s.name for s in graph.dependents(stack.services, name) if not s.is_task]
+    running = running_ports(stack.state_dir, stack.instance_id, users)  # what must come back
     try:
-        with broken.noted(stack, test, [name, *users]):
+        with broken.noted(stack, test, [name, *(u for u in users if u in running)]):
             yield
     except RealstackError as exc:
         pytest.fail(f"realstack.{what}({name!r}): {name} did not come back: {exc}", pytrace=False)
