@@ -18,7 +18,7 @@ from realstack.secrets import mask, secret_values
 
 if TYPE_CHECKING:
     from realstack.providers import Logs
-    from realstack.pytest_plugin.outages import StackShare
+    from realstack.pytest_plugin.stackshare import StackShare
 
 
 class Session:

@@ -38,7 +38,7 @@ if TYPE_CHECKING:
     import redis
 
     from realstack.model import Stack
-    from realstack.pytest_plugin.outages import StackShare
+    from realstack.pytest_plugin.stackshare import StackShare
     from realstack.pytest_plugin.templates import TemplateLease
     from realstack.status import ServiceStatus
 

@@ -1,128 +1,25 @@
-"""A test that stops a service of the shared stack, and the tests it must not meet.
+"""A test that stops a service of the shared stack: ``realstack.outage(name)`` and
+``realstack.restart(name)``.
 
-Under xdist every worker runs against one stack, and so does a second run of the same
-checkout. A test that stops a service (``with realstack.outage("auth"):``,
-``realstack.restart("auth")``) breaks whatever another worker runs meanwhile: one worker
-tears down what another still uses. So every strict test of a local stack holds the stack
-*shared*, from before its first fixture to after its last teardown, and an outage holds it
-*alone*, for its window only: from the stop until the service, and every running service
-that depends on it, pass their probes again. What the test does before and after the window
-runs beside the other workers' tests.
-
-A readers-writer lock over ``flock(2)`` on two files in the instance's state dir. ``flock``
-does not queue, so a stream of readers could starve a writer: a writer first shuts the
-``gate`` (exclusive), which a reader passes (shared, for an instant) before it reads. An
-outage lets go of its test's shared hold before it waits at the gate, so two outages cannot
-wait on each other, and no reader waits while it holds.
+The window runs from the stop until the service, and every running service that depends on
+it, pass their probes again; for that window the stack is held alone (:mod:`.stackshare`), so
+no other test, in any worker or run of this checkout, meets it. What the test does before and
+after the window runs beside the other workers' tests.
 """
 
 from __future__ import annotations
 
-import fcntl
-import os
-import time
 import warnings
 from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager, nullcontext
-from pathlib import Path
+from contextlib import contextmanager, nullcontext
 
 import pytest
 
 from realstack.errors import RealstackError
 from realstack.model import Stack
 from realstack.pytest_plugin import broken
+from realstack.pytest_plugin.stackshare import StackShare
 from realstack.waiting import WaitTimeout, wait_until
-
-WAIT = 600.0  # for the stack: an outage waits for the tests using it, they for its restart
-ALONE_KEY = "realstack_alone_seconds"  # a test's user_properties: to xdist's controller, junitxml
-
-
-class StackShare:
-    """This process's hold on the stack: shared for the test that runs, alone for an outage."""
-
-    def __init__(self, state_dir: Path, wait: float = WAIT) -> None:
-        self.gate = state_dir / "tests.gate"
-        self.lock = state_dir / "tests.lock"
-        self.wait = wait
-        self.item: pytest.Item | None = None
-        self._shared: ExitStack | None = None
-        self._alone = False
-
-    def begin(self, item: pytest.Item | None = None) -> None:
-        """Hold the stack shared (a strict test, from its setup on; the session's preflight)."""
-        self.item = item
-        if self._shared is None:
-            with self._taken(self.gate, fcntl.LOCK_SH):  # a reader only passes the gate
-                self._shared = self._held(self.lock, fcntl.LOCK_SH)
-
-    def end(self) -> None:
-        """Let go (after the test's last teardown)."""
-        self.item = None
-        self._drop()
-
-    @contextmanager
-    def alone(self) -> Iterator[None]:
-        """The stack to this caller only: no other test, in any worker or run of this
-        checkout, uses it meanwhile. The caller's shared hold is let go first and taken
-        again after; inside another outage, the stack is already the caller's."""
-        if self._alone:  # an outage inside an outage: the stack is this caller's already
-            yield
-            return
-        item, was_held = self.item, self._shared is not None
-        self._drop()
-        self._alone = True
-        try:
-            with self._held(self.gate, fcntl.LOCK_EX), self._held(self.lock, fcntl.LOCK_EX):
-                t0 = time.monotonic()
-                try:
-                    yield
-                finally:
-                    if item is not None:
-                        item.user_properties.append((ALONE_KEY, time.monotonic() - t0))
-        finally:
-            self._alone = False
-            if was_held:
-                self.begin(item)
-
-    def _drop(self) -> None:
-        if self._shared is not None:
-            self._shared.close()
-            self._shared = None
-
-    def _held(self, path: Path, mode: int) -> ExitStack:
-        held = ExitStack()
-        held.enter_context(self._taken(path, mode))
-        return held
-
-    @contextmanager
-    def _taken(self, path: Path, mode: int) -> Iterator[None]:
-        """``flock(path, mode)``, waited for with a deadline. A state dir this process may not
-        write (another user's stack) has no lock to take: nothing of it can be stopped here."""
-        try:
-            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
-        except OSError:
-            yield
-            return
-        try:
-
-            def attempt() -> str | None:
-                try:
-                    fcntl.flock(fd, mode | fcntl.LOCK_NB)
-                except BlockingIOError:
-                    return "a test that stops a service holds it, or waits for it"
-                return None
-
-            try:
-                wait_until(attempt, self.wait, initial=0.002, max_interval=0.02)
-            except WaitTimeout as exc:
-                pytest.fail(
-                    f"realstack: the stack ({path}) was not free within {self.wait:.0f}s: "
-                    f"{exc.last_error}",
-                    pytrace=False,
-                )
-            yield
-        finally:
-            os.close(fd)  # lets go of the lock
 
 
 class OutageNotIsolated(UserWarning):
@@ -138,7 +35,7 @@ def outage(
     from realstack import orchestrator  # noqa: PLC0415 - the plugin loads lazily
 
     _ours(stack, share, name, "outage")
-    with share.alone() if share is not None else nullcontext():
+    with share.alone(f"an outage of {name}") if share is not None else nullcontext():
         report = orchestrator.stop(stack, only=[name])
         report.raise_for_errors()
         action = {r.name: r.action for r in report.results}.get(name)
@@ -159,7 +56,7 @@ def restart(stack: Stack, share: StackShare | None, name: str, timeout: float | 
 
     _ours(stack, share, name, "restart")
     with (
-        share.alone() if share is not None else nullcontext(),
+        share.alone(f"a restart of {name}") if share is not None else nullcontext(),
         _restore(stack, share, name, "restart"),
     ):
         orchestrator.restart(stack, name, timeout=timeout).raise_for_errors()

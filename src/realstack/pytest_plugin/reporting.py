@@ -12,8 +12,8 @@ from realstack.providers import Logs
 from realstack.pytest_plugin import audit as io_audit
 from realstack.pytest_plugin import broken
 from realstack.pytest_plugin._session import Session
-from realstack.pytest_plugin.outages import ALONE_KEY
 from realstack.pytest_plugin.policy import unhealthy
+from realstack.pytest_plugin.stackshare import ALONE_KEY
 
 LOG_LINES_ON_FAILURE = 30
 _CONNECTION_ERRORS = (

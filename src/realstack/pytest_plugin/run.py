@@ -18,8 +18,8 @@ from realstack.model import Stack
 from realstack.pytest_plugin import coroutines, refusals, reporting
 from realstack.pytest_plugin._session import Session
 from realstack.pytest_plugin.lifecycle import StackOwner
-from realstack.pytest_plugin.outages import ALONE_KEY, StackShare
 from realstack.pytest_plugin.policy import Strictness, down_message, unhealthy
+from realstack.pytest_plugin.stackshare import ALONE_KEY, StackShare
 from realstack.pytest_plugin.strict import StrictSuite
 
 if TYPE_CHECKING:
@@ -116,7 +116,8 @@ class ProjectRun:
         self.strict = StrictSuite(state, tally=not self.xdist_worker, retry=self.retry)
         session.config.pluginmanager.register(self.strict, STRICT_PLUGIN)
         if not state.load_stack().deployed:
-            state.share = StackShare(state.load_stack().state_dir)
+            terminal = session.config.pluginmanager.get_plugin("terminalreporter")
+            state.share = StackShare(state.load_stack().state_dir, terminal=terminal)
         failures = self._preflight()
         if failures:
             stack = state.load_stack()
