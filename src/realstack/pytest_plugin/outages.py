@@ -16,7 +16,7 @@ from contextlib import contextmanager, nullcontext
 import pytest
 
 from realstack.errors import RealstackError
-from realstack.model import Stack
+from realstack.model import Service, Stack
 from realstack.pytest_plugin import broken
 from realstack.pytest_plugin.stackshare import StackShare
 from realstack.waiting import WaitTimeout, wait_until
@@ -45,9 +45,9 @@ def outage(
         try:
             yield
         finally:
-            with _restore(stack, share, name, "outage"):
+            with _restore(stack, share, name, "outage") as users:
                 orchestrator.start(stack, only=[name], timeout=timeout).raise_for_errors()
-                _dependents_answer(stack, name)
+                _dependents_answer(name, users)
 
 
 def restart(stack: Stack, share: StackShare | None, name: str, timeout: float | None) -> None:
@@ -57,25 +57,29 @@ def restart(stack: Stack, share: StackShare | None, name: str, timeout: float | 
     _ours(stack, share, name, "restart")
     with (
         share.alone(f"a restart of {name}") if share is not None else nullcontext(),
-        _restore(stack, share, name, "restart"),
+        _restore(stack, share, name, "restart") as users,
     ):
         orchestrator.restart(stack, name, timeout=timeout).raise_for_errors()
-        _dependents_answer(stack, name)
+        _dependents_answer(name, users)
 
 
 @contextmanager
-def _restore(stack: Stack, share: StackShare | None, name: str, what: str) -> Iterator[None]:
-    """Bringing ``name`` back: a failure fails the test in a few lines (no traceback through
+def _restore(
+    stack: Stack, share: StackShare | None, name: str, what: str
+) -> Iterator[list[Service]]:
+    """Bringing ``name`` back, with the running services that depend on it (yielded: they
+    must answer again too). A failure fails the test in a few lines (no traceback through
     realstack), and is left as a note for the tests after it (:mod:`.broken`)."""
     from realstack import graph  # noqa: PLC0415
     from realstack.registry import running_ports  # noqa: PLC0415 - psutil
 
     test = share.item.nodeid if share is not None and share.item is not None else "a test"
-    users = [s.name for s in graph.dependents(stack.services, name) if not s.is_task]
-    running = running_ports(stack.state_dir, stack.instance_id, users)  # what must come back
+    users = [s for s in graph.dependents(stack.services, name) if not s.is_task]
+    running = running_ports(stack.state_dir, stack.instance_id, [s.name for s in users])
+    users = [s for s in users if s.name in running]
     try:
-        with broken.noted(stack, test, [name, *(u for u in users if u in running)]):
-            yield
+        with broken.noted(stack, test, [name, *(s.name for s in users)]):
+            yield users
     except RealstackError as exc:
         pytest.fail(f"realstack.{what}({name!r}): {name} did not come back: {exc}", pytrace=False)
 
@@ -116,17 +120,12 @@ def _ours(stack: Stack, share: StackShare | None, name: str, what: str) -> None:
         )
 
 
-def _dependents_answer(stack: Stack, name: str) -> None:
+def _dependents_answer(name: str, users: list[Service]) -> None:
     """Wait until every running service that depends on ``name`` passes its probe: one that
     noticed the outage may still say so, and the next test must not meet it."""
-    from realstack import graph, probes  # noqa: PLC0415
-    from realstack.registry import running_ports  # noqa: PLC0415 - psutil
+    from realstack import probes  # noqa: PLC0415
 
-    users = [s for s in graph.dependents(stack.services, name) if not s.is_task]
-    running = running_ports(stack.state_dir, stack.instance_id, [s.name for s in users])
     for svc in users:
-        if svc.name not in running:
-            continue
         try:
             wait_until(probes.check_for(svc), svc.startup_timeout)
         except WaitTimeout as exc:
