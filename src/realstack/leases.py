@@ -5,7 +5,9 @@ lock, keeps the preferred port unless another instance whose checkout exists hol
 it picks one from a block derived from a hash of the instance id, probed free, and records it
 in the instance's lease (:mod:`realstack.registry`). A port held by something that is no
 realstack instance is still refused (PortInUse): realstack does not guess around strangers.
-Every later load of the same instance applies the lease — as long as the manifest still
+A service that runs keeps its port, and so does a stopped one that a running service of the
+instance depends on (an outage's restore): that dependent was given its address. Every later
+load of the same instance applies the lease — as long as the manifest still
 prefers what it preferred then (a port the user changes on purpose wins) — so URLs do not
 move between restarts. Only ports that come from one ``${VAR}`` are leased (the variable is
 set, so compose files publish the same port); a literal port is the manifest's to manage.
@@ -18,7 +20,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from realstack import registry
+from realstack import graph, registry
 from realstack.fields import interpolate
 from realstack.model import Service, Stack
 from realstack.operation import OPERATION
@@ -183,8 +185,15 @@ def claim(stack: Stack) -> Stack:
             # lost; the manifest's preferred port, taken by a stranger, stays PortInUse
             chosen = svc.port != preferred or _auto(stack, var, index)
             busy = svc.port in taken or (chosen and now != svc.port and _lost(stack, svc))
-            if busy and now is not None and now not in live():
-                port = now  # it runs there: keep it rather than move it
+            keep = now  # where it runs; stopped, where what runs and depends on it calls it
+            if (
+                keep is None
+                and running
+                and any(d.name in running for d in graph.dependents(stack.services, svc.name))
+            ):
+                keep = svc.port
+            if busy and keep is not None and keep not in live():
+                port = keep  # rather than move it under what uses it
             elif busy:
                 port = _pick(stack.instance_id, index, svc.host, taken | set(running.values()))
             else:

@@ -196,3 +196,34 @@ def test_a_port_held_by_the_services_own_orphan_is_kept_once_the_orphan_is_clear
     assert contract(a) == before
     assert http_check(before["WEB_URL"] + "/health", 200, 1.0)() is None
     cli(a, env, "services.stop")
+
+
+def test_a_service_its_running_dependents_were_given_comes_back_on_the_same_port(
+    checkouts: tuple[list[Project], dict[str, str]],
+) -> None:
+    """The first start could not lease (the registry unusable; in CI, a lease range used up
+    by stale checkouts), so A runs on the manifest's ports, which B, stopped, holds in its
+    lease. Started again alone (an outage's restore), cache kept its port: web, which runs and
+    depends on it, was given that address. It moved to a leased port, and web kept calling
+    the old one (a 503 that outlived the outage)."""
+    projects, env = checkouts
+    a, b = projects[0], projects[1]
+    text = (a.root / "pyproject.toml").read_text() + 'depends_on = ["cache"]\n'
+    (a.root / "pyproject.toml").write_text(text)
+    cli(b, env, "services.start", "--wait")
+    cli(b, env, "services.stop")
+    unusable = a.root / "not-a-directory"
+    unusable.write_text("")
+
+    first = cli(a, {**env, "REALSTACK_HOME": str(unusable)}, "services.start", "--wait")
+    assert "ports not leased" in first, first
+    given = contract(a)
+    cli(a, env, "services.stop", "--only", "cache")
+    cli(a, env, "services.start", "--wait", "--only", "cache")
+
+    assert contract(a) == given
+    rows = {r["name"]: r for r in json.loads(cli(a, env, "services.status", "--json"))["services"]}
+    assert {name: r["state"] for name, r in rows.items()} == {"cache": "ours", "web": "ours"}
+    assert given["REDIS_URL"] == f"redis://localhost:{rows['cache']['port']}/0"
+    assert redis_check("127.0.0.1", rows["cache"]["port"], 1.0)() is None
+    cli(a, env, "services.stop")
