@@ -99,6 +99,8 @@ def _stack(session: nox.Session, env: str) -> Iterator[None]:
 
 def _ours(session: nox.Session, env: str) -> set[str]:
     status = session.run("invoke", "services.status", f"--env={env}", "--json", silent=True)
+    if status is None:  # `nox --install-only`: nothing ran
+        return set()
     return {r["name"] for r in json.loads(str(status))["services"] if r["state"] == "ours"}
 
 
@@ -313,6 +315,8 @@ def staging_rehearsal(session: nox.Session) -> None:
     _install(session)
     with _stack(session, "test"):
         shown = session.run("invoke", "env.show", "--env=test", "--format=json", silent=True)
+        if shown is None:  # `nox --install-only`: nothing ran
+            return
         urls = json.loads(str(shown))
         token = session.run("python", "scripts/staging_token.py", silent=True)
         env = {

@@ -11,6 +11,7 @@ load of the same instance applies the lease — as long as the manifest still
 prefers what it preferred then (a port the user changes on purpose wins) — so URLs do not
 move between restarts. Only ports that come from one ``${VAR}`` are leased (the variable is
 set, so compose files publish the same port); a literal port is the manifest's to manage.
+When the range is full, the instance stopped longest ago hands on a port (:mod:`.lease_handover`).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from typing import Any
 
 from realstack import graph, registry
 from realstack.fields import interpolate
+from realstack.lease_handover import hand_on
 from realstack.model import Service, Stack
 from realstack.operation import OPERATION
 from realstack.results import Event, Progress
@@ -103,7 +105,7 @@ def apply(
     return out
 
 
-def _pick(instance_id: str, index: int, host: str, taken: set[int]) -> int:
+def _pick(instance_id: str, index: int, host: str, taken: set[int]) -> int | None:
     """The first free, unleased port of this instance's block (then the next blocks)."""
     from realstack import ports  # noqa: PLC0415 - psutil: only a start that moves pays for it
 
@@ -111,7 +113,7 @@ def _pick(instance_id: str, index: int, host: str, taken: set[int]) -> int:
         port = block_port(instance_id, index, step)
         if port not in taken and not ports.answers(host, port):
             return port
-    raise OSError("no free port left in realstack's lease range")
+    return None  # the range is full of leases
 
 
 def _auto(stack: Stack, var: str, index: int) -> bool:
@@ -144,9 +146,10 @@ def registers(stack: Stack) -> bool:
     return not stack.deployed and bool(stack.table)
 
 
-def claim(stack: Stack) -> Stack:
+def claim(stack: Stack, progress: Progress | None = None) -> Stack:
     """Lease ``stack``'s ports (see the module); the stack built with them, and its entry in
-    the machine's registry written (see :func:`registers`)."""
+    the machine's registry written (see :func:`registers`). A port handed on from a stopped
+    instance (the range full: :mod:`realstack.lease_handover`) is told to ``progress``."""
     if not registers(stack):
         return stack
     services = stack.table.get("services", {})
@@ -171,9 +174,10 @@ def claim(stack: Stack) -> Stack:
             )
 
         taken = {p for e in others for p in e.ports.values()}
-        taken |= {
+        mine = set(running.values()) | {
             s.port for s in stack.services if s.port and port_variable(services.get(s.name)) is None
         }
+        taken |= mine
         lease: dict[str, dict[str, str | int]] = {}
         for index, svc in enumerate(stack.services):
             var = port_variable(services.get(svc.name))
@@ -195,10 +199,13 @@ def claim(stack: Stack) -> Stack:
             if busy and keep is not None and keep not in live():
                 port = keep  # rather than move it under what uses it
             elif busy:
-                port = _pick(stack.instance_id, index, svc.host, taken | set(running.values()))
+                port = _pick(stack.instance_id, index, svc.host, taken | mine) or hand_on(
+                    others, live() | mine, svc, range(LOW, LOW + SPAN), progress
+                )
             else:
                 port = svc.port
             taken.add(port)
+            mine.add(port)
             lease[svc.name] = {"var": var, "preferred": preferred, "port": port}
         held = {s.name: s.port for s in stack.services if s.port}
         held.update({name: int(info["port"]) for name, info in lease.items()})
@@ -220,7 +227,7 @@ def claimed(stack: Stack, progress: Progress) -> tuple[Stack, bool]:
     registry is advisory: when it cannot be used, the manifest's ports, and a note saying
     why."""
     try:
-        taken = claim(stack)
+        taken = claim(stack, progress)
     except OSError as exc:
         progress(OPERATION, Event.NOTE, f"ports not leased ({exc}); the manifest's are used")
         return stack, False

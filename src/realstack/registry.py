@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Literal
 
 from realstack.model import Stack
 from realstack.records import ContainerRecord, ProcessRecord, Records
-from realstack.state import InstancePaths, write_atomic
+from realstack.state import InstancePaths, StateDirError, write_atomic
 
 if TYPE_CHECKING:
     from filelock import FileLock
@@ -119,6 +119,16 @@ def note(
     except Exception as exc:  # noqa: BLE001 - the registry is advisory: say so, go on
         return f"{path}: {exc}"
     return None
+
+
+def release(entry: Entry, name: str) -> None:
+    """Rewrite another instance's entry without service ``name``'s port and lease (handed on
+    to a start that found the range full: :mod:`realstack.lease_handover`)."""
+    ports = {k: v for k, v in entry.ports.items() if k != name}
+    lease = {k: v for k, v in entry.lease.items() if k != name}
+    released = replace(entry, ports=ports, lease=lease, updated_at=time.time())
+    with contextlib.suppress(OSError, StateDirError):  # advisory: both entries name it then
+        write_atomic(_path(entry.instance_id), json.dumps(asdict(released), indent=2) + "\n")
 
 
 def forget(instance_id: str) -> None:

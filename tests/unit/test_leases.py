@@ -4,13 +4,17 @@ command), and a service of ours keeps the port it runs on rather than move."""
 from __future__ import annotations
 
 import json
+import os
 import socket
+import time
 from pathlib import Path
 
 import pytest
 
 from realstack import leases, registry
 from realstack.manifest import load_stack
+from realstack.records import ContainerRecord, Records
+from realstack.state import InstancePaths
 
 MANIFEST = """
 [tool.realstack.services.cache]
@@ -221,3 +225,79 @@ def test_a_claim_that_changes_nothing_leaves_the_entry_as_it_is(project: Path) -
     leases.claim(moved)
     assert json.loads(path.read_text())["ports"] == {"cache": 6500}
     assert json.loads(path.read_text())["updated_at"] >= json.loads(first)["updated_at"]
+
+
+def fill_the_range(tmp_path: Path, index: int) -> list[Path]:
+    """A stopped checkout in every block of the lease range, each leasing port ``index`` of
+    its block (what a machine of many CI clones and worktrees comes to); the first one was
+    stopped longest ago."""
+    roots = []
+    for block in range(leases.SPAN // leases.BLOCK):
+        root = tmp_path / f"clone{block}"
+        (root / ".realstack" / "test" / "services").mkdir(parents=True)
+        (root / "pyproject.toml").write_text("[tool.realstack]\n" + MANIFEST)
+        port = leases.LOW + block * leases.BLOCK + index
+        held = {"cache": {"var": "CACHE_PORT", "preferred": 6400, "port": port}}
+        instance_id = f"{block:08x}" + "0" * 56
+        write_entry(instance_id, held, {"cache": port})
+        entry_path = registry.home() / "instances" / f"{instance_id}.json"
+        entry = json.loads(entry_path.read_text())
+        entry.update(root=str(root), state_dir=str(root / ".realstack" / "test"))
+        entry_path.write_text(json.dumps(entry))
+        idle = 1_000_000.0 if block == 7 else 1000.0 + block  # clone7 stopped longest ago
+        services = root / ".realstack" / "test" / "services"
+        os.utime(services, (time.time() - idle, time.time() - idle))
+        roots.append(root)
+    holder = tmp_path / "holder"  # and the manifest's port is another checkout's
+    holder.mkdir()
+    (holder / "pyproject.toml").write_text("[tool.realstack]\n" + MANIFEST)
+    assert (
+        leases.claim(load_stack(holder, environ={"CACHE_PORT": "6400"})).service("cache").port
+        == 6400
+    )
+    return roots
+
+
+def test_a_full_range_hands_on_the_port_of_the_instance_stopped_longest_ago(
+    project: Path, tmp_path: Path
+) -> None:
+    """Before, every start on such a machine fell back to the manifest's ports ("no free port
+    left in realstack's lease range"), and three shards of one CI run collided there."""
+    fill_the_range(tmp_path, index=0)
+    given = leases.LOW + 7 * leases.BLOCK
+    notes: list[str] = []
+
+    ours = leases.claim(
+        load_stack(project, environ={"CACHE_PORT": "6400"}),
+        lambda name, event, text: notes.append(f"{name}: {text}"),
+    )
+
+    assert ours.service("cache").port == given
+    assert notes == [
+        f"cache: the lease range is full: port {given} handed on by {tmp_path / 'clone7'} "
+        "(env test, stopped 12d ago)"
+    ]
+    clone7 = registry.entry(f"{7:08x}" + "0" * 56)
+    assert clone7 is not None and "cache" not in clone7.lease  # its next start leases anew
+    again = load_stack(project, environ={"CACHE_PORT": "6400"})
+    assert again.service("cache").port == given  # and ours is kept, like any lease
+
+
+def test_a_full_range_never_hands_on_a_running_instances_port(
+    project: Path, tmp_path: Path
+) -> None:
+    roots = fill_the_range(tmp_path, index=0)
+    for block, root in enumerate(roots):  # every one runs: a recorded container each
+        paths = InstancePaths(root / ".realstack" / "test")
+        instance_id = f"{block:08x}" + "0" * 56
+        record = ContainerRecord("cache", instance_id, "docker", "c0ffee", "p", "cache", 1)
+        Records(paths, instance_id).write(record)
+
+    moved = leases.claimed(load_stack(project, environ={"CACHE_PORT": "6400"}), _no_progress)
+
+    assert moved[0].service("cache").port == 6400  # the manifest's, as said in a note
+    assert moved[1] is False
+
+
+def _no_progress(name: str, event: object, text: str) -> None:
+    assert "lease range" in text, text

@@ -1,0 +1,67 @@
+"""When the lease range is full, the instance stopped longest ago hands on a port.
+
+A stopped instance keeps its lease for as long as its checkout exists, so that its URLs are
+the same at its next start. A machine with more checkouts than the range has blocks (CI
+clones, agents' worktrees, each with a test, staging and shard instances) fills the range;
+every start then fell back to the manifest's ports, where the shards of one run collide. Now
+the instance that has been stopped longest gives up one leased port, its registry entry
+says so, and its own next start leases another (and says that, as for any move). A running
+instance's ports are never handed on.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Collection, Iterable
+from pathlib import Path
+
+from realstack import registry
+from realstack.model import Service
+from realstack.registry import Entry
+from realstack.results import Event, Progress
+from realstack.state import InstancePaths
+
+
+def stopped_since(entry: Entry) -> float:
+    """When the instance last started or stopped a service: its records directory changes
+    then (a file written or removed); its entry's time when it has none."""
+    try:
+        return InstancePaths(Path(entry.state_dir)).services.stat().st_mtime
+    except OSError:
+        return entry.updated_at
+
+
+def hand_on(
+    others: Iterable[Entry],
+    keep: Collection[int],
+    svc: Service,
+    in_range: range,
+    progress: Progress | None,
+) -> int:
+    """A port for ``svc``, in ``in_range`` and not in ``keep``, taken from the lease of the
+    stopped instance idle longest (its entry rewritten without it) and told to ``progress``;
+    OSError when every leased port belongs to a running instance."""
+    from realstack import ports  # noqa: PLC0415 - psutil: only a full range pays for it
+
+    stopped = [e for e in others if registry.state_of(e) == "stopped"]
+    for entry in sorted(stopped, key=stopped_since):
+        for name, held in entry.lease.items():
+            port = int(held["port"])
+            if port in in_range and port not in keep and not ports.answers(svc.host, port):
+                registry.release(entry, name)
+                if progress is not None:
+                    idle = _idle(time.time() - stopped_since(entry))
+                    why = (
+                        f"the lease range is full: port {port} handed on by {entry.root} "
+                        f"(env {entry.env}, stopped {idle} ago)"
+                    )
+                    progress(svc.name, Event.NOTE, why)
+                return port
+    raise OSError("no free port left in realstack's lease range: every block is leased")
+
+
+def _idle(seconds: float) -> str:
+    for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
+        if seconds >= size:
+            return f"{seconds / size:.0f}{unit}"
+    return f"{max(seconds, 0):.0f}s"
