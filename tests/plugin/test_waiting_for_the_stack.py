@@ -4,12 +4,18 @@ its pid and the service (it printed nothing, for up to the lock's 600 s)."""
 
 from __future__ import annotations
 
+import errno
+import os
 import subprocess
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
 
 from plugin.conftest import Inner, bring_up, states
+from realstack.pytest_plugin.stackshare import StackShare
 from realstack.waiting import wait_until
 
 HOLDER = """
@@ -77,3 +83,22 @@ def test_a_run_waiting_behind_another_runs_outage_names_it(inner: Inner) -> None
     assert f"{HOLDER_ID} (pid {holder.pid}) holds it alone for an outage of redis" in waiting
     assert "1 passed" in rest
     assert states(inner.project) == {"postgres": "ours", "redis": "ours"}
+
+
+def test_an_outage_goes_on_when_who_holds_the_stack_cannot_be_written(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The holder's line is for whoever waits; a full disk costs that line, not the test (it
+    failed with an OSError traceback)."""
+    share = StackShare(tmp_path, wait=5)
+
+    def disk_full(fd: int, data: bytes, offset: int) -> int:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "pwrite", disk_full)
+    with share.alone("an outage of redis"):
+        held = (tmp_path / "tests.gate").exists()
+
+    assert held
+    share.begin()  # and the stack is free again afterwards
+    share.end()

@@ -20,7 +20,7 @@ import fcntl
 import os
 import time
 from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack, contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
@@ -141,8 +141,9 @@ class StackShare:
                     pytrace=False,
                 )
             if holder:
-                os.ftruncate(fd, 0)
-                os.pwrite(fd, holder.encode(), 0)
+                with suppress(OSError):  # a full disk: whoever waits says less
+                    os.ftruncate(fd, 0)
+                    os.pwrite(fd, holder.encode(), 0)
             yield
         finally:
             os.close(fd)  # lets go of the lock
