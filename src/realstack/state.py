@@ -83,6 +83,11 @@ class InstancePaths:
         return self.base / "_templates"
 
     @property
+    def tests_broken(self) -> Path:
+        """The note of an outage that did not end (:mod:`realstack.pytest_plugin.broken`)."""
+        return self.root / "tests.broken"
+
+    @property
     def runtime_env(self) -> Path:
         return self.root / "runtime.env"
 

@@ -9,6 +9,7 @@ Once the stack is loaded, everything printed passes through :func:`realstack.sec
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 from dataclasses import asdict, replace
@@ -149,6 +150,9 @@ def stop(c: Context, env: str | None = None, only: str | None = None, purge: boo
     if not report.ok:
         print_failures(report)
         raise Exit(code=1)
+    if only is None:  # down on purpose now: no test's outage is why any more
+        with contextlib.suppress(OSError):
+            InstancePaths(stack.state_dir).tests_broken.unlink(missing_ok=True)
     stopped = sum(r.action == Action.STOPPED for r in report.results)
     print(f"✓ {stopped} stopped in {report.seconds:.2f}s" + ("; data purged" if purge else ""))
 

@@ -249,3 +249,24 @@ def test_a_profile_no_service_has_is_exit_2_naming_the_manifests(root: Path) -> 
     assert str(done.message) == (
         "realstack: profile: unknown profile 'analytcs'; the manifest's: analytics"
     )
+
+
+# --------------------------------------------------------------------------- a broken stack's note
+
+
+@pytest.mark.parametrize(("only", "kept"), [(None, False), ("api", True)])
+def test_stopping_the_stack_drops_the_note_of_an_outage_that_did_not_end(
+    root: Path, monkeypatch: pytest.MonkeyPatch, only: str | None, kept: bool
+) -> None:
+    """After ``services.stop`` what is down is down on purpose: the next run's preflight must
+    not blame the test whose outage broke the stack before (it did, until a strict test ran
+    after a start). Stopping one service leaves the rest as broken as it was."""
+    note = InstancePaths(root / ".realstack" / "test").tests_broken
+    note.parent.mkdir(parents=True)
+    note.write_text('{"test": "t.py::t", "services": ["db"], "why": "exited"}\n')
+    report = Report((ServiceResult("db", Action.STOPPED),), 0.1)
+    monkeypatch.setattr(orchestrator, "stop", lambda *a, **k: report)
+
+    tasks.stop(Context(), only=only)
+
+    assert note.exists() is kept

@@ -8,7 +8,8 @@ failure, none naming the cause. So a failed restore leaves a note in the instanc
 (written while the stack is still held alone, so no test runs before it is there). A strict
 test that needs a service that is not healthy while the note is there fails at once, in
 setup, citing it; the note goes once every service it names answers again (after
-``invoke services.start --wait``, say).
+``invoke services.start --wait``, say), or when ``invoke services.stop`` stops the stack: what
+is down then is down on purpose.
 """
 
 from __future__ import annotations
@@ -22,9 +23,7 @@ from pathlib import Path
 import pytest
 
 from realstack.model import Stack
-from realstack.state import StateDirError, write_atomic
-
-NOTE = "tests.broken"
+from realstack.state import InstancePaths, StateDirError, write_atomic
 
 
 @dataclass(frozen=True)
@@ -40,7 +39,7 @@ class Broken:
 def read(state_dir: Path) -> Broken | None:
     """The note, if a failed restore left one (one failed open per strict test otherwise)."""
     try:
-        raw = json.loads((state_dir / NOTE).read_text())
+        raw = json.loads(InstancePaths(state_dir).tests_broken.read_text())
         return Broken(str(raw["test"]), tuple(str(s) for s in raw["services"]), str(raw["why"]))
     except (OSError, ValueError, KeyError, TypeError):
         return None
@@ -56,7 +55,7 @@ def noted(stack: Stack, test: str, services: list[str]) -> Iterator[None]:
         why = str(exc).strip().partition("\n")[0] or type(exc).__name__  # the test has the rest
         note = {"test": test, "services": services, "why": why}
         with contextlib.suppress(StateDirError):  # a note is advice: never the real error
-            write_atomic(stack.state_dir / NOTE, json.dumps(note) + "\n")
+            write_atomic(InstancePaths(stack.state_dir).tests_broken, json.dumps(note) + "\n")
         raise
 
 
@@ -72,7 +71,7 @@ def check(stack: Stack, names: list[str]) -> None:
     if not failures:
         if not unhealthy(stack, [n for n in note.services if n in stack.names]):
             with contextlib.suppress(OSError):
-                (stack.state_dir / NOTE).unlink()
+                InstancePaths(stack.state_dir).tests_broken.unlink()
         return
     down = "; ".join(f"{name}: {error}" for name, error in failures.items())
     pytest.fail(
