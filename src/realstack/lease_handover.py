@@ -52,8 +52,9 @@ def hand_on(
                 if progress is not None:
                     idle = _idle(time.time() - stopped_since(entry))
                     why = (
-                        f"the lease range is full: port {port} handed on by {entry.root} "
-                        f"(env {entry.env}, stopped {idle} ago)"
+                        f"the lease range is full: took port {port} from the lease of "
+                        f"{entry.root} (env {entry.env}, stopped {idle} ago), whose next start "
+                        "leases another"
                     )
                     progress(svc.name, Event.NOTE, why)
                 return port

@@ -274,8 +274,8 @@ def test_a_full_range_hands_on_the_port_of_the_instance_stopped_longest_ago(
 
     assert ours.service("cache").port == given
     assert notes == [
-        f"cache: the lease range is full: port {given} handed on by {tmp_path / 'clone7'} "
-        "(env test, stopped 12d ago)"
+        f"cache: the lease range is full: took port {given} from the lease of "
+        f"{tmp_path / 'clone7'} (env test, stopped 12d ago), whose next start leases another"
     ]
     clone7 = registry.entry(f"{7:08x}" + "0" * 56)
     assert clone7 is not None and "cache" not in clone7.lease  # its next start leases anew
