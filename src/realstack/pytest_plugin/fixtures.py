@@ -91,7 +91,18 @@ def realstack(request: pytest.FixtureRequest) -> RealstackHandle:
 @pytest.fixture(scope="session")
 def service_urls(realstack: RealstackHandle) -> dict[str, str]:
     """The env contract (DATABASE_URL, REDIS_URL, *_SERVICE_URL …) the services use."""
-    return dict(realstack.urls)
+    return ServiceUrls(realstack.urls)
+
+
+class ServiceUrls(dict[str, str]):
+    """A plain dict whose missing key says what the stack does export (a bare ``KeyError:
+    'API_URL'`` left a user to guess between a typo and a service that is not running)."""
+
+    def __missing__(self, key: str) -> str:
+        raise KeyError(
+            f"{key!r} is not in the env contract; it has {', '.join(sorted(self)) or 'nothing'} "
+            "(a service of a profile that is not enabled has no address in it)"
+        )
 
 
 @pytest.fixture(scope="session")

@@ -10,6 +10,7 @@ import pytest
 from realstack import fanout, probes
 from realstack.model import Service, Stack
 from realstack.providers import Logs
+from realstack.state import InstancePaths
 
 if TYPE_CHECKING:
     from _pytest.nodes import Node
@@ -101,6 +102,23 @@ def _unhealthy(stack: Stack, svc: Service) -> str | None:
     return f"probe {svc.probe.describe()} on {where}: {error}"
 
 
+def with_their_tasks(stack: Stack, requires: dict[str, list[str]]) -> None:
+    """Each test's services and the tasks they stand on (a migration), in place: an app runs
+    on what its tasks left, so a task whose last run failed is a stack not as a start leaves
+    it (``services.status --check`` says so too), not one to test. A run went green on the
+    old schema, against the old app, after its migration failed."""
+    from realstack import graph  # noqa: PLC0415
+
+    done: dict[tuple[str, ...], list[str]] = {}
+    for nodeid, names in requires.items():
+        key = tuple(names)
+        if key not in done:
+            deps = graph.with_dependencies(stack.services, names)
+            tasks = [s.name for s in deps if s.is_task and stack.enabled(s) and s.name not in key]
+            done[key] = [*names, *tasks]
+        requires[nodeid] = done[key]
+
+
 def down_message(stack: Stack, failures: dict[str, str], logs: Callable[[str], Logs]) -> str:
     """The one message a strict session stops with: service, probe, error, log tail, fix."""
     from realstack.pytest_plugin import broken  # noqa: PLC0415 - only on the way out
@@ -116,8 +134,10 @@ def down_message(stack: Stack, failures: dict[str, str], logs: Callable[[str], L
                 f"    ({name} is in profile {','.join(svc.profiles)}, which is not enabled: "
                 f"start it with --profile {svc.profiles[0]} or --only {name})"
             )
-        for line in logs(name).tail(LOG_LINES):
-            lines.append(f"      | {line}")
+        if svc.is_task or stack.deployed or InstancePaths(stack.state_dir).record(name).exists():
+            # a stopped service's log ends with its orderly shutdown: noise; a crashed one
+            # (its record left) or a failed task says why here
+            lines.extend(f"      | {line}" for line in logs(name).tail(LOG_LINES))
     if stack.deployed:
         lines.append(
             f"env {stack.env!r} is a deployed stack: realstack starts nothing there; "

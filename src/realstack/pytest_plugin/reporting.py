@@ -37,7 +37,7 @@ def fail_skip(report: pytest.TestReport) -> None:
 
 
 def audit(report: pytest.TestReport, stack: Stack) -> None:
-    ports = {svc.port for svc in stack.services}
+    ports = {svc.port for svc in stack.services if svc.port}  # a task has none
     if not io_audit.RECORDER.seen & ports:
         report.outcome = "failed"
         report.longrepr = (

@@ -18,7 +18,7 @@ from realstack.model import Stack
 from realstack.pytest_plugin import coroutines, refusals, reporting
 from realstack.pytest_plugin._session import Session
 from realstack.pytest_plugin.lifecycle import StackOwner
-from realstack.pytest_plugin.policy import Strictness, down_message, unhealthy
+from realstack.pytest_plugin.policy import Strictness, down_message, unhealthy, with_their_tasks
 from realstack.pytest_plugin.stackshare import ALONE_KEY, StackShare
 from realstack.pytest_plugin.strict import StrictSuite
 
@@ -76,11 +76,13 @@ class ProjectRun:
                     everything = (
                         refusals.offered(stack)
                         if stack.deployed
-                        else [s.name for s in stack.services if stack.enabled(s) and not s.is_task]
+                        else [s.name for s in stack.services if stack.enabled(s)]  # tasks too
                     )
                 state.requires[nodeid] = everything
         if stack.deployed:
             self._refuse(session, stack)
+        else:
+            with_their_tasks(stack, state.requires)
 
     def _refuse(self, session: pytest.Session, stack: Stack) -> None:
         state = self.state
