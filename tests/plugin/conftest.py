@@ -20,6 +20,18 @@ from conftest import Project, free_port, owned_by, provider_under_test, throwawa
 from realstack.status import status
 
 SRC = Path(__file__).resolve().parents[2] / "src"
+# an HTTP server's handler for the inner projects' app scripts (``import http.server`` first):
+# 200 on every GET, nothing logged per request
+HEALTH_HANDLER = """
+class Health(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        self.send_response(200)
+        self.end_headers()
+        self.wfile.write(b"ok")
+
+    def log_message(self, *args):
+        pass
+"""
 SERVICES = ("postgres", "redis")
 PASSWORD = "plugin s3cret@:/%"  # needs URL quoting; must never be printed
 MANIFEST = """

@@ -13,7 +13,7 @@ from __future__ import annotations
 import pytest
 
 from conftest import Project, free_port
-from plugin.conftest import Inner
+from plugin.conftest import HEALTH_HANDLER, Inner
 
 MANIFEST = """
 [tool.realstack.services.migrate]
@@ -37,22 +37,17 @@ if Path("fail").exists():
     sys.exit("migrate: boom, migration 0002 failed")
 print("migrate: schema up to date")
 """
-APP = """
+APP = (
+    """
 import http.server
 import signal
 import sys
 
 signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # an orderly shutdown, logged
 
-
-class Health(http.server.BaseHTTPRequestHandler):
-    def do_GET(self):
-        self.send_response(200)
-        self.end_headers()
-        self.wfile.write(b"ok")
-
-    def log_message(self, *args):
-        pass
+"""
+    + HEALTH_HANDLER
+    + """
 
 
 print("app: serving", flush=True)
@@ -61,6 +56,7 @@ try:
 finally:
     print("app: shut down in order", flush=True)
 """
+)
 TESTS = """
 import urllib.request
 

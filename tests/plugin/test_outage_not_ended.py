@@ -12,7 +12,7 @@ from __future__ import annotations
 import pytest
 
 from conftest import Project, free_port
-from plugin.conftest import Inner, states
+from plugin.conftest import HEALTH_HANDLER, Inner, states
 
 MANIFEST = """
 [tool.realstack.services.api]
@@ -30,7 +30,8 @@ command = ["{python}", "api.py", "{port}"]
 depends_on = ["api"]
 probe = { kind = "http", path = "/health", status = 200 }
 """
-SERVER = """
+SERVER = (
+    """
 import http.server
 import sys
 from pathlib import Path
@@ -38,19 +39,14 @@ from pathlib import Path
 if Path("refuse").exists():
     sys.exit("api: refusing to start while ./refuse exists")
 
-
-class Health(http.server.BaseHTTPRequestHandler):
-    def do_GET(self):
-        self.send_response(200)
-        self.end_headers()
-        self.wfile.write(b"ok")
-
-    def log_message(self, *args):
-        pass
+"""
+    + HEALTH_HANDLER
+    + """
 
 
 http.server.HTTPServer(("127.0.0.1", int(sys.argv[1])), Health).serve_forever()
 """
+)
 TESTS = """
 import urllib.request
 from pathlib import Path
