@@ -6,7 +6,7 @@ clones, agents' worktrees, each with a test, staging and shard instances) fills 
 every start then fell back to the manifest's ports, where the shards of one run collide. Now
 the instance that has been stopped longest gives up one leased port, its registry entry
 says so, and its own next start leases another (and says that, as for any move). A running
-instance's ports are never handed on.
+instance's ports are never handed on, nor those of one whose start holds its lock.
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ def hand_on(
     OSError when every leased port belongs to a running instance."""
     from realstack import ports  # noqa: PLC0415 - psutil: only a full range pays for it
 
-    stopped = [e for e in others if registry.state_of(e) == "stopped"]
+    stopped = [e for e in others if registry.state_of(e) == "stopped" and not _starting(e)]
     for entry in sorted(stopped, key=stopped_since):
         for name, held in entry.lease.items():
             port = int(held["port"])
@@ -59,6 +59,23 @@ def hand_on(
                     progress(svc.name, Event.NOTE, why)
                 return port
     raise OSError("no free port left in realstack's lease range: every block is leased")
+
+
+def _starting(entry: Entry) -> bool:
+    """Whether a start (or stop) of the instance holds its lock: it leases under that lock,
+    so its ports may be bound any moment now. Unknown (its lock unreadable) counts as yes."""
+    from filelock import FileLock, Timeout  # noqa: PLC0415
+
+    path = InstancePaths(Path(entry.state_dir)).lock
+    if not path.exists():  # a start creates it before it leases
+        return False
+    lock = FileLock(path)
+    try:
+        lock.acquire(timeout=0)
+    except (Timeout, OSError):
+        return True
+    lock.release()
+    return False
 
 
 def _idle(seconds: float) -> str:

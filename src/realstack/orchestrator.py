@@ -67,10 +67,12 @@ def start(
     from realstack._launch import Launch  # noqa: PLC0415 - see the TYPE_CHECKING import
     from realstack._launch_ports import ports_taken  # noqa: PLC0415
 
-    stack, registered = leases.claimed(stack, progress)
-    placement = placement or Placement(stack, provider)
     paths = InstancePaths(stack.state_dir)
     with locked(paths, lock_timeout, progress, clock):
+        # leased under the instance lock: a full range hands on no port of an instance
+        # whose start is under way (:mod:`realstack.lease_handover`)
+        stack, registered = leases.claimed(stack, progress)
+        placement = placement or Placement(stack, provider)
         the_plan = plan.make(
             stack,
             placement,

@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
+from filelock import FileLock
 
 from realstack import leases, registry
 from realstack.manifest import load_stack
@@ -301,3 +302,17 @@ def test_a_full_range_never_hands_on_a_running_instances_port(
 
 def _no_progress(name: str, event: object, text: str) -> None:
     assert "lease range" in text, text
+
+
+def test_a_full_range_hands_on_no_port_of_an_instance_whose_start_is_under_way(
+    project: Path, tmp_path: Path
+) -> None:
+    """A start leases under its instance lock, then binds: the port it leased is not free
+    for the taking meanwhile, however long that instance was stopped before."""
+    roots = fill_the_range(tmp_path, index=0)
+    starting = FileLock(InstancePaths(roots[7] / ".realstack" / "test").lock)
+
+    with starting:
+        ours = leases.claim(load_stack(project, environ={"CACHE_PORT": "6400"}))
+
+    assert ours.service("cache").port == leases.LOW + 119 * leases.BLOCK  # the next longest
