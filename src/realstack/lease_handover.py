@@ -50,7 +50,9 @@ def hand_on(
             if port in in_range and port not in keep and not ports.answers(svc.host, port):
                 registry.release(entry, name)
                 if progress is not None:
-                    idle = _idle(time.time() - stopped_since(entry))
+                    from realstack.status import duration  # noqa: PLC0415 - a full range only
+
+                    idle = duration(time.time() - stopped_since(entry))
                     why = (
                         f"the lease range is full: took port {port} from the lease of "
                         f"{entry.root} (env {entry.env}, stopped {idle} ago), whose next start "
@@ -76,10 +78,3 @@ def _starting(entry: Entry) -> bool:
         return True
     lock.release()
     return False
-
-
-def _idle(seconds: float) -> str:
-    for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
-        if seconds >= size:
-            return f"{seconds / size:.0f}{unit}"
-    return f"{max(seconds, 0):.0f}s"

@@ -51,7 +51,7 @@ def _task_row(stack: Stack, svc: Service, found: object) -> ServiceStatus:
     run = oneshot.last_run(stack, svc.name)
     if run is None:
         return dataclasses.replace(row, health="not run yet: the next start runs it")
-    ago = f"{_ago(time.time() - run.finished_at)} ago, took {run.seconds:.2f}s"
+    ago = f"{duration(time.time() - run.finished_at)} ago, took {run.seconds:.2f}s"
     if run.exit_code == oneshot.TIMED_OUT:
         return dataclasses.replace(row, health=f"timed out {ago}; the next start runs it")
     if not run.ok:
@@ -79,7 +79,8 @@ def _server(pid: int | None) -> str | None:
     return f"{version} ({exe})" if version else exe
 
 
-def _ago(seconds: float) -> str:
+def duration(seconds: float) -> str:
+    """A duration as a status row says it: ``3d``, ``5h``, ``12m``, ``40s``."""
     for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
         if seconds >= size:
             return f"{seconds / size:.0f}{unit}"
