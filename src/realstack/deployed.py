@@ -16,7 +16,7 @@ from typing import cast
 from urllib.parse import urlsplit
 
 from realstack.errors import ConfigError
-from realstack.fields import boolean, choice, key
+from realstack.fields import boolean, choice, key, known_keys
 from realstack.model import SERVICE_KINDS, Service, ServiceKind
 from realstack.project import ROOT
 from realstack.secrets import is_secret_name
@@ -61,9 +61,7 @@ def build_deployed(name: str, raw: object, variables: Mapping[str, str]) -> Serv
     path = key(f"{ROOT}.services", name)
     if not isinstance(raw, dict):
         raise ConfigError(path, "must be a table")
-    unknown = set(raw) - SERVICE_KEYS
-    if unknown:
-        raise ConfigError(key(path, sorted(map(str, unknown))[0]), "unknown key")
+    known_keys(raw, SERVICE_KEYS, path)
     kind = cast(ServiceKind, choice(raw.get("kind"), SERVICE_KINDS, f"{path}.kind"))
     exports = raw.get("exports", {})
     names = [*DEFAULT_EXPORTS[kind], *(exports if isinstance(exports, dict) else {})]

@@ -2,7 +2,8 @@
 
     RealstackError                 exit_code 1 unless stated
     ├── ConfigError(path)          exit 2: the manifest, an env file or a CLI argument is wrong
-    │   └── CycleError(cycle)      exit 2: depends_on loops; carries the loop
+    │   ├── CycleError(cycle)      exit 2: depends_on loops; carries the loop
+    │   └── MissingVariable(name)  exit 2: a ${NAME} without a value or a default
     ├── ServiceError(service)      a service could not be brought up
     │   ├── ProbeTimeout           never became ready: probe, last error, elapsed, log tail
     │   ├── ServiceExited          died while starting: exit code, log tail
@@ -37,6 +38,28 @@ class ConfigError(RealstackError):
         self.path = path
         self.message = message
         super().__init__(f"{path}: {message}" if path else message)
+
+
+class MissingVariable(ConfigError):
+    """A ``${NAME}`` with no value and no default. Raised where the value is read, which does
+    not know the env; the manifest's loader says which env file it read (:meth:`located`)."""
+
+    def __init__(
+        self,
+        path: str,
+        name: str,
+        *,
+        empty: bool = False,
+        where: str = "envs/<env>.env or the environment",
+        hint: str = "",
+    ) -> None:
+        self.name, self.empty = name, empty
+        state = "is empty" if empty else "is not set"
+        super().__init__(path, f"variable {name} {state} ({where}){hint}")
+
+    def located(self, where: str, hint: str = "") -> MissingVariable:
+        """The same error, saying where the value was looked for (and a near miss)."""
+        return MissingVariable(self.path, self.name, empty=self.empty, where=where, hint=hint)
 
 
 class CycleError(ConfigError):
@@ -184,3 +207,4 @@ class StopFailed(ProviderFailed):
 
 class LockTimeout(RealstackError):
     """Another realstack process held the instance lock for too long."""
+

@@ -8,10 +8,10 @@ import json
 import re
 import reprlib
 import string
-from collections.abc import Mapping
-from typing import cast
+from collections.abc import Collection, Iterable, Mapping
+from typing import Any, cast
 
-from realstack.errors import ConfigError
+from realstack.errors import ConfigError, MissingVariable
 
 VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 # A ``${`` that VARIABLE did not take: unterminated, a bad name, or ``${X:default}``.
@@ -33,6 +33,22 @@ def key(path: str, name: object) -> str:
     """``path.name``; a name that is not a bare TOML key is quoted as TOML quotes it."""
     name = str(name)
     return f"{path}.{name}" if _BARE_KEY.fullmatch(name) else f"{path}.{json.dumps(name)}"
+
+
+def nearest(word: str, choices: Iterable[str]) -> str:
+    """``"; did you mean 'x'?"`` when ``word`` is a near miss of one of ``choices`` (a typo),
+    else ``""``: a user who wrote ``startup_timout`` learns the fix, not only the fault."""
+    import difflib  # noqa: PLC0415 - only an error message needs it
+
+    close = difflib.get_close_matches(word, sorted(choices), n=1)
+    return f"; did you mean {close[0]!r}?" if close else ""
+
+
+def known_keys(raw: Mapping[Any, object], known: Collection[str], path: str) -> None:
+    """Refuse the first key of ``raw`` (sorted) that ``known`` lacks, naming its nearest."""
+    unknown = sorted(map(str, set(raw) - set(known)))
+    if unknown:
+        raise ConfigError(key(path, unknown[0]), "unknown key" + nearest(unknown[0], known))
 
 
 def _no_nul(value: str, path: str) -> str:
@@ -74,8 +90,7 @@ def interpolate(
             elif default is not None:
                 text = default
             else:
-                state = "is empty" if name in variables else "is not set"
-                raise ConfigError(path, f"variable {name} {state} (envs/<env>.env or environment)")
+                raise MissingVariable(path, name, empty=name in variables)
             _no_nul(text, path)
             return text.replace("{", "{{").replace("}", "}}") if literal_braces else text
 
@@ -148,7 +163,8 @@ def str_map(value: object, path: str) -> dict[str, str]:
 
 def choice(value: object, choices: tuple[str, ...], path: str) -> str:
     if value not in choices:
-        raise ConfigError(path, f"expected one of {', '.join(choices)}; got {shown(value)}")
+        hint = nearest(value, choices) if isinstance(value, str) else ""
+        raise ConfigError(path, f"expected one of {', '.join(choices)}; got {shown(value)}{hint}")
     return str(value)
 
 

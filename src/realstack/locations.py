@@ -17,7 +17,7 @@ from dotenv import dotenv_values
 from dotenv.parser import parse_stream
 
 from realstack.errors import ConfigError
-from realstack.fields import interpolate, shown, text
+from realstack.fields import interpolate, nearest, shown, text
 from realstack.project import ROOT
 
 ENV_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
@@ -39,7 +39,8 @@ def read_env_file(root: Path, env: str, source: str = "env") -> dict[str, str]:
             return {}
         raise ConfigError(
             source,
-            f"unknown env {env!r}: {path} does not exist (known: {', '.join(known) or 'none'})",
+            f"unknown env {env!r}: {path} does not exist (known: {', '.join(known)})"
+            + nearest(env, known),
         )
     try:
         text = path.read_text(encoding="utf-8")

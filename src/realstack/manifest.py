@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any, cast
 
 from realstack import deployed, leases
-from realstack.errors import ConfigError, CycleError
-from realstack.fields import choice, interpolate, key, shown, str_map, text
+from realstack.errors import ConfigError, CycleError, MissingVariable
+from realstack.fields import choice, interpolate, key, known_keys, nearest, shown, str_map, text
 from realstack.graph import check_acyclic
 from realstack.locations import ENV_NAME, instance_dir, read_env_file, state_base
 from realstack.model import (
@@ -67,9 +67,18 @@ def load_stack(
     variables = {**from_file, **environ}
     if deployed.is_deployed(variables):
         deployed.check_env_file(env, from_file)
-    return build_stack(
-        table, root=root, env=env, variables=variables, instance=instance, provider=provider
-    )
+    try:
+        return build_stack(
+            table, root=root, env=env, variables=variables, instance=instance, provider=provider
+        )
+    except MissingVariable as exc:  # only here is it known which env file was read
+        env_file = f"envs/{env}.env"
+        where = (
+            f"{env_file} or the environment"
+            if (root / env_file).is_file()
+            else f"the environment; there is no {env_file}"
+        )
+        raise exc.located(where, nearest(exc.name, variables)) from None
 
 
 def build_stack(
@@ -142,9 +151,7 @@ def _build_stack(
     instance: str | None = None,
     override: str | None = None,
 ) -> Stack:
-    unknown = set(table) - TOP_KEYS
-    if unknown:
-        raise ConfigError(key(ROOT, sorted(unknown)[0]), "unknown key")
+    known_keys(table, TOP_KEYS, ROOT)
     if instance:
         where = "instance"
     elif variables.get("REALSTACK_INSTANCE"):

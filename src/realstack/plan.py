@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 from realstack import envfile, graph
 from realstack.errors import ConfigError
+from realstack.fields import nearest
 from realstack.model import COMMAND_KINDS, Service, Stack
 from realstack.providers import Provider
 from realstack.providers.placement import Placement
@@ -29,7 +30,9 @@ def check_names(stack: Stack, names: Sequence[str] | None, what: str = "only") -
     """A usage error for any name that is not a service of ``stack``."""
     for name in names or ():
         if name not in stack.names:
-            raise ConfigError(what, f"unknown service {name!r} (known: {', '.join(stack.names)})")
+            known = ", ".join(stack.names)
+            hint = nearest(name, stack.names)
+            raise ConfigError(what, f"unknown service {name!r} (known: {known}){hint}")
 
 
 def selected(stack: Stack, only: Sequence[str] | None) -> list[Service]:

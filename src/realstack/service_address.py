@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import cast
 
 from realstack.errors import ConfigError
-from realstack.fields import choice, hostname, interpolate, key, text
+from realstack.fields import choice, hostname, interpolate, key, known_keys, text
 from realstack.model import (
     CONTAINER_KINDS,
     SERVICE_KINDS,
@@ -72,9 +72,7 @@ def address(
         raise ConfigError(path, "service names are lower-case letters, digits, '-' and '_'")
     if not isinstance(raw, dict):
         raise ConfigError(path, "must be a table")
-    unknown = set(raw) - SERVICE_KEYS
-    if unknown:
-        raise ConfigError(key(path, sorted(map(str, unknown))[0]), "unknown key")
+    known_keys(raw, SERVICE_KEYS, path)
     resolved = {
         str(k): interpolate(v, variables, f"{path}.{k}", literal_braces=k in _FORMATTED_KEYS)
         for k, v in raw.items()

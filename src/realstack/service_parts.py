@@ -17,6 +17,7 @@ from realstack.fields import (
     fmt,
     integer,
     key,
+    known_keys,
     port_number,
     seconds,
     shown,
@@ -121,9 +122,7 @@ def probe_of(raw: object, kind: ServiceKind, fields: Mapping[str, str], path: st
         raw = {"kind": raw}
     if not isinstance(raw, dict):
         raise ConfigError(path, "must be a probe kind or a table")
-    unknown = set(raw) - PROBE_KEYS
-    if unknown:
-        raise ConfigError(key(path, sorted(map(str, unknown))[0]), "unknown key")
+    known_keys(raw, PROBE_KEYS, path)
     pkind = cast(ProbeKind, choice(raw.get("kind"), PROBE_KINDS, f"{path}.kind"))
     probe_path = fmt(text(raw.get("path", "/"), f"{path}.path"), fields, f"{path}.path")
     if not probe_path.startswith("/"):
@@ -177,9 +176,7 @@ def dependencies_of(raw: object, path: str) -> tuple[Dependency, ...]:
         if isinstance(item, str):
             deps.append(Dependency(item))
         elif isinstance(item, dict):
-            unknown = set(item) - DEPENDENCY_KEYS
-            if unknown:
-                raise ConfigError(key(where, sorted(map(str, unknown))[0]), "unknown key")
+            known_keys(item, DEPENDENCY_KEYS, where)
             cond = choice(item.get("condition", "healthy"), CONDITIONS, f"{where}.condition")
             deps.append(
                 Dependency(text(item.get("service"), f"{where}.service"), cast(Condition, cond))

@@ -4,6 +4,7 @@ not themselves), with a condition their kind can meet, and no two servers share 
 from __future__ import annotations
 
 from realstack.errors import ConfigError
+from realstack.fields import nearest
 from realstack.model import Dependency, Service
 from realstack.project import ROOT
 
@@ -33,7 +34,9 @@ def check_references(services: tuple[Service, ...]) -> None:
         for i, dep in enumerate(svc.depends_on):
             where = f"{ROOT}.services.{svc.name}.depends_on[{i}]"
             if dep.service not in names:
-                raise ConfigError(where, f"unknown service {dep.service!r}")
+                raise ConfigError(
+                    where, f"unknown service {dep.service!r}" + nearest(dep.service, names)
+                )
             if dep.service == svc.name:
                 raise ConfigError(where, "a service cannot depend on itself")
             if dep.service in seen:
