@@ -33,9 +33,13 @@ runpy.run_module("invoke", run_name="__main__")
 
 
 def loaded_by(
-    cwd: Path, argv: list[str], watched: tuple[str, ...], env: Mapping[str, str] | None = None
+    cwd: Path,
+    argv: list[str],
+    watched: tuple[str, ...],
+    env: Mapping[str, str] | None = None,
+    code: int = 0,
 ) -> set[str]:
-    """Which of ``watched`` ``invoke <argv>`` had imported when it exited (it must exit 0)."""
+    """Which of ``watched`` ``invoke <argv>`` had imported when it exited (with ``code``)."""
     done = subprocess.run(
         [sys.executable, "-c", _REPORT, json.dumps(watched), *argv],
         cwd=cwd,
@@ -45,6 +49,6 @@ def loaded_by(
         timeout=120,
         check=False,
     )
-    assert done.returncode == 0, f"exit {done.returncode}\n{done.stdout}\n{done.stderr}"
+    assert done.returncode == code, f"exit {done.returncode}\n{done.stdout}\n{done.stderr}"
     line = done.stdout.rsplit("\nLOADED ", 1)[-1]
     return set(json.loads(line))

@@ -13,7 +13,8 @@
     │   ├── ProviderUnavailable    cannot work here; said before anything starts (no engine …)
     │   └── ProviderFailed         failed at runtime (compose exited, a container vanished …)
     │       └── StopFailed(pids)   processes survived SIGKILL, or a container would not go
-    └── LockTimeout                another realstack run held the state lock too long
+    ├── LockTimeout                another realstack run held the state lock too long
+    └── NothingRuns                no service of the env runs: there is no contract to give
 
 Messages are complete sentences for humans; the attributes are for code.
 """
@@ -208,3 +209,7 @@ class StopFailed(ProviderFailed):
 class LockTimeout(RealstackError):
     """Another realstack process held the instance lock for too long."""
 
+
+class NothingRuns(RealstackError):
+    """No service of a local env runs: its contract would name none, and a script that evals
+    it (``eval "$(invoke env.show -f shell)"``) must stop here, not go on without one."""

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from realstack import envfile
+from realstack.errors import NothingRuns
 from realstack.logfiles import FileLogs
 from realstack.model import Service, Stack
 from realstack.providers import Absent, Found, Logs, Ours, Provider
@@ -73,18 +74,28 @@ def live(stack: Stack, placement: Placement, skip: Collection[str] = ()) -> dict
 
 def contract(stack: Stack, placement: Placement | None = None) -> dict[str, str]:
     """The env contract of what runs now (a deployed env: what its env file offers)."""
-    return contract_and_moves(stack, placement)[0]
+    return _contract(stack, placement)[0]
 
 
 def contract_and_moves(
     stack: Stack, placement: Placement | None = None
 ) -> tuple[dict[str, str], list[str]]:
-    """The contract of what runs, and warnings: for each running service whose port the
-    manifest has since moved, a sentence saying so (a moved service is left out of the
-    contract: its exports would name the manifest's port, where something else may answer);
-    one when nothing runs at all."""
+    """``env.show``'s: the contract of what runs, and for each running service whose port the
+    manifest has since moved a sentence saying so. Raises :class:`NothingRuns` when nothing
+    of a local env runs."""
+    values, moves, running = _contract(stack, placement)
+    if not running:
+        start = f"invoke services.start --wait --env {stack.env}"
+        raise NothingRuns(f"nothing of env {stack.env!r} runs: `{start}`")
+    return values, moves
+
+
+def _contract(stack: Stack, placement: Placement | None) -> tuple[dict[str, str], list[str], bool]:
+    """The contract, the moves, and whether anything runs (a deployed env always does). A
+    moved service is left out of the contract: its exports would name the manifest's port,
+    where something else may answer."""
     if stack.deployed:
-        return envfile.contract(stack, stack.names, enabled=False), []
+        return envfile.contract(stack, stack.names, enabled=False), [], True
     running = live(stack, placement or Placement(stack))
     moves, moved = [], set()
     for name, where in running.items():
@@ -96,11 +107,7 @@ def contract_and_moves(
                 f"{name} runs on port {record.port}, but the manifest now says {port}: left "
                 "out; `invoke services.start` moves it there"
             )
-    if not running:  # `eval "$(invoke env.show -f shell)"` would export nothing, silently
-        moves.append(
-            f"nothing of env {stack.env!r} runs: `invoke services.start --wait --env {stack.env}`"
-        )
-    return envfile.contract(stack, set(running) - moved, enabled=False), moves
+    return envfile.contract(stack, set(running) - moved, enabled=False), moves, bool(running)
 
 
 def _records(running: Mapping[str, Located]) -> dict[str, Record]:

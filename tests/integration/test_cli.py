@@ -222,10 +222,13 @@ def test_evaluating_another_envs_contract_does_not_switch_realstacks_env(cli: Pr
     the contract says where services are, never which env realstack's commands use."""
     dev = cli.root / "envs" / "dev.env"
     dev.write_text((cli.root / "envs" / "test.env").read_text())
-    try:
+    try:  # dev's redis runs (on a port of its own lease): its contract is not empty
+        succeeded(invoke(cli, "services.start", "--env", "dev", "--only", "redis", "--wait"))
         shown = succeeded(invoke(cli, "env.show", "--env", "dev", "--format", "shell")).stdout
     finally:
+        succeeded(invoke(cli, "services.stop", "--env", "dev"))
         dev.unlink()  # the module's project has only `test` for the other tests
+    assert "export REDIS_URL=" in shown
     evaluated = subprocess.run(
         ["bash", "-c", f"{shown}\nexec env -0"],
         env=clean_environ(),
@@ -245,6 +248,18 @@ def test_evaluating_another_envs_contract_does_not_switch_realstacks_env(cli: Pr
         check=True,
     )
     assert done.stdout.startswith("realstack [test] "), done.stdout
+
+
+def test_env_show_of_a_stopped_stack_fails_and_prints_nothing_to_eval(cli: Project) -> None:
+    """`eval "$(invoke env.show -f shell)"` in a script with `set -e` stops there when nothing
+    runs (exit 1, what starts it on stderr), instead of going on with no DATABASE_URL."""
+    succeeded(invoke(cli, "services.stop"))
+
+    done = invoke(cli, "env.show", "--format", "shell")
+
+    stderr = failed_cleanly(done, 1)
+    assert done.stdout == ""
+    assert "nothing of env 'test' runs: `invoke services.start --wait --env test`" in stderr
 
 
 def test_env_show_json_parses_to_the_contract(up: Project) -> None:

@@ -69,13 +69,17 @@ def test_importing_the_tasks_loads_no_client_and_no_engine() -> None:
     assert done.stdout.strip() == "[]"
 
 
-@pytest.mark.parametrize("argv", [["services.status"], ["services.status", "--json"], ["env.show"]])
+@pytest.mark.parametrize(
+    ("argv", "code"),
+    [(["services.status"], 0), (["services.status", "--json"], 0), (["env.show"], 1)],
+)
 def test_a_read_only_command_on_a_stopped_stack_loads_no_client(
-    project: Path, tmp_path: Path, argv: list[str]
+    project: Path, tmp_path: Path, argv: list[str], code: int
 ) -> None:
     """Nothing that talks to a server. psutil may load (ownership is proven by process). No
     docker either, though the manifest names a container (ClickHouse, in a profile): an
     instance that never created one searches no engine for it (``engine-used``), and where
-    a container's ports are published is read without the docker provider's package."""
+    a container's ports are published is read without the docker provider's package.
+    (``env.show`` fails: nothing runs, so there is no contract to give.)"""
     watched = (*(m for m in (*CLIENTS, *ENGINE) if m != "psutil"), "realstack.providers.docker")
-    assert loaded_by(project, argv, watched, clean_env(tmp_path)) == set()
+    assert loaded_by(project, argv, watched, clean_env(tmp_path), code) == set()

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from dotenv import dotenv_values
 from test_orchestrator import World
 
 from realstack import runtime
+from realstack.errors import NothingRuns
 from realstack.providers.placement import Placement
 
 SERVICES = {
@@ -55,12 +57,19 @@ def test_a_service_the_manifest_moved_is_left_out_and_said(tmp_path: Path) -> No
     ]
 
 
-def test_when_nothing_runs_env_show_has_a_warning_to_give(tmp_path: Path) -> None:
-    """``eval "$(invoke env.show -f shell)"`` would export nothing: stderr says why."""
+def test_when_nothing_runs_env_show_refuses_rather_than_give_an_empty_contract(
+    tmp_path: Path,
+) -> None:
+    """``eval "$(invoke env.show -f shell)"`` would export nothing and go on: env.show fails
+    (exit 1), saying what starts the env; the plugin's contract is only empty."""
     world = World(tmp_path, SERVICES)
-
     placement = Placement.single(world.stack, world.fake)
-    values, moves = runtime.contract_and_moves(world.stack, placement)
 
-    assert values.keys() == {"REALSTACK_INSTANCE_ID"}
-    assert moves == ["nothing of env 'test' runs: `invoke services.start --wait --env test`"]
+    with pytest.raises(NothingRuns) as refused:
+        runtime.contract_and_moves(world.stack, placement)
+
+    assert refused.value.exit_code == 1
+    assert str(refused.value) == (
+        "nothing of env 'test' runs: `invoke services.start --wait --env test`"
+    )
+    assert runtime.contract(world.stack, placement).keys() == {"REALSTACK_INSTANCE_ID"}
