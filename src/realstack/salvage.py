@@ -12,9 +12,11 @@ only clears up what it stopped.
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from realstack import runtime
 from realstack.errors import RealstackError
@@ -28,7 +30,10 @@ from realstack.results import Action, Event, Progress, Report, ServiceResult, qu
 from realstack.state import InstancePaths
 from realstack.waiting import REAL_CLOCK, Clock
 
-__all__ = ["instance_without_manifest", "project_root", "stop_from_records"]
+if TYPE_CHECKING:
+    from realstack.status import ServiceStatus
+
+__all__ = ["instance_without_manifest", "project_root", "seen_from_records", "stop_from_records"]
 
 _TRACEBACK_LOG = "realstack"  # logs/realstack.log keeps tracebacks; it names no service
 
@@ -143,6 +148,43 @@ def stop_from_records(
         services = tuple(_service(n, own.get(n)) for n in names)
         results = _stop_each(instance, services, records, progress, clock)
     return Report(tuple(results), clock.now() - t0)
+
+
+def seen_from_records(instance: Stack) -> list[ServiceStatus]:
+    """``services.status`` without a manifest: each service this instance has a record or a
+    log of, ``ours`` / ``orphan`` / ``stale`` / ``down`` on its provider's proof (as a stop
+    from the records would find it). Not probed: how to probe is the manifest's to say."""
+    from realstack.status import ServiceStatus  # noqa: PLC0415 - only a broken manifest's
+
+    paths = InstancePaths(instance.state_dir)
+    records = Records(paths, instance.instance_id)
+    read = {n: records.read(n) for n in recorded_names(paths)}
+    services = tuple(
+        _service(n, r if isinstance(r, ProcessRecord | ContainerRecord) else None)
+        for n, r in read.items()
+    )
+    placement = Placement(replace(instance, services=services))
+    rows = []
+    for svc in services:
+        where = runtime.locate(placement, records, svc)
+        found, provider = where.found, where.provider.name if where.provider else "-"
+        row = ServiceStatus(svc.name, "-", provider, svc.port, health="-")  # kind: manifest's
+        if isinstance(found, Ours):
+            record = found.handle.record
+            row = replace(
+                row,
+                state="ours",
+                pid=getattr(record, "pid", None),
+                container=getattr(record, "container_id", None),
+                uptime=time.time() - record.started_at,
+                health="not probed: the manifest says how",
+            )
+        elif isinstance(found, Orphan):
+            row = replace(row, state="orphan", pid=found.pid, health=found.detail)
+        elif isinstance(found, Stale) or where.foreign_record:
+            row = replace(row, state="stale", health=_not_ours(where, paths.record(svc.name)))
+        rows.append(row)
+    return rows
 
 
 def stop_gone(

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import sys
+from dataclasses import asdict
 
 from invoke.exceptions import Exit
 
@@ -44,3 +46,26 @@ def stop_without_manifest(
         + (f"; {stale} not ours, records kept" if stale else "")
         + "; fix the manifest before the next start"
     )
+
+
+def status_without_manifest(broken: ConfigError, env: str | None, json_: bool) -> None:
+    """``services.status`` without a manifest: the error, then what this instance's records
+    prove still runs (a typo does not hide a running stack). Exits 2 all the same: health,
+    drift and the services never started are the manifest's to say."""
+    from realstack.status_view import masked, table  # noqa: PLC0415
+
+    instance = salvage.instance_without_manifest(env)
+    if instance is None:
+        raise broken
+    loaded.set(instance)  # masks the env's secrets
+    rows = [masked(r) for r in salvage.seen_from_records(instance)]
+    if json_:
+        listed = [asdict(r) for r in rows]
+        print(json.dumps({"env": instance.env, "error": say(str(broken)), "services": listed}))
+    else:
+        print("\n".join(table(instance.env, instance.state_dir, rows)))
+        running = [r.name for r in rows if r.state in ("ours", "orphan")]
+        if running:
+            stop = "`invoke services.stop` stops them from the records"
+            print(f"{', '.join(running)} still run: {stop}")
+    raise Exit(say(f"realstack: the manifest cannot be loaded: {broken}"), code=broken.exit_code)

@@ -42,7 +42,7 @@ def table(env: str, state_dir: Path, rows: list[ServiceStatus]) -> list[str]:
     cells = [("SERVICE", "PROVIDER", "STATE", "PID", "PORT", "UPTIME", "HEALTH")]
     for r in rows:
         health = r.health + (f" ({r.owner})" if r.owner else "")
-        port = str(r.port) if r.kind != "task" else "-"
+        port = str(r.port) if r.kind != "task" and r.port else "-"
         state = r.state if r.kind != "task" or r.state != "down" else "task"
         cells.append((r.name, r.provider, state, _ident(r), port, _uptime(r.uptime), health))
     widths = [max(len(row[i]) for row in cells) for i in range(len(cells[0]) - 1)]

@@ -166,8 +166,16 @@ def stop(c: Context, env: str | None = None, only: str | None = None, purge: boo
 )
 @friendly
 def status(c: Context, env: str | None = None, json_: bool = False, check: bool = False) -> None:
-    """Show each service: provider, pid, port, state (ours/orphan/stale/foreign/down), health."""
-    stack = load_for_task(env, state="read")
+    """Show each service: provider, pid, port, state (ours/orphan/stale/foreign/down), health.
+
+    With a manifest that cannot be loaded, what the records prove runs, and exit 2."""
+    try:
+        stack = load_for_task(env, state="read")
+    except ConfigError as broken:
+        from realstack.salvage_task import status_without_manifest  # noqa: PLC0415
+
+        status_without_manifest(broken, env, json_)
+        return
     from realstack import status_view  # noqa: PLC0415
 
     rows = [status_view.masked(r) for r in inspect_status(stack)]

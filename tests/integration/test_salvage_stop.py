@@ -193,3 +193,39 @@ def test_stop_with_a_broken_manifest_and_only_is_refused_without_stopping_anythi
     assert [pid for pid in leaders if not still_running(pid)] == []
     succeeded(invoke(running, "services.stop"))
     assert processes_owned_by(running.root) == []
+
+
+def test_status_with_a_broken_manifest_shows_what_the_records_prove_runs(
+    running: Project, victim: Victim
+) -> None:
+    """The outside tester's `services.status` printed only the error, hiding a running stack:
+    now each recorded service is listed as ours (its pid), the forged record's as stale, with
+    the way to stop them; the exit stays 2 (health is the manifest's to say). Nothing stops."""
+    leaders = recorded_pids(running)
+    forge_record(running, victim)
+    break_manifest(running, "unknown key")
+
+    done = invoke(running, "services.status")
+
+    assert done.returncode == 2, done
+    assert "the manifest cannot be loaded: tool.realstack.services.redis.colour" in done.stderr
+    assert "Traceback" not in done.stdout + done.stderr
+    for pid in leaders:
+        assert lines_with(done.stdout, "ours", str(pid)), done.stdout
+    assert lines_with(done.stdout, "impostor", "stale"), done.stdout
+    assert "`invoke services.stop` stops them from the records" in done.stdout
+    assert [pid for pid in leaders if not still_running(pid)] == []
+    shown = json.loads(invoke(running, "services.status", "--json").stdout)
+    assert {r["name"]: r["state"] for r in shown["services"]} == {
+        "postgres": "ours",
+        "redis": "ours",
+        "app": "ours",
+        "impostor": "stale",
+    }
+    assert shown["error"].endswith("colour: unknown key")
+
+    succeeded(invoke(running, "services.stop"))
+    after = invoke(running, "services.status")
+    assert after.returncode == 2
+    for name in SERVICES:
+        assert lines_with(after.stdout, name, "down"), after.stdout
