@@ -12,7 +12,7 @@ import dataclasses
 import threading
 from dataclasses import dataclass, field
 
-from realstack import graph, oneshot
+from realstack import graph, leases, oneshot
 from realstack._scheduler import Cancelled
 from realstack.errors import PortInUse, ProbeTimeout, ServiceExited, TaskFailed
 from realstack.launch_words import LOG_TAIL, completed_before, elsewhere, tail_of, who
@@ -92,7 +92,8 @@ class Launch:
         else:
             occupant = provider.occupant(svc)
             if occupant is not None:
-                raise PortInUse(svc.name, svc.port, occupant or None)
+                setting = leases.port_setting(self.plan.stack, svc)
+                raise PortInUse(svc.name, svc.port, occupant or None, setting)
         where_to = "" if svc.is_task else f", port {svc.port}"
         self.progress(svc.name, Event.STARTING, f"{provider.name}{where_to}")
         mark = provider.logs(svc).mark()

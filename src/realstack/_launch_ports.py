@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from realstack import identity
+from realstack import identity, leases
 from realstack.errors import PortInUse, RealstackError
 from realstack.providers import Orphan, Ours
 from realstack.runtime import locate
@@ -38,5 +38,6 @@ def ports_taken(run: Launch) -> dict[str, RealstackError]:
         if occupant is not None:
             other = identity.other_instance(svc, run.plan.stack.instance_id)
             who = f"{occupant} — {other}" if other and occupant else other or occupant
-            taken[svc.name] = PortInUse(svc.name, svc.port, who or None)
+            setting = leases.port_setting(run.plan.stack, svc)
+            taken[svc.name] = PortInUse(svc.name, svc.port, who or None, setting)
     return taken

@@ -166,15 +166,16 @@ class TaskFailed(ServiceError):
 class PortInUse(ServiceError):
     """Something realstack did not start answers on the service's port. It is never killed."""
 
-    def __init__(self, service: str, port: int, owner: str | None) -> None:
+    def __init__(
+        self, service: str, port: int, owner: str | None, setting: str = "the manifest"
+    ) -> None:
         self.port = port
         self.owner = owner
         who = f" by {owner}" if owner else " by a process realstack cannot see"
         super().__init__(
             service,
             f"{service}: port {port} is already in use{who}. realstack did not start it and "
-            "will not stop it: stop it yourself, or choose another port in envs/<env>.env "
-            "or the environment.",
+            f"will not stop it: stop it yourself, or choose another port ({setting}).",
         )
 
 

@@ -4,6 +4,7 @@ any checkout (see :mod:`realstack.registry`)."""
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import asdict
 
 from invoke.context import Context
@@ -13,12 +14,16 @@ from invoke.tasks import task
 from realstack import registry
 from realstack.cli_support import ProgressLines, current_secrets, friendly, print_failures
 
+_LISTED = ("running", "stopped", "checkout gone")
+
 
 @task(name="list", help={"json_": "machine-readable output"})
 @friendly
 def list_instances(c: Context, json_: bool = False) -> None:
     """Every realstack instance of this machine: checkout, env, ports, running/stopped/gone."""
     rows = [(e, registry.state_of(e)) for e in registry.entries()]
+    # what runs first, then by checkout: the same machine lists the same way every time
+    rows.sort(key=lambda row: (_LISTED.index(row[1]), row[0].root, row[0].env))
     if json_:
         print(json.dumps([{**asdict(e), "state": st} for e, st in rows], indent=2))
         return
@@ -35,10 +40,14 @@ def list_instances(c: Context, json_: bool = False) -> None:
         print(f"(no instance has run here; registry: {registry.home()})")
 
 
-@task(name="prune")
+@task(
+    name="prune",
+    help={"stopped": "also free the ports leased to stopped instances (their next start leases)"},
+)
 @friendly
-def prune(c: Context) -> None:
-    """Stop and forget the instances whose checkout is gone (only what their records prove)."""
+def prune(c: Context, stopped: bool = False) -> None:
+    """Stop and forget the instances whose checkout is gone (only what their records prove);
+    --stopped: free the ports of stopped instances too, for the manifest's ports to be had."""
     from realstack import salvage  # noqa: PLC0415 - the stop machinery: for this task only
 
     gone = [e for e in registry.entries() if not e.checkout_exists]
@@ -52,6 +61,28 @@ def prune(c: Context) -> None:
         else:
             failed = True
             print_failures(report)
-    print(f"✓ {len(gone)} pruned" if not failed else "✗ some could not be stopped; kept")
+    freed = f"; {_release_stopped()} stopped instance(s) freed their ports" if stopped else ""
+    print(f"✓ {len(gone)} pruned{freed}" if not failed else "✗ some could not be stopped; kept")
     if failed:
         raise Exit(code=1)
+
+
+def _release_stopped() -> int:
+    """Free the ports every stopped instance holds (none whose start holds its lock): a
+    stopped checkout keeps its ports for stable URLs, so a new one gets others than its env
+    file says. Each one's next start leases again, and says where it moved."""
+    from realstack import lease_handover  # noqa: PLC0415
+    from realstack.status import duration  # noqa: PLC0415
+
+    freed = 0
+    for entry in lease_handover.idle_stopped(registry.entries()):
+        names = sorted({*entry.ports, *entry.lease})
+        if not names:
+            continue
+        held = ", ".join(str(entry.ports.get(n) or entry.lease[n]["port"]) for n in names)
+        ago = duration(time.time() - lease_handover.stopped_since(entry))
+        registry.release(entry, *names)
+        print(f"{entry.instance_id[:12]} [{entry.env}] stopped {ago} ago: freed ports {held}")
+        print(f"  {entry.root}")
+        freed += 1
+    return freed

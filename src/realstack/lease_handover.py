@@ -31,6 +31,13 @@ def stopped_since(entry: Entry) -> float:
         return entry.updated_at
 
 
+def idle_stopped(entries: Iterable[Entry]) -> list[Entry]:
+    """The stopped instances among ``entries`` whose lock no start holds, idle longest first:
+    the ones whose leased ports may be handed on."""
+    stopped = [e for e in entries if registry.state_of(e) == "stopped" and not _starting(e)]
+    return sorted(stopped, key=stopped_since)
+
+
 def hand_on(
     others: Iterable[Entry],
     keep: Collection[int],
@@ -43,8 +50,7 @@ def hand_on(
     OSError when every leased port belongs to a running instance."""
     from realstack import ports  # noqa: PLC0415 - psutil: only a full range pays for it
 
-    stopped = [e for e in others if registry.state_of(e) == "stopped" and not _starting(e)]
-    for entry in sorted(stopped, key=stopped_since):
+    for entry in idle_stopped(others):
         for name, held in entry.lease.items():
             port = int(held["port"])
             if port in in_range and port not in keep and not ports.answers(svc.host, port):
@@ -52,10 +58,10 @@ def hand_on(
                 if progress is not None:
                     from realstack.status import duration  # noqa: PLC0415 - a full range only
 
-                    idle = duration(time.time() - stopped_since(entry))
+                    ago = duration(time.time() - stopped_since(entry))
                     why = (
                         f"the lease range is full: took port {port} from the lease of "
-                        f"{entry.root} (env {entry.env}, stopped {idle} ago), whose next start "
+                        f"{entry.root} (env {entry.env}, stopped {ago} ago), whose next start "
                         "leases another"
                     )
                     progress(svc.name, Event.NOTE, why)

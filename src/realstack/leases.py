@@ -26,6 +26,7 @@ from realstack.fields import interpolate
 from realstack.lease_handover import hand_on
 from realstack.model import Service, Stack
 from realstack.operation import OPERATION
+from realstack.project import ROOT
 from realstack.results import Event, Progress
 
 _VAR_PORT = re.compile(r"^\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-[^}]*)?\}$")
@@ -76,6 +77,16 @@ def port_variable(raw: object) -> str | None:
     port = raw.get("port") if isinstance(raw, dict) else None
     match = _VAR_PORT.match(port) if isinstance(port, str) else None
     return match.group(1) if match else None
+
+
+def port_setting(stack: Stack, svc: Service) -> str:
+    """Where a user sets ``svc``'s port: ``POSTGRES_PORT in envs/test.env or the environment``
+    when it is a variable, else the manifest's key (for a message that says which to change)."""
+    services = stack.table.get("services")
+    var = port_variable(services.get(svc.name) if isinstance(services, dict) else None)
+    if var is None:
+        return f"{ROOT}.services.{svc.name}.port in pyproject.toml"
+    return f"{var} in envs/{stack.env}.env or the environment"
 
 
 def _preferred(raw: object, variables: Mapping[str, str], name: str) -> int | None:
@@ -242,5 +253,7 @@ def _holder(stack: Stack, port: int) -> str:
     """Who has ``port``: another checkout's lease (running or stopped), else a process."""
     for entry in registry.entries():
         if entry.instance_id != stack.instance_id and port in entry.ports.values():
-            return f"leased by {entry.root} (env {entry.env}, {registry.state_of(entry)})"
+            state = registry.state_of(entry)
+            free = "; `invoke services.prune --stopped` frees it" if state == "stopped" else ""
+            return f"leased by {entry.root} (env {entry.env}, {state}{free})"
     return "in use by a process that is no realstack checkout's"

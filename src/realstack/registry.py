@@ -121,11 +121,12 @@ def note(
     return None
 
 
-def release(entry: Entry, name: str) -> None:
-    """Rewrite another instance's entry without service ``name``'s port and lease (handed on
-    to a start that found the range full: :mod:`realstack.lease_handover`)."""
-    ports = {k: v for k, v in entry.ports.items() if k != name}
-    lease = {k: v for k, v in entry.lease.items() if k != name}
+def release(entry: Entry, *names: str) -> None:
+    """Rewrite another instance's entry without the ports and leases of services ``names``
+    (handed on to a start that found the range full, or freed by ``services.prune
+    --stopped``: :mod:`realstack.lease_handover`)."""
+    ports = {k: v for k, v in entry.ports.items() if k not in names}
+    lease = {k: v for k, v in entry.lease.items() if k not in names}
     released = replace(entry, ports=ports, lease=lease, updated_at=time.time())
     with contextlib.suppress(OSError, StateDirError):  # advisory: both entries name it then
         write_atomic(_path(entry.instance_id), json.dumps(asdict(released), indent=2) + "\n")

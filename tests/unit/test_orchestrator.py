@@ -393,6 +393,8 @@ def test_a_port_held_by_someone_else_fails_and_nothing_is_stopped_for_it(world: 
     assert isinstance(error, PortInUse)
     assert (error.port, error.owner) == (15432, "pid 1 (x)")
     assert "pid 1 (x)" in str(error)
+    # where to choose another: the variable and the env file read, not "envs/<env>.env"
+    assert str(error).endswith("choose another port (DB_PORT in envs/test.env or the environment).")
     assert world.asked("stop") == []
     assert world.asked("start") == []
     assert actions(report) == {
