@@ -8,6 +8,7 @@ from __future__ import annotations
 import functools
 import math
 import os
+import signal
 import sys
 import threading
 import time
@@ -48,6 +49,15 @@ def say(text: str) -> str:
     return mask(text, current_secrets())
 
 
+def _drop_stdout() -> None:
+    """Point stdout at /dev/null: what is still buffered for a reader that has gone would
+    fail again at exit ("Exception ignored … BrokenPipeError"). Quiet, as a Unix tool that
+    ends on SIGPIPE is."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+
+
 def _unexpected(exc: Exception) -> str:
     """The one line for an exception realstack did not expect; its traceback goes to the
     instance's ``logs/realstack.log``, or to stderr when there is no usable state directory."""
@@ -83,6 +93,9 @@ def friendly(fn: Callable[P, R]) -> Callable[P, R]:
             raise Exit(say(f"realstack: interrupted; {exc.outcome()}"), 128 + exc.signum) from None
         except KeyboardInterrupt as exc:
             raise Exit("realstack: interrupted", 128 + interrupts.signum_of(exc)) from None
+        except BrokenPipeError:  # `invoke services.list | head`: the reader is done
+            _drop_stdout()
+            raise Exit(code=128 + signal.SIGPIPE) from None
         except Exception as exc:  # noqa: BLE001 - the one place a task's surprise is caught
             raise Exit(_unexpected(exc), code=1) from None
         finally:

@@ -4,6 +4,9 @@ printed shows a secret. Nothing is started: the orchestrator and status are repl
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import textwrap
 from pathlib import Path
 
@@ -130,6 +133,31 @@ def test_ctrl_c_stays_exit_130(root: Path, monkeypatch: pytest.MonkeyPatch) -> N
     """KeyboardInterrupt is not turned into "unexpected"."""
     monkeypatch.setattr(tasks, "inspect_status", status_raising(KeyboardInterrupt()))
     assert exit_of(tasks.status).code == 130
+
+
+def test_a_reader_that_goes_away_ends_the_command_quietly_as_sigpipe_would(
+    root: Path, tmp_path: Path
+) -> None:
+    """`invoke services.list | head -1`: a traceback ("unexpected BrokenPipeError") was
+    printed once head had its line. Now: exit 141 (128 + SIGPIPE), nothing on stderr."""
+    (root / "tasks.py").write_text("from realstack.tasks import namespace as ns\n")
+    reader, writer = os.pipe()
+    os.close(reader)  # gone before the first line: every write fails with EPIPE
+    env = {**os.environ, "REALSTACK_HOME": str(tmp_path / "home")}
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "invoke", "services.status"],
+            cwd=root,
+            env=env,
+            stdout=writer,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    finally:
+        os.close(writer)
+    assert (done.returncode, done.stderr) == (141, "")
 
 
 # --------------------------------------------------------------------------- realstack errors
