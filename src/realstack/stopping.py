@@ -95,11 +95,16 @@ def stop(
     results: list[ServiceResult] = []
     with locked(paths, lock_timeout, progress, clock):
         for svc in graph.dependents_first(chosen):
-            progress(svc.name, Event.STOPPING, "")
+            # a service whose profile is off is still asked (an earlier start may have had
+            # it on), but said only when something of it was there: no "stopping" for it
+            off = only is None and not stack.enabled(svc)
+            if not off:
+                progress(svc.name, Event.STOPPING, "")
             result = stop_one(svc, placement, records, paths, clock)
             results.append(result)
             detail = f"in {result.seconds:.2f}s" if result.action == Action.STOPPED else ""
-            progress(svc.name, Event(result.action.value), detail)
+            if not (off and result.action == Action.NOT_RUNNING):
+                progress(svc.name, Event(result.action.value), detail)
             if purge and result.ok:
                 for provider in placement.candidates(svc, None):
                     for what in provider.purge(svc):

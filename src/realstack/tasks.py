@@ -185,7 +185,7 @@ def status(c: Context, env: str | None = None, json_: bool = False, check: bool 
         print("\n".join(status_view.table(stack.env, stack.state_dir, rows)))
     bad = status_view.not_healthy(rows) if check else []
     if bad:
-        print(f"✗ not as a start leaves it: {'; '.join(bad)}", file=sys.stderr)
+        print(f"✗ not ready: {'; '.join(bad)}", file=sys.stderr)
         raise Exit(code=1)
 
 

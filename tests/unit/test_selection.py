@@ -333,3 +333,22 @@ def test_without_an_engine_clickhouse_is_not_told_to_run_natively(
     assert "start_docker_engine.sh" in message
     assert "leave out what runs only in Docker" in message
     assert "--provider native" not in message
+
+
+def test_a_stop_says_nothing_of_a_service_whose_profile_is_off_and_that_never_ran(
+    tmp_path: Path,
+) -> None:
+    """`services.stop` printed "clickhouse stopping / not-running" on every stack whose
+    analytics profile is off. It is still asked (an earlier start may have had the profile
+    on), but said only when something of it was there; an always-on service that is not
+    running is still said, and so is one named with --only."""
+    stack = quiet_stack(tmp_path)
+    said: list[tuple[str, str]] = []
+
+    report = orchestrator.stop(stack, progress=lambda name, event, _: said.append((name, event)))
+
+    assert {r.name for r in report.results} == {"cache", "search", "reports"}
+    assert said == [("cache", Event.STOPPING), ("cache", Event.NOT_RUNNING)]
+    said.clear()
+    orchestrator.stop(stack, only=["search"], progress=lambda n, e, _: said.append((n, e)))
+    assert said == [("search", Event.STOPPING), ("search", Event.NOT_RUNNING)]
