@@ -15,7 +15,9 @@ is down then is down on purpose.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,10 +38,16 @@ class Broken:
         return f"{self.test} took {self.services[0]} away and it did not come back: {self.why}"
 
 
+@functools.cache
+def _note(state_dir: Path) -> str:
+    return os.fspath(InstancePaths(state_dir).tests_broken)
+
+
 def read(state_dir: Path) -> Broken | None:
     """The note, if a failed restore left one (one failed open per strict test otherwise)."""
     try:
-        raw = json.loads(InstancePaths(state_dir).tests_broken.read_text())
+        with open(_note(state_dir), encoding="utf-8") as note:  # noqa: PTH123 - per test: no Path
+            raw = json.load(note)
         return Broken(str(raw["test"]), tuple(str(s) for s in raw["services"]), str(raw["why"]))
     except (OSError, ValueError, KeyError, TypeError):
         return None

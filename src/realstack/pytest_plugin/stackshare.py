@@ -34,23 +34,28 @@ ALONE_KEY = "realstack_alone_seconds"  # a test's user_properties: to xdist's co
 
 
 class StackShare:
-    """This process's hold on the stack: shared for the test that runs, alone for an outage."""
+    """This process's hold on the stack: shared for the test that runs, alone for an outage.
+
+    Taken and let go around every strict test, so the common case is a few system calls: an
+    ``flock`` that is free is taken at once; only one that is held waits (with a deadline,
+    saying for whom)."""
 
     def __init__(self, state_dir: Path, wait: float = WAIT, terminal: Any = None) -> None:
         self.gate = state_dir / "tests.gate"
         self.lock = state_dir / "tests.lock"
+        self._gate, self._lock = os.fspath(self.gate), os.fspath(self.lock)
         self.wait = wait
         self.terminal = terminal  # pytest's terminal reporter: says why a test waits (or None)
         self.item: pytest.Item | None = None
-        self._shared: ExitStack | None = None
+        self._shared: int | None = None  # the fd holding the lock shared
         self._alone = False
 
     def begin(self, item: pytest.Item | None = None) -> None:
         """Hold the stack shared (a strict test, from its setup on; the session's preflight)."""
         self.item = item
         if self._shared is None:
-            with self._taken(self.gate, fcntl.LOCK_SH):  # a reader only passes the gate
-                self._shared = self._held(self.lock, fcntl.LOCK_SH)
+            _let_go(self._flock(self._gate, fcntl.LOCK_SH))  # a reader only passes the gate
+            self._shared = self._flock(self._lock, fcntl.LOCK_SH)
 
     def end(self) -> None:
         """Let go (after the test's last teardown)."""
@@ -72,7 +77,9 @@ class StackShare:
         try:
             test = f"{item.nodeid} " if item is not None else ""
             holder = f"{test}(pid {os.getpid()}) holds it alone for {why}"
-            with self._held(self.gate, fcntl.LOCK_EX, holder), self._held(self.lock, fcntl.LOCK_EX):
+            with ExitStack() as held:
+                held.callback(_let_go, self._flock(self._gate, fcntl.LOCK_EX, holder))
+                held.callback(_let_go, self._flock(self._lock, fcntl.LOCK_EX))
                 t0 = time.monotonic()
                 try:
                     yield
@@ -86,64 +93,71 @@ class StackShare:
 
     def _drop(self) -> None:
         if self._shared is not None:
-            self._shared.close()
+            _let_go(self._shared)
             self._shared = None
 
-    def _held(self, path: Path, mode: int, holder: str = "") -> ExitStack:
-        held = ExitStack()
-        held.enter_context(self._taken(path, mode, holder))
-        return held
-
-    @contextmanager
-    def _taken(self, path: Path, mode: int, holder: str = "") -> Iterator[None]:
-        """``flock(path, mode)``, waited for with a deadline, saying every few seconds what it
-        waits for; ``holder`` is written into the file once it is held. A state dir this
-        process may not write (another user's stack) has no lock to take: nothing of it can
-        be stopped here."""
+    def _flock(self, path: str, mode: int, holder: str = "") -> int | None:
+        """An fd holding ``flock(path, mode)`` (closing it lets go), waited for with a
+        deadline when another holds it; ``holder`` is written into the file once it is held.
+        A state dir this process may not write (another user's stack) has no lock to take:
+        None, as nothing of it can be stopped here."""
         try:
             fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
         except OSError:
-            yield
-            return
+            return None
         try:
-
-            def attempt() -> str | None:
-                try:
-                    fcntl.flock(fd, mode | fcntl.LOCK_NB)
-                except BlockingIOError:
-                    if path == self.lock:
-                        return "tests of other workers or runs of this checkout use it"
-                    return os.pread(fd, 500, 0).decode(errors="replace") or "an outage holds it"
-                return None
-
-            def tell(elapsed: float, last_error: str) -> None:
-                if self.terminal is not None:  # flushed: a CI log (a pipe) shows it now
-                    self.terminal.ensure_newline()
-                    self.terminal.write(
-                        f"realstack: waiting for the stack ({elapsed:.0f}s, up to "
-                        f"{self.wait:.0f}s): {last_error}\n",
-                        flush=True,
-                    )
-
             try:
-                wait_until(
-                    attempt,
-                    self.wait,
-                    initial=0.002,
-                    max_interval=0.02,
-                    on_tick=tell,
-                    tick_every=TELL_EVERY,
-                )
-            except WaitTimeout as exc:
-                pytest.fail(
-                    f"realstack: the stack ({path}) was not free within {self.wait:.0f}s: "
-                    f"{exc.last_error}",
-                    pytrace=False,
-                )
+                fcntl.flock(fd, mode | fcntl.LOCK_NB)
+            except BlockingIOError:
+                self._wait_for(fd, path, mode)
             if holder:
                 with suppress(OSError):  # a full disk: whoever waits says less
                     os.ftruncate(fd, 0)
                     os.pwrite(fd, holder.encode(), 0)
-            yield
-        finally:
-            os.close(fd)  # lets go of the lock
+        except BaseException:
+            os.close(fd)
+            raise
+        return fd
+
+    def _wait_for(self, fd: int, path: str, mode: int) -> None:
+        """Wait until ``flock(fd, mode)`` is ours, saying every few seconds what it waits for
+        (the gate's holder wrote who it is); fail the test at the deadline."""
+
+        def attempt() -> str | None:
+            try:
+                fcntl.flock(fd, mode | fcntl.LOCK_NB)
+            except BlockingIOError:
+                if path == self._lock:
+                    return "tests of other workers or runs of this checkout use it"
+                return os.pread(fd, 500, 0).decode(errors="replace") or "an outage holds it"
+            return None
+
+        def tell(elapsed: float, last_error: str) -> None:
+            if self.terminal is not None:  # flushed: a CI log (a pipe) shows it now
+                self.terminal.ensure_newline()
+                self.terminal.write(
+                    f"realstack: waiting for the stack ({elapsed:.0f}s, up to "
+                    f"{self.wait:.0f}s): {last_error}\n",
+                    flush=True,
+                )
+
+        try:
+            wait_until(
+                attempt,
+                self.wait,
+                initial=0.002,
+                max_interval=0.02,
+                on_tick=tell,
+                tick_every=TELL_EVERY,
+            )
+        except WaitTimeout as exc:
+            pytest.fail(
+                f"realstack: the stack ({path}) was not free within {self.wait:.0f}s: "
+                f"{exc.last_error}",
+                pytrace=False,
+            )
+
+
+def _let_go(fd: int | None) -> None:
+    if fd is not None:
+        os.close(fd)  # lets go of the lock
