@@ -13,6 +13,7 @@ from invoke.tasks import task
 
 from realstack import registry
 from realstack.cli_support import ProgressLines, current_secrets, friendly, print_failures
+from realstack.errors import LockTimeout
 
 _LISTED = ("running", "stopped", "checkout gone")
 
@@ -75,14 +76,23 @@ def _release_stopped() -> int:
     from realstack.status import duration  # noqa: PLC0415
 
     freed = 0
-    for entry in lease_handover.idle_stopped(registry.entries()):
-        names = sorted({*entry.ports, *entry.lease})
-        if not names:
-            continue
-        held = ", ".join(str(entry.ports.get(n) or entry.lease[n]["port"]) for n in names)
-        ago = duration(time.time() - lease_handover.stopped_since(entry))
-        registry.release(entry, *names)
-        print(f"{entry.instance_id[:12]} [{entry.env}] stopped {ago} ago: freed ports {held}")
-        print(f"  {entry.root}")
-        freed += 1
+    try:
+        lock = registry.lock()
+        lock.acquire()  # as a start leases: none starts between the look and the rewrite
+    except OSError as exc:  # filelock's Timeout is one
+        raise LockTimeout(f"the port registry ({registry.home()}) stayed locked: {exc}") from None
+    try:
+        for entry in lease_handover.idle_stopped(registry.entries()):
+            names = sorted({*entry.ports, *entry.lease})
+            if not names:
+                continue
+            ports = sorted(entry.ports.get(n) or int(entry.lease[n]["port"]) for n in names)
+            ago = duration(time.time() - lease_handover.stopped_since(entry))
+            registry.release(entry, *names)
+            freed_ports = ", ".join(map(str, ports))
+            print(f"{entry.instance_id[:12]} [{entry.env}] stopped {ago} ago: freed {freed_ports}")
+            print(f"  {entry.root}")
+            freed += 1
+    finally:
+        lock.release()
     return freed

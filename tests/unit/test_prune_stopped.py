@@ -58,7 +58,7 @@ def test_a_new_checkout_is_told_how_to_have_the_port_and_gets_it_after_the_prune
     prune(Context(), stopped=True)
 
     out = capsys.readouterr().out
-    assert "freed ports 6400" in out
+    assert "freed 6400" in out
     assert out.rstrip().endswith("✓ 0 pruned; 2 stopped instance(s) freed their ports")
     held = registry.entry(load_stack(first, environ=PREFERRED).instance_id)
     assert held is not None and held.ports == {} and held.lease == {}
