@@ -54,8 +54,11 @@ class StackShare:
         """Hold the stack shared (a strict test, from its setup on; the session's preflight)."""
         self.item = item
         if self._shared is None:
-            _let_go(self._flock(self._gate, fcntl.LOCK_SH))  # a reader only passes the gate
-            self._shared = self._flock(self._lock, fcntl.LOCK_SH)
+            gate = self._flock(self._gate, fcntl.LOCK_SH)  # a reader only passes the gate
+            try:
+                self._shared = self._flock(self._lock, fcntl.LOCK_SH)
+            finally:
+                _let_go(gate)
 
     def end(self) -> None:
         """Let go (after the test's last teardown)."""
