@@ -12,7 +12,8 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from conftest import REPO, Project, docker_client, docker_project, free_port, of_compose_project
+from conftest import REPO, Project, docker_client, docker_project, of_compose_project
+from integration._support import free_ports_for
 from realstack import envfile, orchestrator
 from realstack.providers import docker as docker_provider
 from realstack.status import running_services, status
@@ -44,9 +45,7 @@ def analytics(
     file and free ports; its containers and volumes go afterwards."""
     env = {
         **images,
-        "REDIS_PORT": str(free_port()),
-        "CLICKHOUSE_HTTP_PORT": str(free_port()),
-        "CLICKHOUSE_TCP_PORT": str(free_port()),
+        **free_ports_for("REDIS_PORT", "CLICKHOUSE_HTTP_PORT", "CLICKHOUSE_TCP_PORT"),
         "CLICKHOUSE_USER": "analyst",
         "CLICKHOUSE_PASSWORD": "an4lyst pass",
         "CLICKHOUSE_DB": "events_test",

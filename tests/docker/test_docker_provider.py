@@ -13,7 +13,8 @@ import psycopg
 import pytest
 import redis
 
-from conftest import REPO, Project, docker_client, docker_project, free_port, of_compose_project
+from conftest import REPO, Project, docker_client, docker_project, of_compose_project
+from integration._support import free_ports_for
 from realstack import envfile
 from realstack.errors import ConfigError, ServiceExited
 from realstack.providers import docker as docker_provider
@@ -75,9 +76,7 @@ def dproject(
     env = {
         **images,
         "REALSTACK_PROVIDER": "docker",
-        "POSTGRES_PORT": str(free_port()),
-        "REDIS_PORT": str(free_port()),
-        "BROKEN_PORT": str(free_port()),
+        **free_ports_for("POSTGRES_PORT", "REDIS_PORT", "BROKEN_PORT"),
         "POSTGRES_USER": "test_user",
         "POSTGRES_PASSWORD": "test_pass",
         "POSTGRES_DB": "app_test",

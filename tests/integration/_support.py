@@ -45,6 +45,14 @@ def distinct_free_ports(count: int) -> list[int]:
     return ports
 
 
+def free_ports_for(*names: str) -> dict[str, str]:
+    """``NAME -> port`` for each of ``names``, all different: two ``free_port()`` calls can be
+    given the same port (the OS hands out one just let go of), which failed ci36."""
+    return {
+        name: str(port) for name, port in zip(names, distinct_free_ports(len(names)), strict=True)
+    }
+
+
 def write_manifest(project: Project, manifest: str = MANIFEST, *more_ports: str) -> Project:
     """Write ``manifest`` with the credentials, and POSTGRES_PORT, REDIS_PORT and each of
     ``more_ports`` on distinct free ports (DURABLE left to its default)."""

@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from conftest import Project, free_port
+from integration._support import free_ports_for
 from process._support import (
     SVC,
     CliStart,
@@ -180,7 +181,7 @@ def _write_api_and_crashing_worker(project: Project) -> None:
             port_var="WORKER_PORT",
             extra={"depends_on": '["api"]'},
         ),
-        {"API_PORT": str(free_port()), "WORKER_PORT": str(free_port())},
+        free_ports_for("API_PORT", "WORKER_PORT"),
     )
 
 
