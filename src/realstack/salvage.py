@@ -53,6 +53,13 @@ def recorded_names(paths: InstancePaths) -> list[str]:
     return sorted(found)
 
 
+def _own_records(records: Records, names: Sequence[str]) -> dict[str, Record]:
+    """The well-formed records among ``names``' (a foreign or damaged one reads as another
+    type): what a stop from the records may name a service's kind and port after."""
+    read = {n: records.read(n) for n in names}
+    return {n: r for n, r in read.items() if isinstance(r, ProcessRecord | ContainerRecord)}
+
+
 def _service(name: str, record: Record | None) -> Service:
     """What a stop needs of a service: its name and, from its record, its compose service and
     whether it is PostgreSQL (stopped with SIGINT, its fast shutdown). The rest is unused."""
@@ -142,8 +149,7 @@ def stop_from_records(
     with locked(paths, lock_timeout, progress, clock):
         names = recorded_names(paths)
         paths.check(names, write=True)
-        read = {n: records.read(n) for n in names}
-        own = {n: r for n, r in read.items() if isinstance(r, ProcessRecord | ContainerRecord)}
+        own = _own_records(records, names)
         names.sort(key=lambda n: -own[n].started_at if n in own else -math.inf)
         services = tuple(_service(n, own.get(n)) for n in names)
         results = _stop_each(instance, services, records, progress, clock)
@@ -158,11 +164,9 @@ def seen_from_records(instance: Stack) -> list[ServiceStatus]:
 
     paths = InstancePaths(instance.state_dir)
     records = Records(paths, instance.instance_id)
-    read = {n: records.read(n) for n in recorded_names(paths)}
-    services = tuple(
-        _service(n, r if isinstance(r, ProcessRecord | ContainerRecord) else None)
-        for n, r in read.items()
-    )
+    names = recorded_names(paths)
+    own = _own_records(records, names)
+    services = tuple(_service(n, own.get(n)) for n in names)
     placement = Placement(replace(instance, services=services))
     rows = []
     for svc in services:
@@ -199,11 +203,7 @@ def stop_gone(
     paths = InstancePaths(instance.state_dir)
     records = Records(paths, instance.instance_id)
     everything = sorted({*names, *(recorded_names(paths) if paths.root.is_dir() else [])})
-    own = {
-        n: r
-        for n in everything
-        if isinstance(r := records.read(n), ProcessRecord | ContainerRecord)
-    }
+    own = _own_records(records, everything)
     results = _prune_containers(instance, progress, clock)
     swept = {r.name for r in results}
     services = tuple(_service(n, own.get(n)) for n in everything if n not in swept)

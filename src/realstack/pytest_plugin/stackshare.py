@@ -108,18 +108,17 @@ class StackShare:
             fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
         except OSError:
             return None
-        try:
+        with ExitStack() as unless_held:
+            unless_held.callback(os.close, fd)  # a wait that fails or is interrupted lets go
             try:
                 fcntl.flock(fd, mode | fcntl.LOCK_NB)
             except BlockingIOError:
                 self._wait_for(fd, path, mode)
-            if holder:
-                with suppress(OSError):  # a full disk: whoever waits says less
-                    os.ftruncate(fd, 0)
-                    os.pwrite(fd, holder.encode(), 0)
-        except BaseException:
-            os.close(fd)
-            raise
+            unless_held.pop_all()
+        if holder:
+            with suppress(OSError):  # a full disk: whoever waits says less
+                os.ftruncate(fd, 0)
+                os.pwrite(fd, holder.encode(), 0)
         return fd
 
     def _wait_for(self, fd: int, path: str, mode: int) -> None:
