@@ -225,22 +225,23 @@ def logs(
 @task(help={"name": "service to restart", "env": "env", "timeout": "readiness timeout"})
 @friendly
 def restart(c: Context, name: str, env: str | None = None, timeout: float | None = None) -> None:
-    """Stop one service and start it again, waiting until it is healthy."""
-    from realstack import orchestrator  # noqa: PLC0415
+    """Stop one service and start it again, waiting until it is healthy; tests running
+    against the stack finish the test in flight first and wait meanwhile."""
+    from realstack import orchestrator, restarting  # noqa: PLC0415
 
     stack = load_for_task(env, state="write")
     orchestrator.check_names(stack, [name], "name")
-    report = orchestrator.restart(
-        stack,
-        name,
-        timeout=parse_timeout(timeout),
-        progress=ProgressLines(current_secrets()),
+    report, dependent_down = restarting.restart(
+        stack, name, timeout=parse_timeout(timeout), progress=ProgressLines(current_secrets())
     )
     if not report.ok:
         print_failures(report)
         raise Exit(code=1)
     print(f"✓ {name} restarted in {report.seconds:.2f}s")
     note_dependents(stack, name)
+    if dependent_down is not None:
+        print(say(f"\n✗ {dependent_down}"), file=sys.stderr)
+        raise Exit(code=1)
 
 
 @task(

@@ -4,6 +4,8 @@
     python _servers.py health PORT   # HTTP: GET /health -> 200 {"status": "ok", "instance": …}
     python _servers.py workers PORT  # the same, served by a forked worker (uvicorn --workers)
     python _servers.py unready PORT  # says why on stderr, then answers 503, logging each request
+    python _servers.py pinned PORT   # HTTP /health: 200 while its one connection to
+                                     # UPSTREAM_PORT lasts, then 503 (an app that never reconnects)
 
 Standard library only: realstack starts them with the test interpreter and stops them with
 SIGTERM, whose default action ends them.
@@ -71,10 +73,35 @@ def serve_unready(port: int) -> None:
         server.serve_forever()
 
 
+def serve_pinned(port: int) -> None:
+    """Connect once to ``UPSTREAM_PORT``; ``GET /health`` answers 200 while that connection
+    is open and 503 once the upstream closed it (restarted): no reconnect, ever."""
+    upstream = socket.create_connection((HOST, int(os.environ["UPSTREAM_PORT"])))
+    upstream.setblocking(False)
+
+    class Pinned(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            try:
+                alive = upstream.recv(1, socket.MSG_PEEK) != b""
+            except BlockingIOError:  # open, nothing to read
+                alive = True
+            except OSError:
+                alive = False
+            self.send_response(200 if alive else 503)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    with ThreadingHTTPServer((HOST, port), Pinned) as server:
+        server.serve_forever()
+
+
 def main(argv: list[str]) -> None:
     mode, port = argv[1], int(argv[2])
     modes = {"silent": serve_silently, "health": serve_health, "workers": serve_with_a_worker}
-    {**modes, "unready": serve_unready}[mode](port)
+    {**modes, "unready": serve_unready, "pinned": serve_pinned}[mode](port)
 
 
 if __name__ == "__main__":

@@ -159,6 +159,7 @@ def inner_env(monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
         "REALSTACK_RETRY_WAIT",
         "PYTEST_XDIST_WORKER",
         "PYTEST_ADDOPTS",
+        "REALSTACK_TESTS_HOLD",  # set where the outer run's tests hold a stack
     ):
         monkeypatch.delenv(name, raising=False)
     return dict(os.environ)

@@ -19,7 +19,6 @@ from realstack.errors import RealstackError
 from realstack.model import Service, Stack
 from realstack.pytest_plugin import broken
 from realstack.pytest_plugin.stackshare import StackShare
-from realstack.waiting import WaitTimeout, wait_until
 
 
 class OutageNotIsolated(UserWarning):
@@ -70,13 +69,10 @@ def _restore(
     """Bringing ``name`` back, with the running services that depend on it (yielded: they
     must answer again too). A failure fails the test in a few lines (no traceback through
     realstack), and is left as a note for the tests after it (:mod:`.broken`)."""
-    from realstack import graph  # noqa: PLC0415
-    from realstack.registry import running_ports  # noqa: PLC0415 - psutil
+    from realstack.restarting import running_dependents  # noqa: PLC0415
 
     test = share.item.nodeid if share is not None and share.item is not None else "a test"
-    users = [s for s in graph.dependents(stack.services, name) if not s.is_task]
-    running = running_ports(stack.state_dir, stack.instance_id, [s.name for s in users])
-    users = [s for s in users if s.name in running]
+    users = running_dependents(stack, name)
     try:
         with broken.noted(stack, test, [name, *(s.name for s in users)]):
             yield users
@@ -123,14 +119,8 @@ def _ours(stack: Stack, share: StackShare | None, name: str, what: str) -> None:
 def _dependents_answer(name: str, users: list[Service]) -> None:
     """Wait until every running service that depends on ``name`` passes its probe: one that
     noticed the outage may still say so, and the next test must not meet it."""
-    from realstack import probes  # noqa: PLC0415
+    from realstack.restarting import dependents_answer  # noqa: PLC0415
 
-    for svc in users:
-        try:
-            wait_until(probes.check_for(svc), svc.startup_timeout)
-        except WaitTimeout as exc:
-            pytest.fail(
-                f"realstack: {svc.name} depends on {name} and did not pass its probe within "
-                f"{svc.startup_timeout:.0f}s after {name} came back: {exc.last_error}",
-                pytrace=False,
-            )
+    failed = dependents_answer(name, users)
+    if failed is not None:
+        pytest.fail(f"realstack: {failed}", pytrace=False)

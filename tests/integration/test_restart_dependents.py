@@ -1,0 +1,77 @@
+"""`invoke services.restart NAME` waits until what depends on NAME answers again: the window
+running tests are kept out of ends only then, and a dependent that never heals is a failure
+(exit 1, named), not a silent success."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import Project
+from integration._support import distinct_free_ports
+
+pytestmark = pytest.mark.integration
+
+SERVERS = Path(__file__).with_name("_servers.py")
+INVOKE = str(Path(sys.executable).parent / "invoke")
+
+
+def invoke(project: Project, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [INVOKE, *args], cwd=project.root, capture_output=True, text=True, timeout=120, check=False
+    )
+
+
+@pytest.fixture
+def pinned_app(project: Project) -> Project:
+    """redis, and an app that depends on it and never reconnects once redis went away."""
+    redis_port, app_port = distinct_free_ports(2)
+    project.write(
+        f"""
+[tool.realstack.services.redis]
+kind = "redis"
+port = {redis_port}
+
+[tool.realstack.services.app]
+kind = "process"
+port = {app_port}
+command = ["{{python}}", "{SERVERS}", "pinned", "{{port}}"]
+depends_on = ["redis"]
+env = {{ UPSTREAM_PORT = "{redis_port}" }}
+probe = {{ kind = "http", path = "/health" }}
+startup_timeout = 2
+"""
+    )
+    (project.root / "tasks.py").write_text("from realstack.tasks import namespace as ns\n")
+    return project
+
+
+def test_a_dependent_that_does_not_heal_after_a_restart_fails_it_by_name(
+    pinned_app: Project,
+) -> None:
+    assert invoke(pinned_app, "services.start", "--wait").returncode == 0
+
+    done = invoke(pinned_app, "services.restart", "redis")
+
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "✓ redis restarted" in done.stdout
+    assert "Traceback" not in done.stdout + done.stderr
+    assert (
+        "✗ app depends on redis and did not pass its probe within 2s after redis came back: "
+        "HTTP 503" in done.stderr
+    ), done.stderr
+    # its own restart is the way out, as the note says
+    again = invoke(pinned_app, "services.restart", "app")
+    assert again.returncode == 0, again.stdout + again.stderr
+
+
+def test_a_restart_whose_dependents_answer_exits_0(pinned_app: Project) -> None:
+    assert invoke(pinned_app, "services.start", "--wait").returncode == 0
+
+    done = invoke(pinned_app, "services.restart", "app")
+
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "✓ app restarted" in done.stdout
