@@ -109,15 +109,16 @@ def parse_only(only: str | None) -> list[str] | None:
 
 
 def parse_timeout(value: object) -> float | None:
-    """``--timeout``: seconds, 0 or more (invoke passes the text as given)."""
+    """``--timeout``: seconds, more than 0 (invoke passes the text as given): in 0 s nothing
+    is ever ready, and a restart's rollback took down a service that ran well."""
     if value is None:
         return None
     try:
         seconds = float(cast(str, value))
     except (TypeError, ValueError):
         seconds = math.nan
-    if not (math.isfinite(seconds) and seconds >= 0):
-        raise ConfigError("timeout", f"expected seconds (0 or more), got {value!r}")
+    if not (math.isfinite(seconds) and seconds > 0):
+        raise ConfigError("timeout", f"expected seconds (more than 0), got {value!r}")
     return seconds
 
 
@@ -169,20 +170,42 @@ def load_for_task(
 
 
 def note_dependents(stack: Stack, name: str) -> None:
-    """After a restart of ``name``: what depends on it was not restarted, and its connections
-    to it were cut; an app that does not reconnect needs a restart of its own."""
-    from realstack.registry import running_ports  # noqa: PLC0415 - psutil: restart only
+    """After a restart of ``name`` whose dependents answer their probes again: they were not
+    restarted, and their connections to it were cut; an app that does not reconnect by
+    itself (its probe may not use the connection) needs a restart of its own."""
+    users = _running_users(stack, [name])
+    if users:
+        one = len(users) == 1
+        answer = "it answers its" if one else "they answer their"
+        print(
+            f"  note: {', '.join(users)} depend{'s' if one else ''} on {name} and "
+            f"{'was' if one else 'were'} not restarted; {answer} probe again (one that does "
+            f"not reconnect by itself: `invoke services.restart {users[0] if one else '<name>'}`)"
+        )
+
+
+def note_left_running(stack: Stack, stopped: list[str]) -> None:
+    """After ``stop --only``: what still runs and depends on a service just stopped fails
+    until it is back (its probe says so; a test run's preflight names them all)."""
+    users = _running_users(stack, stopped)
+    if users:
+        one = len(users) == 1
+        print(
+            f"  note: {', '.join(users)} still run{'s' if one else ''} and depend"
+            f"{'s' if one else ''} on {', '.join(stopped)}: "
+            f"{'it fails' if one else 'they fail'} until `invoke services.start --wait` "
+            f"brings {'it' if len(stopped) == 1 else 'them'} back"
+        )
+
+
+def _running_users(stack: Stack, names: list[str]) -> list[str]:
+    """The services (not tasks) that depend on any of ``names`` directly and still run, as
+    this instance's records say."""
+    from realstack.registry import running_ports  # noqa: PLC0415 - psutil: these tasks only
 
     users = [
         s.name
         for s in stack.services
-        if not s.is_task and any(d.service == name for d in s.depends_on)
+        if not s.is_task and s.name not in names and any(d.service in names for d in s.depends_on)
     ]
-    users = sorted(running_ports(stack.state_dir, stack.instance_id, users))  # by its records
-    if users:
-        one = len(users) == 1
-        print(
-            f"  note: {', '.join(users)} depend{'s' if one else ''} on {name} and "
-            f"{'was' if one else 'were'} not restarted; one that does not reconnect: "
-            "`invoke services.restart <name>`"
-        )
+    return sorted(running_ports(stack.state_dir, stack.instance_id, users))

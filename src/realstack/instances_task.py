@@ -47,8 +47,10 @@ def list_instances(c: Context, json_: bool = False) -> None:
 )
 @friendly
 def prune(c: Context, stopped: bool = False) -> None:
-    """Stop and forget the instances whose checkout is gone (only what their records prove);
-    --stopped: free the ports of stopped instances too, for the manifest's ports to be had."""
+    """Stop and forget the instances whose checkout is gone; --stopped frees stopped ones' ports.
+
+    Only what their records prove is stopped. ``--stopped``: the ports of stopped instances
+    too, for the manifest's ports to be had."""
     from realstack import salvage  # noqa: PLC0415 - the stop machinery: for this task only
 
     gone = [e for e in registry.entries() if not e.checkout_exists]

@@ -243,17 +243,22 @@ def claimed(stack: Stack, progress: Progress) -> tuple[Stack, bool]:
         progress(OPERATION, Event.NOTE, f"ports not leased ({exc}); the manifest's are used")
         return stack, False
     for svc in taken.services:  # a port that moved now: said, or URLs change silently
-        if svc.port != (was := stack.service(svc.name).port):
+        if svc.port != (was := stack.service(svc.name).port) and stack.enabled(svc):
             why = _holder(stack, was)
             progress(svc.name, Event.NOTE, f"port {was} is {why}; leased {svc.port} for this one")
     return taken, registers(stack)
 
 
 def _holder(stack: Stack, port: int) -> str:
-    """Who has ``port``: another checkout's lease (running or stopped), else a process."""
-    for entry in registry.entries():
-        if entry.instance_id != stack.instance_id and port in entry.ports.values():
-            state = registry.state_of(entry)
-            free = "; `invoke services.prune --stopped` frees it" if state == "stopped" else ""
-            return f"leased by {entry.root} (env {entry.env}, {state}{free})"
-    return "in use by a process that is no realstack checkout's"
+    """Who has ``port``: another checkout's lease (a running one first, then a stopped one;
+    a gone checkout's holds nothing, as :func:`claim` reads it), else a process."""
+    holders = [
+        (registry.state_of(e), e)
+        for e in registry.entries()
+        if e.instance_id != stack.instance_id and e.checkout_exists and port in e.ports.values()
+    ]
+    if not holders:
+        return "in use by a process that is no realstack checkout's"
+    state, entry = min(holders, key=lambda held: held[0] != "running")  # running first
+    free = "; `invoke services.prune --stopped` frees it" if state == "stopped" else ""
+    return f"leased by {entry.root} (env {entry.env}, {state}{free})"

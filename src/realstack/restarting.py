@@ -10,7 +10,9 @@ plugin's ``realstack.restart(name)`` holds (:mod:`realstack.stackshare`).
 from __future__ import annotations
 
 import os
-from contextlib import AbstractContextManager, nullcontext
+import time
+from contextlib import AbstractContextManager, ExitStack, nullcontext
+from dataclasses import dataclass
 
 from realstack import graph, orchestrator, probes
 from realstack.model import Service, Stack
@@ -41,14 +43,24 @@ def dependents_answer(name: str, users: list[Service]) -> str | None:
     return None
 
 
+@dataclass(frozen=True)
+class Restarted:
+    """What a restart did: the report, the seconds it waited for the tests in flight, and
+    what a running dependent did not do afterwards (None: each answers)."""
+
+    report: Report
+    waited: float = 0.0
+    dependent_down: str | None = None
+    was_running: bool = True  # False: nothing was stopped, the "restart" only started it
+
+
 def restart(
     stack: Stack, name: str, *, timeout: float | None = None, progress: Progress = quiet
-) -> tuple[Report, str | None]:
+) -> Restarted:
     """Restart ``name`` with the stack held alone, until it and its running dependents answer.
 
-    Returns the restart's report and, when it went well, what a dependent did not do (None:
-    they all answer). Inside a test that holds the stack (``invoke services.restart`` run
-    from one), waiting would be for that very test: it says so and does not wait."""
+    Inside a test that holds the stack (``invoke services.restart`` run from one), waiting
+    would be for that very test: it says so and does not wait."""
     share = StackShare(stack.state_dir)
 
     def tell(waited: float, who: str) -> None:
@@ -67,9 +79,20 @@ def restart(
         hold = nullcontext()
     else:
         hold = share.alone(f"`invoke services.restart {name}` (pid {os.getpid()}) holds it alone")
-    with hold:
+    t0 = time.monotonic()
+    with ExitStack() as held:
+        try:
+            held.enter_context(hold)
+        except KeyboardInterrupt:  # Ctrl-C, or SIGTERM/SIGHUP (interrupts.Interrupted)
+            progress(
+                name, Event.NOTE, f"interrupted while waiting for the stack: {name} not restarted"
+            )
+            raise
+        waited = time.monotonic() - t0
         users = running_dependents(stack, name)
+        svc = stack.service(name)
+        was = svc.is_task or bool(running_ports(stack.state_dir, stack.instance_id, [name]))
         report = orchestrator.restart(stack, name, timeout=timeout, progress=progress)
         if not report.ok:
-            return report, None
-        return report, dependents_answer(name, users)
+            return Restarted(report, waited, was_running=was)
+        return Restarted(report, waited, dependents_answer(name, users), was)

@@ -28,6 +28,7 @@ from realstack.cli_support import (
     left_alone,
     load_for_task,
     note_dependents,
+    note_left_running,
     parse_only,
     parse_timeout,
     print_failures,
@@ -153,8 +154,10 @@ def stop(c: Context, env: str | None = None, only: str | None = None, purge: boo
     if only is None:  # down on purpose now: no test's outage is why any more
         with contextlib.suppress(OSError):
             InstancePaths(stack.state_dir).tests_broken.unlink(missing_ok=True)
-    stopped = sum(r.action == Action.STOPPED for r in report.results)
-    print(f"✓ {stopped} stopped in {report.seconds:.2f}s" + ("; data purged" if purge else ""))
+    stopped = [r.name for r in report.results if r.action == Action.STOPPED]
+    print(f"✓ {len(stopped)} stopped in {report.seconds:.2f}s" + ("; data purged" if purge else ""))
+    if only is not None and stopped:
+        note_left_running(stack, stopped)
 
 
 @task(
@@ -199,7 +202,7 @@ def status(c: Context, env: str | None = None, json_: bool = False, check: bool 
 )
 @friendly
 def logs(
-    c: Context, name: str, lines: int = 50, follow: bool = False, env: str | None = None
+    c: Context, name: str, lines: str = "50", follow: bool = False, env: str | None = None
 ) -> None:
     """Print the last lines of a service's log (stdout and stderr; docker: the container's).
 
@@ -208,14 +211,20 @@ def logs(
 
     stack = load_for_task(env, state="read")
     orchestrator.check_names(stack, [name], "name")
-    if int(lines) < 1:
-        raise ConfigError("lines", f"expected a number of lines (1 or more), got {lines}")
+    # a text flag, read here: an int flag's bad value was invoke's ValueError traceback
+    count = int(lines) if str(lines).isdigit() else 0
+    if count < 1:
+        raise ConfigError("lines", f"expected a number of lines (1 or more), got {lines!r}")
     source = runtime.logs(stack, stack.service(name))
     if follow:
-        source.follow(int(lines))
+        source.follow(count)
         return
-    found = source.tail(int(lines))
-    if not found:
+    found = source.tail(count)
+    svc = stack.service(name)
+    if not found and not stack.enabled(svc):
+        off = ", ".join(svc.profiles)
+        print(f"(nothing logged: {name} is in profile {off}, which is not enabled)")
+    elif not found:
         print(f"(nothing logged yet: {source.source})")
     secrets = current_secrets()
     for line in found:
@@ -225,23 +234,28 @@ def logs(
 @task(help={"name": "service to restart", "env": "env", "timeout": "readiness timeout"})
 @friendly
 def restart(c: Context, name: str, env: str | None = None, timeout: float | None = None) -> None:
-    """Stop one service and start it again, waiting until it is healthy; tests running
-    against the stack finish the test in flight first and wait meanwhile."""
+    """Stop one service and start it again; wait until it and its dependents are healthy.
+
+    Tests running against the stack finish the test in flight first and wait meanwhile."""
     from realstack import orchestrator, restarting  # noqa: PLC0415
 
     stack = load_for_task(env, state="write")
     orchestrator.check_names(stack, [name], "name")
-    report, dependent_down = restarting.restart(
+    done = restarting.restart(
         stack, name, timeout=parse_timeout(timeout), progress=ProgressLines(current_secrets())
     )
-    if not report.ok:
-        print_failures(report)
+    if not done.report.ok:
+        print_failures(done.report)
         raise Exit(code=1)
-    print(f"✓ {name} restarted in {report.seconds:.2f}s")
+    after = (
+        f" (after {done.waited:.2f}s waiting for the tests in flight)" if done.waited >= 0.1 else ""
+    )
+    verb = "restarted" if done.was_running else "started (it was not running)"
+    print(f"✓ {name} {verb} in {done.report.seconds:.2f}s{after}")
+    if done.dependent_down is not None:
+        print(say(f"\n✗ {done.dependent_down}"), file=sys.stderr)
+        raise Exit(code=1)
     note_dependents(stack, name)
-    if dependent_down is not None:
-        print(say(f"\n✗ {dependent_down}"), file=sys.stderr)
-        raise Exit(code=1)
 
 
 @task(

@@ -75,3 +75,31 @@ def test_a_restart_whose_dependents_answer_exits_0(pinned_app: Project) -> None:
 
     assert done.returncode == 0, done.stdout + done.stderr
     assert "✓ app restarted" in done.stdout
+
+
+def test_stopping_a_service_others_still_use_says_they_fail_until_it_is_back(
+    pinned_app: Project,
+) -> None:
+    """`services.stop --only redis` leaves the app running on a Redis that is gone: it said
+    nothing, and the app's 503s (or a test run's preflight, 40 lines later) told the user."""
+    assert invoke(pinned_app, "services.start", "--wait").returncode == 0
+
+    done = invoke(pinned_app, "services.stop", "--only", "redis")
+
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert (
+        "note: app still runs and depends on redis: it fails until `invoke services.start "
+        "--wait` brings it back" in done.stdout
+    ), done.stdout
+    quiet = invoke(pinned_app, "services.stop", "--only", "app")
+    assert "note:" not in quiet.stdout  # nothing depends on the app
+
+
+def test_a_restart_of_a_service_that_was_not_running_says_it_started_it(
+    pinned_app: Project,
+) -> None:
+    """It said "✓ app restarted" for an app that was stopped (and started redis for it)."""
+    done = invoke(pinned_app, "services.restart", "app")
+
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "✓ app started (it was not running) in " in done.stdout, done.stdout

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import errno
 import os
+import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -139,6 +140,20 @@ RESTARTS_FROM_A_TEST = """
 """
 
 
+@contextmanager
+def a_test_in_flight(inner: Inner) -> Iterator[Path]:
+    """A strict test using Redis in the background until the yielded file exists (touched
+    after the block); it must pass: Redis was not restarted under it."""
+    inside, release = inner.path / "inside", inner.path / "release"
+    inner.write("e2e/test_in_flight.py", IN_FLIGHT.format(inside=str(inside), release=str(release)))
+    bring_up(inner.project)
+    with running(inner, "e2e/test_in_flight.py", "-p", "no:xdist") as test:
+        wait_until(lambda: None if inside.exists() else "the test has not begun", 60)
+        yield release
+        release.touch()
+        assert test.wait(timeout=120) == 0, test.stdout.read() if test.stdout else ""
+
+
 def _restart(project: Project) -> subprocess.Popen[str]:
     (project.root / "tasks.py").write_text("from realstack.tasks import namespace as ns\n")
     return subprocess.Popen(
@@ -154,20 +169,28 @@ def test_a_restart_from_a_terminal_waits_for_the_test_in_flight(inner: Inner) ->
     """`invoke services.restart redis` while a test uses Redis: the restart says it waits for
     the tests of the checkout, and runs once the test has ended: Redis did not go away under
     the test (it did before: the restart ignored running tests)."""
-    inside, release = inner.path / "inside", inner.path / "release"
-    inner.write("e2e/test_in_flight.py", IN_FLIGHT.format(inside=str(inside), release=str(release)))
-    bring_up(inner.project)
-
-    with running(inner, "e2e/test_in_flight.py", "-p", "no:xdist") as test:
-        wait_until(lambda: None if inside.exists() else "the test has not begun", 60)
-        with _restart(inner.project) as restart:
-            waiting, rest = waits_then_goes_on(restart, release)
-        assert test.wait(timeout=120) == 0, test.stdout.read() if test.stdout else ""
+    with a_test_in_flight(inner) as release, _restart(inner.project) as restart:
+        waiting, rest = waits_then_goes_on(restart, release)
 
     assert "redis" in waiting and "waiting for the stack (5s, up to 600s): " in waiting, rest
     assert "tests of this checkout use it" in waiting
-    assert "✓ redis restarted" in rest
+    assert "✓ redis restarted in " in rest and "s waiting for the tests in flight)" in rest
     assert states(inner.project) == {"postgres": "ours", "redis": "ours"}
+
+
+def test_a_restart_interrupted_while_it_waits_says_it_restarted_nothing(inner: Inner) -> None:
+    with a_test_in_flight(inner), _restart(inner.project) as restart:
+        assert restart.stdout is not None
+        for line in restart.stdout:
+            if "waiting for the stack" in line:
+                break
+        restart.send_signal(signal.SIGINT)
+        rest = restart.stdout.read()
+        code = restart.wait(timeout=60)
+
+    assert code == 130, rest
+    assert "interrupted while waiting for the stack: redis not restarted" in rest
+    assert "Traceback" not in rest
 
 
 def test_a_restart_run_from_a_test_does_not_wait_for_that_test(inner: Inner) -> None:

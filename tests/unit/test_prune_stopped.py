@@ -9,6 +9,7 @@ instances, and one whose start holds its lock, keep theirs.
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
@@ -94,3 +95,37 @@ def test_a_plain_prune_leaves_stopped_checkouts_their_ports(
     assert capsys.readouterr().out.strip() == "✓ 0 pruned"
     entry = registry.entry(load_stack(first, environ=PREFERRED).instance_id)
     assert entry is not None and entry.ports == {"cache": 6400}
+
+
+def test_the_note_names_the_checkout_that_holds_the_port_not_a_gone_one(
+    first: Path, tmp_path: Path
+) -> None:
+    """A gone checkout's entry still lists the port (until a prune), but holds nothing: the
+    note named it anyway, sending the user to a directory that no longer exists."""
+    shutil.rmtree(first)  # gone: its entry, the oldest, still says 6400
+    second = checkout(tmp_path, "second")
+    assert leases.claim(load_stack(second, environ=PREFERRED)).service("cache").port == 6400
+    notes: list[str] = []
+
+    leases.claimed(
+        load_stack(checkout(tmp_path, "third"), environ=PREFERRED),
+        lambda name, e, text: notes.append(text),
+    )
+
+    assert notes[0].startswith(f"port 6400 is leased by {second} (env test, stopped;"), notes
+
+
+def test_a_service_whose_profile_is_off_moves_without_a_note(first: Path, tmp_path: Path) -> None:
+    """Its port is leased all the same (a later `--profile` start finds it), but nothing of
+    it starts: a note about it was noise on every start (ClickHouse, profile analytics)."""
+    root = checkout(tmp_path, "second")
+    pyproject = root / "pyproject.toml"
+    pyproject.write_text(pyproject.read_text() + 'profiles = ["extra"]\n')
+    notes: list[str] = []
+
+    moved = leases.claimed(
+        load_stack(root, environ=PREFERRED), lambda name, e, text: notes.append(text)
+    )[0]
+
+    assert moved.service("cache").port != 6400
+    assert notes == []

@@ -14,7 +14,7 @@ import pytest
 from invoke.context import Context
 from invoke.exceptions import Exit
 
-from realstack import cli_support, orchestrator, tasks
+from realstack import cli, cli_support, orchestrator, tasks
 from realstack.cli_support import ProgressLines
 from realstack.errors import RealstackError
 from realstack.model import Stack
@@ -218,7 +218,7 @@ def test_status_rows_are_masked(
 # --------------------------------------------------------------------------- arguments and state
 
 
-@pytest.mark.parametrize("timeout", ["abc", "-1", "nan", "inf"])
+@pytest.mark.parametrize("timeout", ["abc", "-1", "nan", "inf", "0"])
 def test_a_timeout_that_is_no_number_of_seconds_is_exit_2(root: Path, timeout: str) -> None:
     """``--timeout abc`` is a usage error naming ``timeout``, before anything starts."""
     done = exit_of(tasks.start, timeout=timeout)
@@ -228,9 +228,24 @@ def test_a_timeout_that_is_no_number_of_seconds_is_exit_2(root: Path, timeout: s
 
 def test_logs_with_no_lines_is_exit_2(root: Path) -> None:
     """``--lines 0`` is a usage error naming ``lines``."""
-    done = exit_of(tasks.logs, "db", lines=0)
+    done = exit_of(tasks.logs, "db", lines="0")
     assert done.code == 2
     assert str(done.message).startswith("realstack: lines: ")
+
+
+@pytest.mark.parametrize("lines", ["abc", "-3", "2.5"])
+def test_logs_with_lines_that_are_no_count_is_exit_2_from_the_command_line(
+    root: Path, lines: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Through the command's own parser (``realstack services.logs db --lines abc``): it was
+    invoke's ``ValueError: invalid literal for int()`` traceback, exit 1."""
+    with pytest.raises(SystemExit) as done:
+        cli.run(["realstack", "services.logs", "db", "--lines", lines])
+
+    assert done.value.code == 2
+    err = capsys.readouterr().err
+    assert f"realstack: lines: expected a number of lines (1 or more), got '{lines}'" in err
+    assert "Traceback" not in err
 
 
 @pytest.mark.parametrize("task", ["start", "stop", "status", "restart", "logs"])
@@ -298,3 +313,45 @@ def test_stopping_the_stack_drops_the_note_of_an_outage_that_did_not_end(
     tasks.stop(Context(), only=only)
 
     assert note.exists() is kept
+
+
+@pytest.mark.parametrize("name", sorted(tasks.namespace.task_names))
+def test_each_task_says_what_it_does_in_one_whole_line(name: str) -> None:
+    """`invoke -l` and `realstack --help` show a task's first docstring line: one that goes
+    on in the next line was cut mid-sentence there ("…until it is healthy; tests running")."""
+    first = (tasks.namespace[name].__doc__ or "").strip().splitlines()[0]
+    assert first.endswith((".", ")")), first
+
+
+def test_logs_of_a_service_whose_profile_is_off_says_so(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Not "(nothing logged yet: docker logs of …)", as if it had been started."""
+    (tmp_path / "pyproject.toml").write_text(
+        '[tool.realstack.services.cache]\nkind = "redis"\nport = 6399\nprofiles = ["extra"]\n'
+    )
+    monkeypatch.delenv("REALSTACK_PROFILES", raising=False)
+    monkeypatch.chdir(tmp_path)
+
+    tasks.logs(Context(), "cache")
+
+    assert capsys.readouterr().out == (
+        "(nothing logged: cache is in profile extra, which is not enabled)\n"
+    )
+
+
+def test_ctrl_c_while_the_command_loads_is_exit_130_without_a_traceback(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Ctrl-C in the first ~0.1 s of `realstack services.start` landed in an import of the
+    tasks: a traceback through realstack's modules, exit 130 only by Python's default."""
+
+    def interrupted_import() -> object:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli, "_program", interrupted_import)
+    with pytest.raises(SystemExit) as done:
+        cli.run(["realstack", "services.start", "--wait"])
+
+    assert done.value.code == 130
+    assert capsys.readouterr().err == "realstack: interrupted\n"
