@@ -94,13 +94,15 @@ def _pyproject_text(path: Path, found: Findings, doc: dict[str, Any]) -> str | N
     return new
 
 
-def _notes(found: Findings, wrote_manifest: bool) -> list[Line]:
+def _notes(found: Findings, wrote_manifest: bool, doc: dict[str, Any]) -> list[Line]:
     notes = []
     if found.app:
         probe = f"GET {found.app.health}" if found.app.health else "tcp connect"
-        notes.append(
-            Line("note", "app", f"{found.app.source}: uvicorn {found.app.target}, {probe}")
-        )
+        text = f"{found.app.source}: uvicorn {found.app.target}, {probe}"
+        if not wrote_manifest and found.app.target not in str(doc.get("tool", {})):
+            # the manifest was left as it is: the app found is not in it
+            text += '; not in your manifest: add it as a `kind = "process"` service'
+        notes.append(Line("note", "app", text))
         if importlib.util.find_spec("uvicorn") is None:
             notes.append(Line("note", "app", f"uvicorn is not installed for {sys.executable}"))
     elif wrote_manifest:
@@ -144,7 +146,7 @@ def init(root: Path, *, force: bool = False) -> list[Line]:
     lines.append(_put(root, test, starter.E2E_TEST, force, "the stack answers (a first e2e test)"))
     lines.append(_noxfile(root, found, force))
     lines.append(_ignore_state(root))
-    return lines + _notes(found, wrote_manifest=new is not None)
+    return lines + _notes(found, wrote_manifest=new is not None, doc=doc)
 
 
 def _ignore_state(root: Path) -> Line:

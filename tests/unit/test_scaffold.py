@@ -176,6 +176,28 @@ def test_a_second_run_changes_nothing_and_says_what_exists(tmp_path: Path) -> No
     assert by_what(lines)["pyproject.toml"].detail == "already has [tool.realstack]; left as it is"
 
 
+def test_an_app_written_after_the_manifest_is_named_as_missing_from_it(tmp_path: Path) -> None:
+    """init first, the app later, init again: the note named the app as if it had been added
+    (the manifest is left as it is); now it says the app is not in it. Once it is, no word."""
+    scaffold.init(tmp_path)
+    (tmp_path / "app").mkdir()
+    (tmp_path / "app" / "main.py").write_text(STARLETTE_APP)
+
+    notes = [line.detail for line in scaffold.init(tmp_path) if line.what == "app"]
+
+    assert notes[0] == (
+        "app/main.py: uvicorn app.main:app, GET /health; not in your manifest: add it as a "
+        '`kind = "process"` service'
+    )
+    fresh = tmp_path / "fresh"
+    fresh.mkdir()
+    (fresh / "app").mkdir()
+    (fresh / "app" / "main.py").write_text(STARLETTE_APP)
+    scaffold.init(fresh)
+    again = [line.detail for line in scaffold.init(fresh) if line.what == "app"]
+    assert again[0] == "app/main.py: uvicorn app.main:app, GET /health"
+
+
 def test_a_changed_file_is_kept_unless_force(tmp_path: Path) -> None:
     scaffold.init(tmp_path)
     env_file = tmp_path / "envs" / "test.env"
