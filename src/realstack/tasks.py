@@ -212,7 +212,7 @@ def logs(
     stack = load_for_task(env, state="read")
     orchestrator.check_names(stack, [name], "name")
     # a text flag, read here: an int flag's bad value was invoke's ValueError traceback
-    count = int(lines) if str(lines).isdigit() else 0
+    count = int(lines) if str(lines).isdecimal() else 0
     if count < 1:
         raise ConfigError("lines", f"expected a number of lines (1 or more), got {lines!r}")
     source = runtime.logs(stack, stack.service(name))

@@ -233,7 +233,7 @@ def test_logs_with_no_lines_is_exit_2(root: Path) -> None:
     assert str(done.message).startswith("realstack: lines: ")
 
 
-@pytest.mark.parametrize("lines", ["abc", "-3", "2.5"])
+@pytest.mark.parametrize("lines", ["abc", "-3", "2.5", "²"])
 def test_logs_with_lines_that_are_no_count_is_exit_2_from_the_command_line(
     root: Path, lines: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
