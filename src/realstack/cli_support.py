@@ -199,13 +199,7 @@ def note_left_running(stack: Stack, stopped: list[str]) -> None:
 
 
 def _running_users(stack: Stack, names: list[str]) -> list[str]:
-    """The services (not tasks) that depend on any of ``names`` directly and still run, as
-    this instance's records say."""
-    from realstack.registry import running_ports  # noqa: PLC0415 - psutil: these tasks only
+    """The services that run and depend on any of ``names`` directly, by name."""
+    from realstack.restarting import running_dependents  # noqa: PLC0415 - restart/stop only
 
-    users = [
-        s.name
-        for s in stack.services
-        if not s.is_task and s.name not in names and any(d.service in names for d in s.depends_on)
-    ]
-    return sorted(running_ports(stack.state_dir, stack.instance_id, users))
+    return sorted(s.name for s in running_dependents(stack, names, direct=True))

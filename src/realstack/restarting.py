@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Collection
 from contextlib import AbstractContextManager, ExitStack, nullcontext
 from dataclasses import dataclass
 
@@ -18,13 +19,22 @@ from realstack import graph, orchestrator, probes
 from realstack.model import Service, Stack
 from realstack.registry import running_ports
 from realstack.results import Event, Progress, Report, quiet
-from realstack.stackshare import StackShare
+from realstack.stackshare import WAIT, StackShare
 from realstack.waiting import WaitTimeout, wait_until
 
 
-def running_dependents(stack: Stack, name: str) -> list[Service]:
-    """The services of this checkout that run and depend on ``name`` (directly or not)."""
-    users = [s for s in graph.dependents(stack.services, name) if not s.is_task]
+def running_dependents(
+    stack: Stack, names: Collection[str], *, direct: bool = False
+) -> list[Service]:
+    """The services (not tasks) of this checkout that run, as its records say, and depend on
+    any of ``names``: through others too (they must answer again after a restart), or only
+    ``direct``ly (they held a connection to it)."""
+    if direct:
+        users = [s for s in stack.services if any(d.service in names for d in s.depends_on)]
+    else:
+        found = {s.name: s for n in names for s in graph.dependents(stack.services, n)}
+        users = [s for s in stack.services if s.name in found]
+    users = [s for s in users if not s.is_task and s.name not in names]
     running = running_ports(stack.state_dir, stack.instance_id, [s.name for s in users])
     return [s for s in users if s.name in running]
 
@@ -61,13 +71,13 @@ def restart(
 
     Inside a test that holds the stack (``invoke services.restart`` run from one), waiting
     would be for that very test: it says so and does not wait."""
-    share = StackShare(stack.state_dir)
 
     def tell(waited: float, who: str) -> None:
-        up_to = f"up to {share.wait:.0f}s"
-        progress(name, Event.LOCK, f"waiting for the stack ({waited:.0f}s, {up_to}): {who}")
+        progress(
+            name, Event.LOCK, f"waiting for the stack ({waited:.0f}s, up to {WAIT:.0f}s): {who}"
+        )
 
-    share.tell = tell
+    share = StackShare(stack.state_dir, WAIT, tell)
     hold: AbstractContextManager[None]
     if share.held_by_caller:
         progress(
@@ -89,7 +99,7 @@ def restart(
             )
             raise
         waited = time.monotonic() - t0
-        users = running_dependents(stack, name)
+        users = running_dependents(stack, [name])
         svc = stack.service(name)
         was = svc.is_task or bool(running_ports(stack.state_dir, stack.instance_id, [name]))
         report = orchestrator.restart(stack, name, timeout=timeout, progress=progress)

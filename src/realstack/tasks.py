@@ -215,12 +215,12 @@ def logs(
     count = int(lines) if str(lines).isdecimal() else 0
     if count < 1:
         raise ConfigError("lines", f"expected a number of lines (1 or more), got {lines!r}")
-    source = runtime.logs(stack, stack.service(name))
+    svc = stack.service(name)
+    source = runtime.logs(stack, svc)
     if follow:
         source.follow(count)
         return
     found = source.tail(count)
-    svc = stack.service(name)
     if not found and not stack.enabled(svc):
         off = ", ".join(svc.profiles)
         print(f"(nothing logged: {name} is in profile {off}, which is not enabled)")

@@ -4,25 +4,17 @@ running tests are kept out of ends only then, and a dependent that never heals i
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from conftest import Project
 from integration._support import distinct_free_ports
+from integration.test_cli import TASKS_PY, invoke
 
 pytestmark = pytest.mark.integration
 
 SERVERS = Path(__file__).with_name("_servers.py")
-INVOKE = str(Path(sys.executable).parent / "invoke")
-
-
-def invoke(project: Project, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [INVOKE, *args], cwd=project.root, capture_output=True, text=True, timeout=120, check=False
-    )
 
 
 @pytest.fixture
@@ -45,7 +37,7 @@ probe = {{ kind = "http", path = "/health" }}
 startup_timeout = 2
 """
     )
-    (project.root / "tasks.py").write_text("from realstack.tasks import namespace as ns\n")
+    (project.root / "tasks.py").write_text(TASKS_PY)
     return project
 
 

@@ -37,6 +37,7 @@ READER = """
         assert redis_client.ping()
 """
 HOLDER_ID = "e2e/test_holder.py::test_holds_redis_away"
+TASKS_PY = "from realstack.tasks import namespace as ns\n"  # for `invoke` in the project
 
 
 @contextmanager
@@ -155,7 +156,7 @@ def a_test_in_flight(inner: Inner) -> Iterator[Path]:
 
 
 def _restart(project: Project) -> subprocess.Popen[str]:
-    (project.root / "tasks.py").write_text("from realstack.tasks import namespace as ns\n")
+    (project.root / "tasks.py").write_text(TASKS_PY)
     return subprocess.Popen(
         [str(Path(sys.executable).parent / "invoke"), "services.restart", "redis"],
         cwd=project.root,
@@ -196,7 +197,7 @@ def test_a_restart_interrupted_while_it_waits_says_it_restarted_nothing(inner: I
 def test_a_restart_run_from_a_test_does_not_wait_for_that_test(inner: Inner) -> None:
     """The test holds the stack while it runs; a restart it starts itself would wait for it
     until the deadline (600 s). It runs at once and says that nothing keeps other tests out."""
-    (inner.project.root / "tasks.py").write_text("from realstack.tasks import namespace as ns\n")
+    (inner.project.root / "tasks.py").write_text(TASKS_PY)
     inner.write("e2e/test_restarts.py", RESTARTS_FROM_A_TEST.format(root=str(inner.project.root)))
     bring_up(inner.project)
 

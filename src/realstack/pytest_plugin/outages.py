@@ -72,7 +72,7 @@ def _restore(
     from realstack.restarting import running_dependents  # noqa: PLC0415
 
     test = share.item.nodeid if share is not None and share.item is not None else "a test"
-    users = running_dependents(stack, name)
+    users = running_dependents(stack, [name])
     try:
         with broken.noted(stack, test, [name, *(s.name for s in users)]):
             yield users
